@@ -1,0 +1,65 @@
+"""socketio-cloud: python-socketio cluster managers on managed cloud brokers.
+
+The public names are imported lazily, so that light users of the package (the cleanup
+function, which ships with boto3 only) do not import python-socketio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ClusterManager": "socketio_cloud.cluster",
+    "RemoteSocket": "socketio_cloud.cluster",
+    "BroadcastOperator": "socketio_cloud.operators",
+    "Emitter": "socketio_cloud.emitter",
+    "MemoryBus": "socketio_cloud.transports.memory",
+    "MemoryManager": "socketio_cloud.transports.memory",
+    "MemoryEmitter": "socketio_cloud.transports.memory",
+    "AwsSqsManager": "socketio_cloud.transports.aws",
+    "AwsSqsEmitter": "socketio_cloud.transports.aws",
+    "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
+    "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "Transport": "socketio_cloud.transports.base",
+    "SocketIOCloudError": "socketio_cloud.exceptions",
+    "DecodeError": "socketio_cloud.exceptions",
+    "PayloadTooLarge": "socketio_cloud.exceptions",
+    "TransportError": "socketio_cloud.exceptions",
+    "NotReadyError": "socketio_cloud.exceptions",
+    "ClusterTimeoutError": "socketio_cloud.exceptions",
+    "FetchSocketsTimeout": "socketio_cloud.exceptions",
+    "ServerSideEmitTimeout": "socketio_cloud.exceptions",
+    "AckTimeoutError": "socketio_cloud.exceptions",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .cluster import ClusterManager, RemoteSocket
+    from .emitter import Emitter
+    from .exceptions import (
+        AckTimeoutError,
+        ClusterTimeoutError,
+        DecodeError,
+        FetchSocketsTimeout,
+        NotReadyError,
+        PayloadTooLarge,
+        ServerSideEmitTimeout,
+        SocketIOCloudError,
+        TransportError,
+    )
+    from .operators import BroadcastOperator
+    from .transports.base import Transport
+    from .transports.memory import MemoryBus, MemoryEmitter, MemoryManager
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'socketio_cloud' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,449 @@
+"""The Node.js Socket.IO cluster-adapter wire protocol: message types, envelopes, codecs.
+
+A cluster message is ``{type, uid, nsp, data?}``; ``data`` depends on ``type``. Messages are
+encoded with msgpack (binary values travel as msgpack ``bin``) or, on text-only paths, as JSON.
+Keys whose value is absent are omitted, never sent as nil: Node tells ``null`` from
+``undefined`` and would, for instance, take a nil ``requestId`` for an acknowledgement request.
+
+Everything that comes from a broker is untrusted. :func:`decode` and :func:`validate` check
+every field the cluster core reads and raise :class:`~socketio_cloud.exceptions.DecodeError`
+for anything else, so the core can use a :class:`ClusterMessage` without further checks.
+Packet arguments are application data and are passed through as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Final
+
+import msgpack
+
+from .exceptions import DecodeError
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "EMITTER_UID",
+    "RESPONSE_TYPES",
+    "BroadcastOptions",
+    "ClusterMessage",
+    "Limits",
+    "MessageType",
+    "decode",
+    "decode_data",
+    "decode_json",
+    "encode",
+    "encode_data",
+    "encode_json",
+    "has_binary",
+    "new_request_id",
+    "new_uid",
+    "validate",
+]
+
+EMITTER_UID: Final = "emitter"
+DEFAULT_MAX_MESSAGE_SIZE: Final = 4 * 1024 * 1024
+
+
+class MessageType(IntEnum):
+    """Cluster message types, numbered as in Node's ``cluster-adapter.ts``."""
+
+    INITIAL_HEARTBEAT = 1
+    HEARTBEAT = 2
+    BROADCAST = 3
+    SOCKETS_JOIN = 4
+    SOCKETS_LEAVE = 5
+    DISCONNECT_SOCKETS = 6
+    FETCH_SOCKETS = 7
+    FETCH_SOCKETS_RESPONSE = 8
+    SERVER_SIDE_EMIT = 9
+    SERVER_SIDE_EMIT_RESPONSE = 10
+    BROADCAST_CLIENT_COUNT = 11
+    BROADCAST_ACK = 12
+    ADAPTER_CLOSE = 13
+
+
+RESPONSE_TYPES: Final = frozenset(
+    {
+        MessageType.FETCH_SOCKETS_RESPONSE,
+        MessageType.SERVER_SIDE_EMIT_RESPONSE,
+        MessageType.BROADCAST_CLIENT_COUNT,
+        MessageType.BROADCAST_ACK,
+    }
+)
+
+# Types whose payload may carry application binary data (Streams and Postgres switch to
+# msgpack for these when it does).
+BINARY_CAPABLE_TYPES: Final = frozenset(
+    {
+        MessageType.BROADCAST,
+        MessageType.FETCH_SOCKETS_RESPONSE,
+        MessageType.SERVER_SIDE_EMIT,
+        MessageType.SERVER_SIDE_EMIT_RESPONSE,
+        MessageType.BROADCAST_ACK,
+    }
+)
+
+_REQUEST_ID = re.compile(r"^[0-9a-f]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds applied when decoding untrusted messages."""
+
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_rooms: int = 10_000
+    max_room_length: int = 1_024
+    max_namespace_length: int = 1_024
+    max_uid_length: int = 128
+    max_sockets: int = 100_000
+
+
+DEFAULT_LIMITS: Final = Limits()
+
+
+@dataclass(frozen=True)
+class BroadcastOptions:
+    """Which sockets an operation targets: the union of ``rooms`` (all when empty) minus
+    every member of the ``except_rooms``; ``flags`` are Node's operator flags, copied verbatim.
+    """
+
+    rooms: tuple[str, ...] = ()
+    except_rooms: tuple[str, ...] = ()
+    flags: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"rooms": list(self.rooms), "except": list(self.except_rooms), "flags": dict(self.flags)}
+
+    @property
+    def timeout(self) -> float | None:
+        """The ``timeout`` flag in seconds (Node sends milliseconds), if set."""
+        value = self.flags.get("timeout")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value) / 1000.0
+        return None
+
+
+@dataclass(frozen=True)
+class ClusterMessage:
+    """One cluster message. ``data`` has been validated for ``type`` when it came from
+    :func:`decode` or :func:`validate`; it is the wire map (camelCase keys, absent keys
+    omitted)."""
+
+    type: MessageType
+    uid: str
+    nsp: str
+    data: Mapping[str, Any] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        # Node builds {type, data} and then sets uid and nsp: keep that key order so that
+        # our bytes equal theirs.
+        wire: dict[str, Any] = {"type": int(self.type)}
+        if self.data is not None:
+            wire["data"] = self.data
+        wire["uid"] = self.uid
+        wire["nsp"] = self.nsp
+        return wire
+
+    @property
+    def is_response(self) -> bool:
+        return self.type in RESPONSE_TYPES
+
+    @property
+    def request_id(self) -> str | None:
+        if self.data is None:
+            return None
+        value = self.data.get("requestId")
+        return value if isinstance(value, str) else None
+
+    def options(self) -> BroadcastOptions:
+        """The decoded ``opts`` of a message that carries one (types 3-7)."""
+        return options_from_wire(self.data.get("opts") if self.data else None)
+
+
+# ---------------------------------------------------------------------------- identifiers
+
+
+def new_uid() -> str:
+    """A node id as Node makes them: 8 random bytes in lowercase hex."""
+    import secrets
+
+    return secrets.token_hex(8)
+
+
+def new_request_id() -> str:
+    """A request id as Node makes them: 8 random bytes in lowercase hex."""
+    import secrets
+
+    return secrets.token_hex(8)
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def _pack_default(value: Any) -> Any:
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, memoryview):
+        return value.tobytes()
+    raise TypeError(f"cannot encode {type(value).__name__} in a cluster message")
+
+
+def encode(message: ClusterMessage) -> bytes:
+    """The whole envelope as msgpack (Pub/Sub, Service Bus, Streams requests, attachments)."""
+    return msgpack.packb(message.to_wire(), use_bin_type=True, default=_pack_default)  # type: ignore[no-any-return]
+
+
+def encode_data(data: Mapping[str, Any]) -> bytes:
+    """Only the ``data`` map as msgpack (the SQS ``data`` attribute)."""
+    return msgpack.packb(data, use_bin_type=True, default=_pack_default)  # type: ignore[no-any-return]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON in a cluster message")
+
+
+def encode_json(message: ClusterMessage) -> str:
+    """The whole envelope as compact JSON; raises ``TypeError`` if it holds binary data
+    (check with :func:`has_binary` first and use a msgpack path instead)."""
+    return json.dumps(message.to_wire(), separators=(",", ":"), default=_json_default)
+
+
+def has_binary(value: Any) -> bool:
+    """Whether a value holds ``bytes`` anywhere (JSON cannot carry it)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(has_binary(item) for item in value)
+    if isinstance(value, Mapping):
+        return any(has_binary(item) for item in value.values())
+    return False
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def _unpack(raw: bytes, limits: Limits) -> Any:
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"expected bytes, got {type(raw).__name__}")
+    if len(raw) > limits.max_message_size:
+        raise DecodeError(f"message of {len(raw)} bytes exceeds {limits.max_message_size}")
+    try:
+        return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many types for hostile input
+        raise DecodeError(f"invalid msgpack: {exc}") from None
+
+
+def decode(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
+    """Decode and validate a msgpack envelope."""
+    return validate(_unpack(raw, limits), limits=limits)
+
+
+def decode_data(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """Decode a msgpack ``data`` map (validated later by :func:`validate_parts`)."""
+    return _unpack(raw, limits)
+
+
+def decode_json(text: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
+    """Decode and validate a JSON envelope."""
+    if len(text) > limits.max_message_size:
+        raise DecodeError(f"message of {len(text)} bytes exceeds {limits.max_message_size}")
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"invalid JSON: {exc}") from None
+    return validate(obj, limits=limits)
+
+
+def validate(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
+    """Validate a decoded envelope map and return it as a :class:`ClusterMessage`."""
+    if not isinstance(obj, dict):
+        raise DecodeError(f"envelope must be a map, got {type(obj).__name__}")
+    return validate_parts(
+        obj.get("type"), obj.get("uid"), obj.get("nsp"), obj.get("data"), limits=limits
+    )
+
+
+def validate_parts(
+    type_: Any, uid: Any, nsp: Any, data: Any, *, limits: Limits = DEFAULT_LIMITS
+) -> ClusterMessage:
+    """Validate the parts of an envelope that a transport framed separately.
+
+    ``type_`` may be an int or its decimal text (SQS bodies and stream fields carry text).
+    """
+    if isinstance(type_, str) and type_.isdigit() and len(type_) <= 3:
+        type_ = int(type_)
+    if not isinstance(type_, int) or isinstance(type_, bool):
+        raise DecodeError("type must be an integer")
+    try:
+        mtype = MessageType(type_)
+    except ValueError:
+        raise DecodeError(f"unknown message type {type_}") from None
+    _check_str(uid, "uid", limits.max_uid_length, allow_empty=False)
+    _check_str(nsp, "nsp", limits.max_namespace_length, allow_empty=False)
+    if not nsp.startswith("/"):
+        raise DecodeError("nsp must start with '/'")
+    checker = _DATA_CHECKS.get(mtype)
+    if checker is None:
+        # heartbeats and close carry no data; ignore whatever came along
+        return ClusterMessage(mtype, uid, nsp, None)
+    if not isinstance(data, dict):
+        raise DecodeError(f"{mtype.name} needs a data map")
+    checker(data, limits)
+    return ClusterMessage(mtype, uid, nsp, data)
+
+
+def _check_str(value: Any, name: str, max_length: int, *, allow_empty: bool = True) -> None:
+    if not isinstance(value, str):
+        raise DecodeError(f"{name} must be a string")
+    if len(value) > max_length:
+        raise DecodeError(f"{name} longer than {max_length}")
+    if not allow_empty and not value:
+        raise DecodeError(f"{name} must not be empty")
+
+
+def _check_request_id(data: dict[str, Any], *, required: bool) -> None:
+    if "requestId" not in data or data["requestId"] is None:
+        if required:
+            raise DecodeError("requestId missing")
+        data.pop("requestId", None)
+        return
+    value = data["requestId"]
+    if not isinstance(value, str) or not _REQUEST_ID.match(value):
+        raise DecodeError("requestId must be a short hex string")
+
+
+def _check_rooms(value: Any, name: str, limits: Limits) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DecodeError(f"{name} must be a list")
+    if len(value) > limits.max_rooms:
+        raise DecodeError(f"{name} has more than {limits.max_rooms} entries")
+    for room in value:
+        _check_str(room, f"{name} entry", limits.max_room_length)
+    return value
+
+
+def _check_opts(data: dict[str, Any], limits: Limits) -> None:
+    opts = data.get("opts")
+    if opts is None:
+        data["opts"] = {"rooms": [], "except": [], "flags": {}}
+        return
+    if not isinstance(opts, dict):
+        raise DecodeError("opts must be a map")
+    opts["rooms"] = _check_rooms(opts.get("rooms"), "opts.rooms", limits)
+    opts["except"] = _check_rooms(opts.get("except"), "opts.except", limits)
+    flags = opts.get("flags")
+    if flags is None:
+        opts["flags"] = {}
+    elif not isinstance(flags, dict):
+        raise DecodeError("opts.flags must be a map")
+
+
+def _check_broadcast(data: dict[str, Any], limits: Limits) -> None:
+    _check_opts(data, limits)
+    _check_request_id(data, required=False)
+    packet = data.get("packet")
+    if not isinstance(packet, dict):
+        raise DecodeError("packet must be a map")
+    if packet.get("type") not in (2, 5):
+        raise DecodeError("only EVENT packets can be broadcast")
+    args = packet.get("data")
+    if not isinstance(args, list) or not args or not isinstance(args[0], str):
+        raise DecodeError("packet.data must be [event, ...args]")
+
+
+def _check_sockets_join_leave(data: dict[str, Any], limits: Limits) -> None:
+    _check_opts(data, limits)
+    data["rooms"] = _check_rooms(data.get("rooms"), "rooms", limits)
+
+
+def _check_disconnect(data: dict[str, Any], limits: Limits) -> None:
+    _check_opts(data, limits)
+    if not isinstance(data.get("close", False), bool):
+        raise DecodeError("close must be a boolean")
+
+
+def _check_fetch(data: dict[str, Any], limits: Limits) -> None:
+    _check_opts(data, limits)
+    _check_request_id(data, required=True)
+
+
+def _check_fetch_response(data: dict[str, Any], limits: Limits) -> None:
+    _check_request_id(data, required=True)
+    sockets = data.get("sockets")
+    if not isinstance(sockets, list):
+        raise DecodeError("sockets must be a list")
+    if len(sockets) > limits.max_sockets:
+        raise DecodeError(f"more than {limits.max_sockets} sockets")
+    for socket in sockets:
+        if not isinstance(socket, dict):
+            raise DecodeError("socket must be a map")
+        _check_str(socket.get("id"), "socket.id", limits.max_room_length, allow_empty=False)
+        socket["rooms"] = _check_rooms(socket.get("rooms"), "socket.rooms", limits)
+        if socket.get("handshake") is None:
+            socket["handshake"] = {}
+        elif not isinstance(socket["handshake"], dict):
+            raise DecodeError("socket.handshake must be a map")
+
+
+def _check_server_side_emit(data: dict[str, Any], limits: Limits) -> None:
+    _check_request_id(data, required=False)
+    packet = data.get("packet")
+    if not isinstance(packet, list) or not packet or not isinstance(packet[0], str):
+        raise DecodeError("packet must be [event, ...args]")
+
+
+def _check_value_response(data: dict[str, Any], limits: Limits) -> None:
+    _check_request_id(data, required=True)
+
+
+def _check_client_count(data: dict[str, Any], limits: Limits) -> None:
+    _check_request_id(data, required=True)
+    count = data.get("clientCount")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise DecodeError("clientCount must be a non-negative integer")
+
+
+_DATA_CHECKS: Final = {
+    MessageType.BROADCAST: _check_broadcast,
+    MessageType.SOCKETS_JOIN: _check_sockets_join_leave,
+    MessageType.SOCKETS_LEAVE: _check_sockets_join_leave,
+    MessageType.DISCONNECT_SOCKETS: _check_disconnect,
+    MessageType.FETCH_SOCKETS: _check_fetch,
+    MessageType.FETCH_SOCKETS_RESPONSE: _check_fetch_response,
+    MessageType.SERVER_SIDE_EMIT: _check_server_side_emit,
+    MessageType.SERVER_SIDE_EMIT_RESPONSE: _check_value_response,
+    MessageType.BROADCAST_CLIENT_COUNT: _check_client_count,
+    MessageType.BROADCAST_ACK: _check_value_response,
+}
+
+
+def options_from_wire(opts: Any) -> BroadcastOptions:
+    """Build :class:`BroadcastOptions` from a validated ``opts`` map (or ``None``)."""
+    if not opts:
+        return BroadcastOptions()
+    return BroadcastOptions(
+        rooms=tuple(opts.get("rooms") or ()),
+        except_rooms=tuple(opts.get("except") or ()),
+        flags=opts.get("flags") or {},
+    )
+
+
+# ---------------------------------------------------------------------------- builders
+
+
+def broadcast_data(
+    opts: BroadcastOptions, event_args: list[Any], request_id: str | None = None
+) -> dict[str, Any]:
+    """``data`` of a BROADCAST: an EVENT packet without ``nsp``/``id`` as Node publishes it."""
+    packet = {"type": 2, "data": event_args}
+    if request_id is None:
+        return {"packet": packet, "opts": opts.to_wire()}
+    return {"packet": packet, "requestId": request_id, "opts": opts.to_wire()}
