@@ -38,22 +38,23 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .cluster import ClusterManager, RemoteSocket
-    from .emitter import Emitter
-    from .exceptions import (
-        AckTimeoutError,
-        ClusterTimeoutError,
-        DecodeError,
-        FetchSocketsTimeout,
-        NotReadyError,
-        PayloadTooLarge,
-        ServerSideEmitTimeout,
-        SocketIOCloudError,
-        TransportError,
-    )
-    from .operators import BroadcastOperator
-    from .transports.base import Transport
-    from .transports.memory import MemoryBus, MemoryEmitter, MemoryManager
+    from .cluster import ClusterManager as ClusterManager
+    from .cluster import RemoteSocket as RemoteSocket
+    from .emitter import Emitter as Emitter
+    from .exceptions import AckTimeoutError as AckTimeoutError
+    from .exceptions import ClusterTimeoutError as ClusterTimeoutError
+    from .exceptions import DecodeError as DecodeError
+    from .exceptions import FetchSocketsTimeout as FetchSocketsTimeout
+    from .exceptions import NotReadyError as NotReadyError
+    from .exceptions import PayloadTooLarge as PayloadTooLarge
+    from .exceptions import ServerSideEmitTimeout as ServerSideEmitTimeout
+    from .exceptions import SocketIOCloudError as SocketIOCloudError
+    from .exceptions import TransportError as TransportError
+    from .operators import BroadcastOperator as BroadcastOperator
+    from .transports.base import Transport as Transport
+    from .transports.memory import MemoryBus as MemoryBus
+    from .transports.memory import MemoryEmitter as MemoryEmitter
+    from .transports.memory import MemoryManager as MemoryManager
 
 
 def __getattr__(name: str) -> Any:

@@ -58,6 +58,12 @@ class Transport(abc.ABC):
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
         """Send a response to the node ``requester_uid`` (others may receive and drop it)."""
 
+    async def open_publisher(self) -> None:  # noqa: B027 - optional hook
+        """Prepare for publishing only, without per-node resources (used by emitters).
+
+        Called once before the first :meth:`publish` of an emitter; :meth:`start` implies it.
+        """
+
     async def add_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
         """Called once for each namespace the node serves, before its first publish.
 

@@ -1,0 +1,1115 @@
+"""The cluster core: a python-socketio client manager speaking Node's cluster-adapter protocol.
+
+:class:`ClusterManager` makes plain python-socketio calls (``sio.emit``, ``enter_room``,
+``disconnect``, ``close_room``, ``call``) cluster-wide and adds what Node's cluster adapters
+offer: ``fetch_sockets``, ``sockets_join``/``sockets_leave``, ``disconnect_sockets``,
+broadcasts with acknowledgements, server-side emits (with acknowledgements), heartbeats and
+server counts, and room events. It is broker-agnostic: a
+:class:`~socketio_cloud.transports.base.Transport` moves the bytes.
+
+One node uses one uid for every namespace; every message carries its namespace, and the node
+heartbeats each namespace it serves, so Node peers (one adapter per namespace) see it as one
+server per namespace, as they see each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import socketio
+from socketio import packet as sio_packet
+
+from . import protocol
+from .exceptions import (
+    AckTimeoutError,
+    FetchSocketsTimeout,
+    NotReadyError,
+    ServerSideEmitTimeout,
+    TransportError,
+)
+from .fanout import LocalDelivery
+from .handshake import build_handshake
+from .operators import BroadcastOperator, normalize_namespace, room_list
+from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType
+from .remote_socket import RemoteSocket
+from .requests import AckRequest, PendingRequest
+from .transports.base import Transport
+
+__all__ = ["ClusterManager", "RemoteSocket"]
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+ROOM_EVENTS = frozenset({"create-room", "delete-room", "join-room", "leave-room"})
+
+
+def _event_args(data: Any) -> list[Any]:
+    """python-socketio's ``data`` convention: a tuple is many arguments, None is none."""
+    if isinstance(data, tuple):
+        return list(data)
+    if data is None:
+        return []
+    return [data]
+
+
+class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
+    """A python-socketio client manager whose operations reach every node of a cluster.
+
+    Pass it to ``socketio.AsyncServer(client_manager=...)`` and ``await mgr.ready()`` at start
+    up (it also starts by itself on first use); ``await mgr.close()`` at shutdown sends the
+    leave notice and deletes the node's broker resources.
+
+    :param transport: the broker connection (see :mod:`socketio_cloud.transports`).
+    :param heartbeat_interval: seconds between heartbeats (Node ``heartbeatInterval`` 5000 ms).
+    :param heartbeat_timeout: seconds of silence after which a node is considered gone
+        (Node ``heartbeatTimeout`` 10000 ms).
+    :param requests_timeout: default seconds to wait for other nodes' answers to
+        ``fetch_sockets``, ``server_side_emit_with_ack`` and acknowledged broadcasts
+        (Node: 5000 ms).
+    :param callback_timeout: seconds an acknowledgement callback given to ``sio.emit``/
+        ``sio.call`` for a client on another node stays registered (python-socketio's
+        ``call`` default timeout is 60 s).
+    :param limits: bounds for decoding untrusted broker messages.
+    :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
+    """
+
+    name = "socketio-cloud"
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        heartbeat_interval: float = 5.0,
+        heartbeat_timeout: float = 10.0,
+        requests_timeout: float = 5.0,
+        callback_timeout: float = 60.0,
+        limits: protocol.Limits | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        super().__init__()
+        if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
+            raise ValueError("need 0 < heartbeat_interval < heartbeat_timeout")
+        self.transport = transport
+        self.uid = protocol.new_uid()
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.requests_timeout = requests_timeout
+        self.callback_timeout = callback_timeout
+        self.limits = limits or protocol.DEFAULT_LIMITS
+        self.logger = logger or logging.getLogger("socketio_cloud.cluster")
+        self._state = "new"
+        self._ready_lock = asyncio.Lock()
+        self._nodes: dict[str, dict[str, float]] = {}
+        self._namespaces: set[str] = set()
+        self._last_publish: dict[str, float] = {}
+        self._requests: dict[str, PendingRequest] = {}
+        self._ack_requests: dict[str, AckRequest] = {}
+        self._server_handlers: dict[tuple[str, str], list[Callable[..., Any]]] = {}
+        self._room_listeners: dict[str, list[Callable[..., Any]]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[Any]] = []
+        self._sid_rooms: dict[str, dict[str, set[str]]] = {}
+        self._socket_meta: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._pending_auth: dict[tuple[str, str], Any] = {}
+        self._delivery: LocalDelivery | None = None
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    def set_server(self, server: Any) -> None:
+        super().set_server(server)
+        self._delivery = LocalDelivery(server)
+        self._capture_connect_auth(server)
+
+    def _capture_connect_auth(self, server: Any) -> None:
+        # python-socketio hands the CONNECT payload (``auth``) to the connect handler only;
+        # Node reports it in every socket's handshake, so remember it on the way in.
+        original = getattr(server, "_handle_connect", None)
+        if original is None or not inspect.iscoroutinefunction(original):
+            self.logger.info("cannot observe CONNECT packets; handshake.auth will be empty")
+            return
+        pending = self._pending_auth
+
+        async def handle_connect(eio_sid: str, namespace: str | None, data: Any) -> Any:
+            key = (eio_sid, namespace or "/")
+            pending[key] = data
+            try:
+                return await original(eio_sid, namespace, data)
+            finally:
+                pending.pop(key, None)
+
+        server._handle_connect = handle_connect
+
+    def initialize(self) -> None:
+        """Called by python-socketio on the first connection: start if nobody did."""
+        super().initialize()
+        if self._state == "new":
+            self._spawn(self.ready())
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the node is part of the cluster."""
+        return self._state == "ready"
+
+    @property
+    def connected(self) -> bool:
+        """Whether the node is ready and its transport reaches the broker."""
+        return self.is_ready and self.transport.connected
+
+    async def ready(self) -> None:
+        """Create the node's broker resources, start consuming and announce the node.
+
+        Idempotent and safe to call concurrently (Node's ``adapter.init()``).
+        """
+        if self._state == "ready":
+            return
+        async with self._ready_lock:
+            if self._state == "ready":
+                return
+            if self._state == "closed":
+                raise NotReadyError("the manager was closed")
+            self._state = "starting"
+            try:
+                await self.transport.start(self.uid, self._on_message)
+            except BaseException:
+                self._state = "new"
+                raise
+            self._state = "ready"
+            for namespace in sorted(self._served_namespaces()):
+                await self._announce(namespace)
+            if self.transport.heartbeats:
+                self._loops.append(asyncio.ensure_future(self._sweep_loop()))
+                self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
+            self.logger.info("node %s joined the cluster", self.uid)
+
+    async def close(self) -> None:
+        """Leave the cluster: tell the other nodes, stop, delete the node's resources."""
+        if self._state in ("closed", "new"):
+            self._state = "closed"
+            return
+        if self.transport.heartbeats:
+            for namespace in sorted(self._namespaces):
+                try:
+                    await self.transport.publish(
+                        ClusterMessage(MessageType.ADAPTER_CLOSE, self.uid, namespace)
+                    )
+                except Exception as exc:
+                    self.logger.warning("could not announce close for %s: %s", namespace, exc)
+        await self._stop()
+        await self.transport.close()
+        self.logger.info("node %s left the cluster", self.uid)
+
+    async def abort(self) -> None:
+        """Stop at once without telling anyone and without deleting broker resources, as a
+        crashed process would (other nodes notice after ``heartbeat_timeout``)."""
+        await self._stop()
+        await self.transport.abort()
+
+    async def _stop(self) -> None:
+        self._state = "closed"
+        tasks = [*self._loops, *self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loops.clear()
+        error = NotReadyError("the manager was closed")
+        for request in self._requests.values():
+            if not request.future.done():
+                request.future.set_exception(error)
+        for ack in self._ack_requests.values():
+            if ack.future is not None and not ack.future.done():
+                ack.future.set_exception(error)
+        self._requests.clear()
+        self._ack_requests.clear()
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("background task failed", exc_info=task.exception())
+
+    # ------------------------------------------------------------------------ membership
+
+    def _served_namespaces(self) -> set[str]:
+        served = {"/", *self._namespaces, *(ns for ns in self.rooms if ns)}
+        server = self.server
+        if server is not None:
+            served.update(ns for ns in getattr(server, "handlers", {}) if ns != "*")
+            served.update(ns for ns in getattr(server, "namespace_handlers", {}) if ns != "*")
+            listed = getattr(server, "namespaces", None)
+            if isinstance(listed, (list, tuple, set)):
+                served.update(ns for ns in listed if ns != "*")
+        return served
+
+    def _accepts_any_namespace(self) -> bool:
+        server = self.server
+        if server is None:
+            return False
+        return (
+            getattr(server, "namespaces", None) == "*"
+            or "*" in getattr(server, "handlers", {})
+            or "*" in getattr(server, "namespace_handlers", {})
+        )
+
+    async def _announce(self, namespace: str) -> None:
+        """Start serving a namespace: subscribe the transport, send the initial heartbeat."""
+        if namespace in self._namespaces:
+            return
+        self._namespaces.add(namespace)
+        await self.transport.add_namespace(namespace)
+        if self.transport.heartbeats and self._state == "ready":
+            await self._publish_quietly(
+                ClusterMessage(MessageType.INITIAL_HEARTBEAT, self.uid, namespace)
+            )
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.heartbeat_interval
+        while True:
+            now = time.monotonic()
+            next_due = now + interval
+            for namespace in list(self._namespaces):
+                due = self._last_publish.get(namespace, 0.0) + interval
+                if due <= now:
+                    await self._publish_quietly(
+                        ClusterMessage(MessageType.HEARTBEAT, self.uid, namespace)
+                    )
+                    due = time.monotonic() + interval
+                next_due = min(next_due, due)
+            await asyncio.sleep(max(0.01, next_due - time.monotonic()))
+
+    async def _sweep_loop(self) -> None:
+        period = min(1.0, self.heartbeat_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            deadline = time.monotonic() - self.heartbeat_timeout
+            for namespace, nodes in list(self._nodes.items()):
+                for uid, last_seen in list(nodes.items()):
+                    if last_seen < deadline:
+                        self.logger.info("node %s seems down (%s)", uid, namespace)
+                        self._remove_node(namespace, uid)
+
+    def _remove_node(self, namespace: str, uid: str) -> None:
+        self._nodes.get(namespace, {}).pop(uid, None)
+        for request in list(self._requests.values()):
+            if request.namespace == namespace:
+                request.strike(uid)
+        for ack in list(self._ack_requests.values()):
+            ack.strike(uid)
+
+    async def server_count(self, namespace: str = "/") -> int:
+        """Number of servers in the cluster serving ``namespace``, this one included."""
+        namespace = normalize_namespace(namespace)
+        if not self.transport.heartbeats:
+            await self._ensure_ready(namespace)
+            return await self.transport.server_count(namespace)
+        return 1 + len(self._nodes.get(namespace, ()))
+
+    def _known_nodes(self, namespace: str) -> set[str]:
+        return set(self._nodes.get(namespace, ()))
+
+    # ------------------------------------------------------------------------ publishing
+
+    async def _ensure_ready(self, namespace: str) -> None:
+        if self._state != "ready":
+            if self._state == "closed":
+                raise NotReadyError("the manager was closed")
+            await self.ready()
+        if namespace not in self._namespaces:
+            await self._announce(namespace)
+
+    async def _publish(self, message: ClusterMessage) -> str | None:
+        await self._ensure_ready(message.nsp)
+        self._last_publish[message.nsp] = time.monotonic()
+        try:
+            return await self.transport.publish(message)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise TransportError(f"publish failed: {exc}") from exc
+
+    async def _publish_quietly(self, message: ClusterMessage) -> None:
+        self._last_publish[message.nsp] = time.monotonic()
+        try:
+            await self.transport.publish(message)
+        except Exception as exc:
+            self.logger.warning("could not publish %s: %s", message.type.name, exc)
+
+    def _respond(self, requester: str, message: ClusterMessage) -> None:
+        """Publish a response in the background: the consumer must not wait on the broker."""
+
+        async def send() -> None:
+            try:
+                await self.transport.publish_response(requester, message)
+            except Exception as exc:
+                self.logger.warning("could not send %s: %s", message.type.name, exc)
+
+        self._spawn(send())
+
+    # ------------------------------------------------------------------------ receiving
+
+    async def _on_message(self, message: ClusterMessage, offset: str | None = None) -> None:
+        """Entry point for every message a transport receives. Never raises."""
+        try:
+            await self._dispatch(message)
+        except Exception:
+            self.logger.exception(
+                "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
+            )
+
+    async def _dispatch(self, message: ClusterMessage) -> None:
+        uid = message.uid
+        if uid == self.uid:
+            return
+        namespace = message.nsp
+        kind = message.type
+        if self.transport.heartbeats and uid != EMITTER_UID:
+            self._nodes.setdefault(namespace, {})[uid] = time.monotonic()
+        if kind is MessageType.INITIAL_HEARTBEAT:
+            if namespace not in self._namespaces and self._accepts_any_namespace():
+                await self._announce(namespace)
+            if namespace in self._namespaces:
+                self._spawn(
+                    self._publish_quietly(
+                        ClusterMessage(MessageType.HEARTBEAT, self.uid, namespace)
+                    )
+                )
+        elif kind is MessageType.HEARTBEAT:
+            pass
+        elif kind is MessageType.ADAPTER_CLOSE:
+            self._remove_node(namespace, uid)
+        elif message.is_response:
+            self._on_response(message)
+        elif kind is MessageType.BROADCAST:
+            self._on_broadcast(message)
+        elif kind is MessageType.SOCKETS_JOIN:
+            assert message.data is not None
+            self._apply_join(namespace, message.options(), message.data["rooms"])
+        elif kind is MessageType.SOCKETS_LEAVE:
+            assert message.data is not None
+            self._apply_leave(namespace, message.options(), message.data["rooms"])
+        elif kind is MessageType.DISCONNECT_SOCKETS:
+            assert message.data is not None
+            await self._apply_disconnect(
+                namespace, message.options(), bool(message.data.get("close", False))
+            )
+        elif kind is MessageType.FETCH_SOCKETS:
+            self._spawn(self._answer_fetch(message))
+        elif kind is MessageType.SERVER_SIDE_EMIT:
+            self._spawn(self._run_server_handlers(message))
+
+    def _on_broadcast(self, message: ClusterMessage) -> None:
+        data = message.data
+        assert data is not None
+        opts = message.options()
+        event_args = data["packet"]["data"]
+        request_id = message.request_id
+        if request_id is None:
+            self._deliver(message.nsp, opts, event_args)
+            return
+        requester = message.uid
+        namespace = message.nsp
+
+        def reply(args: tuple[Any, ...]) -> None:
+            response: dict[str, Any] = {"requestId": request_id}
+            if args:
+                response["packet"] = args[0]
+            self._respond(
+                requester, ClusterMessage(MessageType.BROADCAST_ACK, self.uid, namespace, response)
+            )
+
+        # the count goes out first: the requester needs it to know how many replies to expect
+        count = self._deliver_with_ack(namespace, opts, event_args, reply)
+        self._respond(
+            requester,
+            ClusterMessage(
+                MessageType.BROADCAST_CLIENT_COUNT,
+                self.uid,
+                namespace,
+                {"requestId": request_id, "clientCount": count},
+            ),
+        )
+
+    def _on_response(self, message: ClusterMessage) -> None:
+        request_id = message.request_id
+        data = message.data
+        if request_id is None or data is None:
+            return
+        kind = message.type
+        if kind is MessageType.BROADCAST_CLIENT_COUNT:
+            ack = self._ack_requests.get(request_id)
+            if ack is not None:
+                ack.add_count(message.uid, data["clientCount"])
+        elif kind is MessageType.BROADCAST_ACK:
+            ack = self._ack_requests.get(request_id)
+            if ack is not None:
+                ack.add_reply((data["packet"],) if "packet" in data else ())
+        else:
+            request = self._requests.get(request_id)
+            if request is None or request.namespace != message.nsp:
+                return
+            if (
+                kind is MessageType.FETCH_SOCKETS_RESPONSE
+                and request.kind is MessageType.FETCH_SOCKETS
+            ):
+                request.add(message.uid, list(data["sockets"]))
+            elif (
+                kind is MessageType.SERVER_SIDE_EMIT_RESPONSE
+                and request.kind is MessageType.SERVER_SIDE_EMIT
+            ):
+                request.add(message.uid, [data.get("packet")])
+
+    # ------------------------------------------------------------------------ local delivery
+
+    def _select(self, namespace: str, opts: BroadcastOptions) -> list[tuple[str, str]]:
+        """The local (sid, eio_sid) pairs an operation targets."""
+        rooms = self.rooms.get(namespace)
+        if not rooms:
+            return []
+        excluded: set[str] = set()
+        for room in opts.except_rooms:
+            members = rooms.get(room)
+            if members:
+                excluded.update(members)
+        if not opts.rooms:
+            everyone = rooms.get(None)
+            if not everyone:
+                return []
+            if not excluded:
+                return list(everyone.items())
+            return [(sid, eio) for sid, eio in everyone.items() if sid not in excluded]
+        if len(opts.rooms) == 1:
+            members = rooms.get(opts.rooms[0])
+            if not members:
+                return []
+            return [(sid, eio) for sid, eio in members.items() if sid not in excluded]
+        selected: dict[str, str] = {}
+        for room in opts.rooms:
+            members = rooms.get(room)
+            if members:
+                for sid, eio in members.items():
+                    if sid not in excluded:
+                        selected[sid] = eio
+        return list(selected.items())
+
+    def _deliver(self, namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
+        """Send an event to the selected local clients, encoded once for all of them."""
+        recipients = self._select(namespace, opts)
+        if not recipients or self._delivery is None:
+            return 0
+        pkt = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=event_args)
+        packets = self._delivery.encode(pkt)
+        return self._delivery.send((eio for _, eio in recipients), packets)
+
+    def _deliver_with_ack(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        on_reply: Callable[[tuple[Any, ...]], Any],
+    ) -> int:
+        """Send an event needing an acknowledgement to the selected local clients;
+        ``on_reply`` gets each client's reply as a tuple of its arguments."""
+        recipients = self._select(namespace, opts)
+        if not recipients or self._delivery is None:
+            return 0
+        callback = _cluster_ack(on_reply)
+        for sid, eio_sid in recipients:
+            ack_id = self._generate_ack_id(sid, callback)
+            pkt = self.server.packet_class(
+                sio_packet.EVENT, namespace=namespace, data=event_args, id=ack_id
+            )
+            self._delivery.send((eio_sid,), self._delivery.encode(pkt))
+        return len(recipients)
+
+    async def trigger_callback(self, sid: str, id: int, data: list[Any]) -> None:
+        """Route a client's acknowledgement to whoever waits for it."""
+        callback = self.callbacks.get(sid, {}).pop(id, None)
+        if callback is None:
+            self.logger.debug("unknown acknowledgement %s from %s", id, sid)
+            return
+        result = (
+            callback(tuple(data)) if getattr(callback, "_cluster_ack", False) else callback(*data)
+        )
+        if inspect.isawaitable(result):
+            await result
+
+    def _generate_ack_id(self, sid: str, callback: Callable[..., Any]) -> int:
+        return super()._generate_ack_id(sid, callback)  # type: ignore[no-any-return]
+
+    def _apply_join(self, namespace: str, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        for sid, _ in self._select(namespace, opts):
+            for room in rooms:
+                if room != sid and self.is_sid_room(namespace, room):
+                    continue
+                self.basic_enter_room(sid, namespace, room)
+
+    def _apply_leave(self, namespace: str, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        for sid, _ in self._select(namespace, opts):
+            for room in rooms:
+                self.basic_leave_room(sid, namespace, room)
+
+    async def _apply_disconnect(self, namespace: str, opts: BroadcastOptions, close: bool) -> None:
+        server = self.server
+        for sid, eio_sid in self._select(namespace, opts):
+            if close:
+                await server.eio.disconnect(eio_sid)
+            else:
+                await server.disconnect(sid, namespace=namespace, ignore_queue=True)
+
+    # ------------------------------------------------------------------------ rooms bookkeeping
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Listen to room events: ``create-room (namespace, room)``, ``delete-room (namespace,
+        room)``, ``join-room (namespace, room, sid)``, ``leave-room (namespace, room, sid)``.
+
+        Use as ``mgr.on("join-room", handler)`` or as a decorator ``@mgr.on("join-room")``.
+        Events are local to this node, as in Node. Coroutine handlers run as tasks.
+        """
+        if event not in ROOM_EVENTS:
+            raise ValueError(f"unknown room event {event!r}; expected one of {sorted(ROOM_EVENTS)}")
+
+        def register(func: Handler) -> Handler:
+            self._room_listeners.setdefault(event, []).append(func)
+            return func
+
+        if handler is not None:
+            return register(handler)
+        return register
+
+    def _room_event(self, event: str, *args: Any) -> None:
+        for listener in self._room_listeners.get(event, ()):
+            try:
+                result = listener(*args)
+                if inspect.isawaitable(result):
+                    self._spawn(result)
+            except Exception:
+                self.logger.exception("room event listener for %s failed", event)
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
+    ) -> None:
+        if room is None:
+            super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+            return
+        rooms = self.rooms.get(namespace)
+        created = rooms is None or room not in rooms
+        joined = created or sid not in rooms[room]
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if joined:
+            self._sid_rooms.setdefault(namespace, {}).setdefault(sid, set()).add(room)
+        if self._room_listeners:
+            if created:
+                self._room_event("create-room", namespace, room)
+            if joined:
+                self._room_event("join-room", namespace, room, sid)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
+        rooms = self.rooms.get(namespace, {})
+        members = rooms.get(room)
+        was_member = members is not None and sid in members
+        super().basic_leave_room(sid, namespace, room)
+        if room is None or not was_member:
+            return
+        sid_rooms = self._sid_rooms.get(namespace, {}).get(sid)
+        if sid_rooms is not None:
+            sid_rooms.discard(room)
+        if self._room_listeners:
+            self._room_event("leave-room", namespace, room, sid)
+            if room not in self.rooms.get(namespace, {}):
+                self._room_event("delete-room", namespace, room)
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        # Same effect as the base class, but rooms are left through the reverse index: the
+        # base class scans every room of the namespace, quadratic when many sockets leave.
+        if namespace not in self.rooms:
+            return
+        for room in list(self._sid_rooms.get(namespace, {}).get(sid, ())):
+            self.basic_leave_room(sid, namespace, room)
+        self._sid_rooms.get(namespace, {}).pop(sid, None)
+        self.basic_leave_room(sid, namespace, None)
+        self._socket_meta.pop((namespace, sid), None)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            sids = pending.get(namespace)
+            if sids and sid in sids:
+                sids.remove(sid)
+                if not sids:
+                    del pending[namespace]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[str]:
+        return list(self._sid_rooms.get(namespace, {}).get(sid, ()))
+
+    async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        sid: str | None = await super().pre_connect(eio_sid, namespace)
+        if sid is not None:
+            auth = self._pending_auth.get((eio_sid, namespace))
+            self._socket_meta[(namespace, sid)] = (int(time.time() * 1000), auth)
+            if namespace not in self._namespaces and self._state == "ready":
+                await self._announce(namespace)
+        return sid
+
+    # ------------------------------------------------------------------------ python-socketio API
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None = None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Callable[..., Any] | None = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Cluster-wide ``sio.emit``: ``to``/``room`` (one or several rooms or sids),
+        ``skip_sid`` (one or several sids or rooms), ``callback`` (called with each client's
+        reply; for clients on other nodes with the reply's first argument)."""
+        namespace = normalize_namespace(namespace)
+        target = to if to is not None else room
+        opts = BroadcastOptions(room_list(target), room_list(skip_sid), {})
+        event_args = [event, *_event_args(data)]
+        local_only = bool(kwargs.get("ignore_queue"))
+        if callback is not None:
+            await self._emit_with_callback(namespace, opts, event_args, callback, local_only)
+            return
+        if local_only:
+            self._deliver(namespace, opts, event_args)
+            return
+        await self._broadcast(namespace, opts, event_args)
+
+    async def _emit_with_callback(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        callback: Callable[..., Any],
+        local_only: bool,
+    ) -> None:
+        recipients = self._select(namespace, opts)
+        for sid, eio_sid in recipients:
+            ack_id = self._generate_ack_id(sid, callback)
+            pkt = self.server.packet_class(
+                sio_packet.EVENT, namespace=namespace, data=event_args, id=ack_id
+            )
+            assert self._delivery is not None
+            self._delivery.send((eio_sid,), self._delivery.encode(pkt))
+        if local_only or self._targets_only_local_sids(namespace, opts):
+            return
+        request_id = protocol.new_request_id()
+
+        def on_reply(args: tuple[Any, ...]) -> None:
+            try:
+                result = callback(*args)
+                if inspect.isawaitable(result):
+                    self._spawn(result)
+            except Exception:
+                self.logger.exception("acknowledgement callback failed")
+
+        self._ack_requests[request_id] = AckRequest(None, 0, on_reply=on_reply)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.callback_timeout, self._ack_requests.pop, request_id, None)
+        flags = {**opts.flags, "timeout": round(self.callback_timeout * 1000)}
+        wire_opts = BroadcastOptions(opts.rooms, opts.except_rooms, flags)
+        await self._publish(
+            ClusterMessage(
+                MessageType.BROADCAST,
+                self.uid,
+                namespace,
+                protocol.broadcast_data(wire_opts, event_args, request_id),
+            )
+        )
+
+    def _targets_only_local_sids(self, namespace: str, opts: BroadcastOptions) -> bool:
+        """Whether every target room is the sid of a socket on this node (nothing to publish)."""
+        if not opts.rooms:
+            return False
+        everyone = self.rooms.get(namespace, {}).get(None)
+        if not everyone:
+            return False
+        return all(room in everyone for room in opts.rooms)
+
+    async def can_disconnect(self, sid: str, namespace: str) -> bool:
+        if self.is_connected(sid, namespace):
+            return True
+        await self._disconnect_sockets(namespace, BroadcastOptions((sid,)), False)
+        return False
+
+    async def enter_room(
+        self, sid: str, namespace: str, room: str, eio_sid: str | None = None
+    ) -> None:
+        """Add a socket to a room, wherever in the cluster it is connected."""
+        namespace = normalize_namespace(namespace)
+        if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
+            self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+            return
+        await self._add_sockets(namespace, BroadcastOptions((sid,)), [room])
+
+    async def leave_room(self, sid: str, namespace: str, room: str) -> None:
+        """Remove a socket from a room, wherever in the cluster it is connected."""
+        namespace = normalize_namespace(namespace)
+        if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
+            self.basic_leave_room(sid, namespace, room)
+            return
+        await self._del_sockets(namespace, BroadcastOptions((sid,)), [room])
+
+    async def close_room(self, room: str, namespace: str | None = None) -> None:
+        """Remove every socket of the cluster from a room."""
+        namespace = normalize_namespace(namespace)
+        await self._del_sockets(namespace, BroadcastOptions((room,)), [room])
+
+    # ------------------------------------------------------------------------ operations
+
+    async def _broadcast(
+        self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
+    ) -> None:
+        self._deliver(namespace, opts, event_args)
+        if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
+            return
+        await self._publish(
+            ClusterMessage(
+                MessageType.BROADCAST,
+                self.uid,
+                namespace,
+                protocol.broadcast_data(_wire(opts), event_args),
+            )
+        )
+
+    async def _broadcast_with_ack(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        timeout: float | None,
+    ) -> list[Any]:
+        timeout = timeout if timeout is not None else self.requests_timeout
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        local_only = bool(opts.flags.get("local"))
+        if local_only:
+            request = AckRequest(future, 1)
+        else:
+            await self._ensure_ready(namespace)
+            missing = self._known_nodes(namespace) if self.transport.heartbeats else None
+            servers = await self.server_count(namespace)
+            request = AckRequest(future, servers, missing=missing)
+        request_id = protocol.new_request_id()
+        self._ack_requests[request_id] = request
+        try:
+            if not local_only:
+                flags = {**opts.flags, "timeout": round(timeout * 1000)}
+                wire_opts = _wire(BroadcastOptions(opts.rooms, opts.except_rooms, flags))
+                await self._publish(
+                    ClusterMessage(
+                        MessageType.BROADCAST,
+                        self.uid,
+                        namespace,
+                        protocol.broadcast_data(wire_opts, event_args, request_id),
+                    )
+                )
+            count = self._deliver_with_ack(namespace, opts, event_args, request.add_reply)
+            request.add_count(self.uid, count)
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            except asyncio.TimeoutError:
+                raise AckTimeoutError(
+                    f"{len(request.responses)} of {request.expected_clients} acknowledgements "
+                    f"from {len(request.counted)} of {request.expected_servers} servers "
+                    f"within {timeout} s",
+                    list(request.responses),
+                ) from None
+        finally:
+            self._ack_requests.pop(request_id, None)
+
+    async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
+        local = [
+            await self._socket_details(namespace, sid) for sid, _ in self._select(namespace, opts)
+        ]
+        if opts.flags.get("local"):
+            return [self._remote_socket(namespace, details) for details in local]
+        responses = await self._request(
+            namespace,
+            MessageType.FETCH_SOCKETS,
+            lambda request_id: {"opts": _wire(opts).to_wire(), "requestId": request_id},
+            opts.timeout,
+            FetchSocketsTimeout,
+            lambda found: [self._remote_socket(namespace, d) for d in local + found],
+        )
+        return [self._remote_socket(namespace, details) for details in local + responses]
+
+    async def _request(
+        self,
+        namespace: str,
+        kind: MessageType,
+        build_data: Callable[[str], dict[str, Any]],
+        timeout: float | None,
+        timeout_error: type[FetchSocketsTimeout] | type[ServerSideEmitTimeout],
+        partial: Callable[[list[Any]], list[Any]],
+    ) -> list[Any]:
+        """Publish a request and wait for every other node's response."""
+        await self._ensure_ready(namespace)
+        timeout = timeout if timeout is not None else self.requests_timeout
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        if self.transport.heartbeats:
+            missing = self._known_nodes(namespace)
+            if not missing:
+                return []
+            request = PendingRequest(kind, namespace, future, missing=missing)
+        else:
+            expected = await self.transport.server_count(namespace) - 1
+            if expected <= 0:
+                return []
+            request = PendingRequest(kind, namespace, future, expected=expected)
+        request_id = protocol.new_request_id()
+        self._requests[request_id] = request
+        try:
+            await self._publish(ClusterMessage(kind, self.uid, namespace, build_data(request_id)))
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            waiting = (
+                len(request.missing)
+                if request.missing is not None
+                else (request.expected - len(request.responders))
+            )
+            raise timeout_error(
+                f"{waiting} node(s) did not answer {kind.name} within {timeout} s",
+                partial(list(request.responses)),
+            ) from None
+        finally:
+            self._requests.pop(request_id, None)
+
+    async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
+        self._apply_join(namespace, opts, rooms)
+        if not opts.flags.get("local") and not self._targets_only_local_sids(namespace, opts):
+            await self._publish(
+                ClusterMessage(
+                    MessageType.SOCKETS_JOIN,
+                    self.uid,
+                    namespace,
+                    {"opts": _wire(opts).to_wire(), "rooms": list(rooms)},
+                )
+            )
+
+    async def _del_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
+        self._apply_leave(namespace, opts, rooms)
+        if not opts.flags.get("local") and not self._targets_only_local_sids(namespace, opts):
+            await self._publish(
+                ClusterMessage(
+                    MessageType.SOCKETS_LEAVE,
+                    self.uid,
+                    namespace,
+                    {"opts": _wire(opts).to_wire(), "rooms": list(rooms)},
+                )
+            )
+
+    async def _disconnect_sockets(
+        self, namespace: str, opts: BroadcastOptions, close: bool
+    ) -> None:
+        publish = not opts.flags.get("local") and not self._targets_only_local_sids(namespace, opts)
+        await self._apply_disconnect(namespace, opts, close)
+        if publish:
+            await self._publish(
+                ClusterMessage(
+                    MessageType.DISCONNECT_SOCKETS,
+                    self.uid,
+                    namespace,
+                    {"opts": _wire(opts).to_wire(), "close": close},
+                )
+            )
+
+    # ------------------------------------------------------------------------ fetch_sockets
+
+    async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
+        eio_sid = self.eio_sid_from_sid(sid, namespace)
+        issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))
+        environ = self.server.environ.get(eio_sid) if eio_sid is not None else None
+        data: Any = {}
+        try:
+            data = await self.server.get_session(sid, namespace=namespace)
+        except Exception:
+            data = {}
+        rooms = self.get_rooms(sid, namespace)
+        return {
+            "id": sid,
+            "handshake": build_handshake(environ, issued_ms=issued, auth=auth),
+            "rooms": rooms,
+            "data": data,
+        }
+
+    def _remote_socket(self, namespace: str, details: dict[str, Any]) -> RemoteSocket:
+        return RemoteSocket(
+            id=details["id"],
+            namespace=namespace,
+            rooms=frozenset(details.get("rooms") or ()),
+            data=details.get("data"),
+            handshake=details.get("handshake") or {},
+            _target=self,
+        )
+
+    async def _answer_fetch(self, message: ClusterMessage) -> None:
+        namespace = message.nsp
+        sockets = [
+            await self._socket_details(namespace, sid)
+            for sid, _ in self._select(namespace, message.options())
+        ]
+        data = {"requestId": message.request_id, "sockets": sockets}
+        try:
+            protocol.encode_data(data)
+        except (TypeError, ValueError):
+            # a session holds something msgpack cannot carry: report the sockets without it
+            self.logger.warning(
+                "socket data of %s is not serializable; sending it empty", namespace
+            )
+            for socket in sockets:
+                socket["data"] = {}
+        self._respond(
+            message.uid,
+            ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data),
+        )
+
+    async def fetch_sockets(
+        self,
+        to: str | Iterable[str] | None = None,
+        *,
+        namespace: str | None = None,
+        timeout: float | None = None,
+    ) -> list[RemoteSocket]:
+        """Every socket of the cluster in ``to`` (rooms or sids; all when omitted).
+
+        Raises :class:`~socketio_cloud.exceptions.FetchSocketsTimeout` (with the sockets found
+        in ``responses``) when a node does not answer in time.
+        """
+        operator = self.of(namespace or "/")
+        if to is not None:
+            operator = operator.to(to)
+        if timeout is not None:
+            operator = operator.timeout(timeout)
+        return await operator.fetch_sockets()
+
+    # ------------------------------------------------------------------------ server-side emit
+
+    def on_server_event(self, event: str, namespace: str = "/") -> Callable[[Handler], Handler]:
+        """Decorator registering a handler for events other servers send with
+        :meth:`server_side_emit`. The handler gets the event's arguments; for
+        :meth:`server_side_emit_with_ack` its return value (awaited if a coroutine) is the
+        reply of this server."""
+        namespace = normalize_namespace(namespace)
+
+        def register(func: Handler) -> Handler:
+            self._server_handlers.setdefault((namespace, event), []).append(func)
+            return func
+
+        return register
+
+    async def server_side_emit(self, event: str, *args: Any, namespace: str = "/") -> None:
+        """Send an event to the other servers of the cluster (not to clients)."""
+        namespace = normalize_namespace(namespace)
+        await self._publish(
+            ClusterMessage(
+                MessageType.SERVER_SIDE_EMIT, self.uid, namespace, {"packet": [event, *args]}
+            )
+        )
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, namespace: str = "/", timeout: float | None = None
+    ) -> list[Any]:
+        """Send an event to the other servers and return each one's reply.
+
+        Raises :class:`~socketio_cloud.exceptions.ServerSideEmitTimeout` (with the replies
+        that came in time in ``responses``) when a server does not answer in time.
+        """
+        namespace = normalize_namespace(namespace)
+        return await self._request(
+            namespace,
+            MessageType.SERVER_SIDE_EMIT,
+            lambda request_id: {"requestId": request_id, "packet": [event, *args]},
+            timeout,
+            ServerSideEmitTimeout,
+            lambda replies: replies,
+        )
+
+    async def _run_server_handlers(self, message: ClusterMessage) -> None:
+        assert message.data is not None
+        event, *args = message.data["packet"]
+        handlers = self._server_handlers.get((message.nsp, event), ())
+        request_id = message.request_id
+        replied = False
+        for handler in list(handlers):
+            try:
+                result = handler(*args)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception:
+                self.logger.exception("server event handler for %r failed", event)
+                continue
+            if request_id is not None and not replied:
+                replied = True
+                response: dict[str, Any] = {"requestId": request_id}
+                if result is not None:
+                    response["packet"] = result
+                self._respond(
+                    message.uid,
+                    ClusterMessage(
+                        MessageType.SERVER_SIDE_EMIT_RESPONSE, self.uid, message.nsp, response
+                    ),
+                )
+
+    # ------------------------------------------------------------------------ fluent selector
+
+    @property
+    def _root(self) -> BroadcastOperator:
+        return BroadcastOperator(self)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Select the sockets in ``room`` (see :class:`BroadcastOperator`)."""
+        return self._root.to(room)
+
+    def in_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Alias of :meth:`to`."""
+        return self._root.to(room)
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Select every socket except the members of ``room``."""
+        return self._root.except_(room)
+
+    def of(self, namespace: str) -> BroadcastOperator:
+        """Select the sockets of another namespace."""
+        return self._root.of(namespace)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Select the sockets of this node only."""
+        return self._root.local
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Mark the next emit volatile."""
+        return self._root.volatile
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Bound acknowledgements and requests of the next operation."""
+        return self._root.timeout(seconds)
+
+
+def _wire(opts: BroadcastOptions) -> BroadcastOptions:
+    """Options as published: ``local`` never travels."""
+    if "local" not in opts.flags:
+        return opts
+    flags = {k: v for k, v in opts.flags.items() if k != "local"}
+    return BroadcastOptions(opts.rooms, opts.except_rooms, flags)
+
+
+def _cluster_ack(func: Callable[[tuple[Any, ...]], None]) -> Callable[[tuple[Any, ...]], None]:
+    """Mark a callback as taking the reply's arguments as one tuple."""
+
+    def ack(args: tuple[Any, ...]) -> None:
+        func(args)
+
+    ack._cluster_ack = True  # type: ignore[attr-defined]
+    return ack

@@ -1,0 +1,19 @@
+"""Test-wide configuration: plugins that start real services, shared helpers."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+pytest_plugins = [
+    "tests.support.moto",
+    "tests.backends.memory",
+]
+
+pytest_plugins += [
+    f"tests.backends.{name}"
+    for name in ("aws", "redis_streams")
+    if importlib.util.find_spec(f"tests.backends.{name}") is not None
+]
+
+logging.getLogger("socketio_cloud").setLevel(logging.INFO)

@@ -1,0 +1,73 @@
+"""Local delivery: the fast path into Engine.IO queues and its safe fallback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from socketio_cloud import MemoryBus, MemoryManager
+from socketio_cloud.fanout import LocalDelivery, engineio_version_supported
+from tests.behaviour.harness import Node, connect_client, make_node
+from tests.support.services import wait_until
+
+
+def test_engineio_version_check() -> None:
+    assert engineio_version_supported("4.15.1")
+    assert engineio_version_supported("4.9.0")
+    assert not engineio_version_supported("4.8.0")
+    assert not engineio_version_supported("5.0.0")
+    assert not engineio_version_supported("garbage")
+    assert engineio_version_supported()  # the installed version is one we test
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[Node]:
+    node = make_node("solo", MemoryManager(bus=MemoryBus()))
+    await node.start()
+    yield node
+    await node.stop()
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_both_paths_deliver_text_and_binary(node: Node, fast_path: bool) -> None:
+    node.manager._delivery = LocalDelivery(node.sio, fast_path=fast_path)
+    assert node.manager._delivery.fast_path is fast_path
+    clients = [await connect_client(node, f"c{i}") for i in range(3)]
+    try:
+        await node.sio.emit("text", {"a": 1})
+        await node.sio.emit("bin", b"\x01\x02")
+        for client in clients:
+            await client.wait_for("bin")
+            assert client.received("text") == [({"a": 1},)]
+            assert client.received("bin") == [(b"\x01\x02",)]
+    finally:
+        for client in clients:
+            await client.sio.disconnect()
+
+
+def test_fast_path_is_refused_when_engineio_lacks_the_expected_layout() -> None:
+    class Bare:
+        eio = object()
+
+    assert LocalDelivery(Bare(), fast_path=True).fast_path is False
+    assert LocalDelivery(Bare()).fast_path is False
+
+
+async def test_closed_sockets_are_skipped(node: Node) -> None:
+    client = await connect_client(node, "c")
+    delivery = node.manager._delivery
+    assert delivery is not None and delivery.fast_path
+    eio_sid = node.sio.manager.eio_sid_from_sid(client.sid(), "/")
+    await client.sio.disconnect()
+    sockets = node.sio.eio.sockets
+    await wait_until(
+        lambda: eio_sid not in sockets or sockets[eio_sid].closed, 10, "the server to see the close"
+    )
+    assert delivery.send([eio_sid, "no-such-sid"], LocalDelivery.encode(_event(node))) == 0
+
+
+def _event(node: Node) -> object:
+    from socketio import packet
+
+    return node.sio.packet_class(packet.EVENT, namespace="/", data=["x"])
