@@ -71,3 +71,24 @@ def _event(node: Node) -> object:
     from socketio import packet
 
     return node.sio.packet_class(packet.EVENT, namespace="/", data=["x"])
+
+
+async def test_binary_broadcast_reaches_polling_and_websocket_clients() -> None:
+    from tests.behaviour.harness import Client
+
+    # a short ping interval ends long polls quickly, so the polling client disconnects fast
+    node = make_node("solo", MemoryManager(bus=MemoryBus()), ping_interval=1, ping_timeout=5)
+    await node.start()
+    websocket = await connect_client(node, "ws")
+    polling = Client("polling", ["/"])
+    await polling.sio.connect(node.url, transports=["polling"], wait_timeout=10)
+    try:
+        for _ in range(2):  # whichever client encodes first, the other must still decode
+            await node.sio.emit("bin", b"\x00\x01\xfe")
+        for client in (websocket, polling):
+            await client.wait_for("bin", 2)
+            assert client.received("bin") == [(b"\x00\x01\xfe",)] * 2
+    finally:
+        await websocket.sio.disconnect()
+        await polling.sio.disconnect()
+        await node.stop()

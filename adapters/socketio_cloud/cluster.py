@@ -19,6 +19,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import socketio
@@ -29,6 +30,7 @@ from .exceptions import (
     AckTimeoutError,
     FetchSocketsTimeout,
     NotReadyError,
+    PayloadTooLarge,
     ServerSideEmitTimeout,
     TransportError,
 )
@@ -329,7 +331,7 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         self._last_publish[message.nsp] = time.monotonic()
         try:
             return await self.transport.publish(message)
-        except TransportError:
+        except (TransportError, PayloadTooLarge):
             raise
         except Exception as exc:
             raise TransportError(f"publish failed: {exc}") from exc
@@ -503,9 +505,36 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         recipients = self._select(namespace, opts)
         if not recipients or self._delivery is None:
             return 0
-        pkt = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=event_args)
-        packets = self._delivery.encode(pkt)
+        packets = self._event_packets(namespace, event_args)
         return self._delivery.send((eio for _, eio in recipients), packets)
+
+    def _event_packets(
+        self, namespace: str, event_args: list[Any], ack_id: int | None = None
+    ) -> list[Any]:
+        """Engine.IO packets of an EVENT. Dates from Node peers (msgpack timestamps) are sent
+        to clients as JavaScript's ``toJSON`` text, as Node servers send them."""
+        assert self._delivery is not None
+        make = self.server.packet_class
+        try:
+            pkt = make(sio_packet.EVENT, namespace=namespace, data=event_args, id=ack_id)
+            return self._delivery.encode(pkt)
+        except TypeError:
+            args = js_json_compatible(event_args)
+            pkt = make(sio_packet.EVENT, namespace=namespace, data=args, id=ack_id)
+            return self._delivery.encode(pkt)
+
+    def _send_with_ack_ids(
+        self,
+        namespace: str,
+        recipients: list[tuple[str, str]],
+        event_args: list[Any],
+        callback: Callable[..., Any],
+    ) -> None:
+        """Send an event to each recipient with its own acknowledgement id."""
+        assert self._delivery is not None
+        for sid, eio_sid in recipients:
+            ack_id = self._generate_ack_id(sid, callback)
+            self._delivery.send((eio_sid,), self._event_packets(namespace, event_args, ack_id))
 
     def _deliver_with_ack(
         self,
@@ -519,13 +548,7 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         recipients = self._select(namespace, opts)
         if not recipients or self._delivery is None:
             return 0
-        callback = _cluster_ack(on_reply)
-        for sid, eio_sid in recipients:
-            ack_id = self._generate_ack_id(sid, callback)
-            pkt = self.server.packet_class(
-                sio_packet.EVENT, namespace=namespace, data=event_args, id=ack_id
-            )
-            self._delivery.send((eio_sid,), self._delivery.encode(pkt))
+        self._send_with_ack_ids(namespace, recipients, event_args, _cluster_ack(on_reply))
         return len(recipients)
 
     async def trigger_callback(self, sid: str, id: int, data: list[Any]) -> None:
@@ -693,13 +716,8 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         local_only: bool,
     ) -> None:
         recipients = self._select(namespace, opts)
-        for sid, eio_sid in recipients:
-            ack_id = self._generate_ack_id(sid, callback)
-            pkt = self.server.packet_class(
-                sio_packet.EVENT, namespace=namespace, data=event_args, id=ack_id
-            )
-            assert self._delivery is not None
-            self._delivery.send((eio_sid,), self._delivery.encode(pkt))
+        if recipients and self._delivery is not None:
+            self._send_with_ack_ids(namespace, recipients, event_args, callback)
         if local_only or self._targets_only_local_sids(namespace, opts):
             return
         request_id = protocol.new_request_id()
@@ -1095,6 +1113,17 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
     def timeout(self, seconds: float) -> BroadcastOperator:
         """Bound acknowledgements and requests of the next operation."""
         return self._root.timeout(seconds)
+
+
+def js_json_compatible(value: Any) -> Any:
+    """A copy of ``value`` with datetimes as JavaScript ``Date.toJSON()`` text."""
+    if isinstance(value, datetime):
+        return protocol.js_date_json(value)
+    if isinstance(value, list | tuple):
+        return [js_json_compatible(item) for item in value]
+    if isinstance(value, dict):
+        return {key: js_json_compatible(item) for key, item in value.items()}
+    return value
 
 
 def _wire(opts: BroadcastOptions) -> BroadcastOptions:

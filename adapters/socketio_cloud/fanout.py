@@ -69,6 +69,17 @@ class LocalDelivery:
 
     def send(self, eio_sids: Iterable[str], packets: Sequence[Any]) -> int:
         """Queue ``packets`` for every client; returns how many clients were handed them."""
+        if any(pkt.binary for pkt in packets):
+            # Engine.IO caches a packet's encoding without regard to base64 (polling) or raw
+            # (websocket) form: binary packets must not be shared between clients.
+            count = 0
+            for eio_sid in eio_sids:
+                copies = [eio_packet.Packet(pkt.packet_type, pkt.data) for pkt in packets]
+                count += self._send_one_by_one((eio_sid,), copies)
+            return count
+        return self._send_one_by_one(eio_sids, packets)
+
+    def _send_one_by_one(self, eio_sids: Iterable[str], packets: Sequence[Any]) -> int:
         if not self.fast_path:
             return self._send_slow(eio_sids, packets)
         sockets = self._sockets

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import IntEnum
 from typing import Any, Final
 
@@ -116,7 +117,11 @@ class BroadcastOptions:
     flags: Mapping[str, Any] = field(default_factory=dict)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"rooms": list(self.rooms), "except": list(self.except_rooms), "flags": dict(self.flags)}
+        return {
+            "rooms": list(self.rooms),
+            "except": list(self.except_rooms),
+            "flags": dict(self.flags),
+        }
 
     @property
     def timeout(self) -> float | None:
@@ -194,17 +199,34 @@ def _pack_default(value: Any) -> Any:
 
 def encode(message: ClusterMessage) -> bytes:
     """The whole envelope as msgpack (Pub/Sub, Service Bus, Streams requests, attachments)."""
-    return msgpack.packb(message.to_wire(), use_bin_type=True, default=_pack_default)  # type: ignore[no-any-return]
+    # datetime=True: aware datetimes travel as timestamps (ext -1), as Node sends a Date and
+    # as decode() returns it
+    return msgpack.packb(  # type: ignore[no-any-return]
+        message.to_wire(), use_bin_type=True, datetime=True, default=_pack_default
+    )
 
 
 def encode_data(data: Mapping[str, Any]) -> bytes:
     """Only the ``data`` map as msgpack (the SQS ``data`` attribute)."""
-    return msgpack.packb(data, use_bin_type=True, default=_pack_default)  # type: ignore[no-any-return]
+    return msgpack.packb(  # type: ignore[no-any-return]
+        data, use_bin_type=True, datetime=True, default=_pack_default
+    )
+
+
+def js_date_json(value: datetime) -> str:
+    """JavaScript's ``Date.prototype.toJSON()`` text for a datetime (naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    utc = value.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, (tuple, set, frozenset)):
         return list(value)
+    if isinstance(value, datetime):
+        # what JSON.stringify does with a Date
+        return js_date_json(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON in a cluster message")
 
 
@@ -276,7 +298,8 @@ def validate_parts(
 
     ``type_`` may be an int or its decimal text (SQS bodies and stream fields carry text).
     """
-    if isinstance(type_, str) and type_.isdigit() and len(type_) <= 3:
+    # isascii: str.isdigit() also accepts digits int() cannot parse, like "²"
+    if isinstance(type_, str) and type_.isascii() and type_.isdigit() and len(type_) <= 3:
         type_ = int(type_)
     if not isinstance(type_, int) or isinstance(type_, bool):
         raise DecodeError("type must be an integer")
@@ -314,7 +337,7 @@ def _check_request_id(data: dict[str, Any], *, required: bool) -> None:
         data.pop("requestId", None)
         return
     value = data["requestId"]
-    if not isinstance(value, str) or not _REQUEST_ID.match(value):
+    if not isinstance(value, str) or not _REQUEST_ID.fullmatch(value):
         raise DecodeError("requestId must be a short hex string")
 
 

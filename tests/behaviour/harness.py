@@ -56,10 +56,14 @@ class Node:
                 await asyncio.wait_for(self.task, 10)
 
 
-def make_node(name: str, manager: ClusterManager) -> Node:
+def make_node(name: str, manager: ClusterManager, **server_options: Any) -> Node:
     """A node whose connect handler keeps the client's ``auth`` as its session data."""
     sio = socketio.AsyncServer(
-        async_mode="asgi", client_manager=manager, namespaces="*", cors_allowed_origins="*"
+        async_mode="asgi",
+        client_manager=manager,
+        namespaces="*",
+        cors_allowed_origins="*",
+        **server_options,
     )
     port = free_port()
     config = uvicorn.Config(
