@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import msgpack
 
 from socketio_cloud import MemoryBus, MemoryManager
-from socketio_cloud.cluster import js_json_compatible
+from socketio_cloud.local import js_json_compatible
 from tests.behaviour.harness import connect_client, make_node
 
 

@@ -18,12 +18,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
-from typing import Any, TypeVar
-
-import socketio
-from socketio import packet as sio_packet
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import protocol
 from .exceptions import (
@@ -34,8 +30,7 @@ from .exceptions import (
     ServerSideEmitTimeout,
     TransportError,
 )
-from .fanout import LocalDelivery
-from .handshake import build_handshake
+from .local import Handler, LocalManager
 from .operators import BroadcastOperator, normalize_namespace, room_list
 from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
@@ -43,9 +38,6 @@ from .requests import AckRequest, PendingRequest
 from .transports.base import Transport
 
 __all__ = ["ClusterManager", "RemoteSocket"]
-
-Handler = TypeVar("Handler", bound=Callable[..., Any])
-ROOM_EVENTS = frozenset({"create-room", "delete-room", "join-room", "leave-room"})
 
 
 def _event_args(data: Any) -> list[Any]:
@@ -57,7 +49,7 @@ def _event_args(data: Any) -> list[Any]:
     return [data]
 
 
-class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
+class ClusterManager(LocalManager):
     """A python-socketio client manager whose operations reach every node of a cluster.
 
     Pass it to ``socketio.AsyncServer(client_manager=...)`` and ``await mgr.ready()`` at start
@@ -91,7 +83,7 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         limits: protocol.Limits | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(logger=logger)
         if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < heartbeat_timeout")
         self.transport = transport
@@ -101,7 +93,6 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         self.requests_timeout = requests_timeout
         self.callback_timeout = callback_timeout
         self.limits = limits or protocol.DEFAULT_LIMITS
-        self.logger = logger or logging.getLogger("socketio_cloud.cluster")
         self._state = "new"
         self._ready_lock = asyncio.Lock()
         self._nodes: dict[str, dict[str, float]] = {}
@@ -110,39 +101,9 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         self._requests: dict[str, PendingRequest] = {}
         self._ack_requests: dict[str, AckRequest] = {}
         self._server_handlers: dict[tuple[str, str], list[Callable[..., Any]]] = {}
-        self._room_listeners: dict[str, list[Callable[..., Any]]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[Any]] = []
-        self._sid_rooms: dict[str, dict[str, set[str]]] = {}
-        self._socket_meta: dict[tuple[str, str], tuple[int, Any]] = {}
-        self._pending_auth: dict[tuple[str, str], Any] = {}
-        self._delivery: LocalDelivery | None = None
 
     # ------------------------------------------------------------------------ lifecycle
-
-    def set_server(self, server: Any) -> None:
-        super().set_server(server)
-        self._delivery = LocalDelivery(server)
-        self._capture_connect_auth(server)
-
-    def _capture_connect_auth(self, server: Any) -> None:
-        # python-socketio hands the CONNECT payload (``auth``) to the connect handler only;
-        # Node reports it in every socket's handshake, so remember it on the way in.
-        original = getattr(server, "_handle_connect", None)
-        if original is None or not inspect.iscoroutinefunction(original):
-            self.logger.info("cannot observe CONNECT packets; handshake.auth will be empty")
-            return
-        pending = self._pending_auth
-
-        async def handle_connect(eio_sid: str, namespace: str | None, data: Any) -> Any:
-            key = (eio_sid, namespace or "/")
-            pending[key] = data
-            try:
-                return await original(eio_sid, namespace, data)
-            finally:
-                pending.pop(key, None)
-
-        server._handle_connect = handle_connect
 
     def initialize(self) -> None:
         """Called by python-socketio on the first connection: start if nobody did."""
@@ -225,17 +186,6 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
                 ack.future.set_exception(error)
         self._requests.clear()
         self._ack_requests.clear()
-
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.logger.error("background task failed", exc_info=task.exception())
 
     # ------------------------------------------------------------------------ membership
 
@@ -467,218 +417,13 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
             ):
                 request.add(message.uid, [data.get("packet")])
 
-    # ------------------------------------------------------------------------ local delivery
-
-    def _select(self, namespace: str, opts: BroadcastOptions) -> list[tuple[str, str]]:
-        """The local (sid, eio_sid) pairs an operation targets."""
-        rooms = self.rooms.get(namespace)
-        if not rooms:
-            return []
-        excluded: set[str] = set()
-        for room in opts.except_rooms:
-            members = rooms.get(room)
-            if members:
-                excluded.update(members)
-        if not opts.rooms:
-            everyone = rooms.get(None)
-            if not everyone:
-                return []
-            if not excluded:
-                return list(everyone.items())
-            return [(sid, eio) for sid, eio in everyone.items() if sid not in excluded]
-        if len(opts.rooms) == 1:
-            members = rooms.get(opts.rooms[0])
-            if not members:
-                return []
-            return [(sid, eio) for sid, eio in members.items() if sid not in excluded]
-        selected: dict[str, str] = {}
-        for room in opts.rooms:
-            members = rooms.get(room)
-            if members:
-                for sid, eio in members.items():
-                    if sid not in excluded:
-                        selected[sid] = eio
-        return list(selected.items())
-
-    def _deliver(self, namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
-        """Send an event to the selected local clients, encoded once for all of them."""
-        recipients = self._select(namespace, opts)
-        if not recipients or self._delivery is None:
-            return 0
-        packets = self._event_packets(namespace, event_args)
-        return self._delivery.send((eio for _, eio in recipients), packets)
-
-    def _event_packets(
-        self, namespace: str, event_args: list[Any], ack_id: int | None = None
-    ) -> list[Any]:
-        """Engine.IO packets of an EVENT. Dates from Node peers (msgpack timestamps) are sent
-        to clients as JavaScript's ``toJSON`` text, as Node servers send them."""
-        assert self._delivery is not None
-        make = self.server.packet_class
-        try:
-            pkt = make(sio_packet.EVENT, namespace=namespace, data=event_args, id=ack_id)
-            return self._delivery.encode(pkt)
-        except TypeError:
-            args = js_json_compatible(event_args)
-            pkt = make(sio_packet.EVENT, namespace=namespace, data=args, id=ack_id)
-            return self._delivery.encode(pkt)
-
-    def _send_with_ack_ids(
-        self,
-        namespace: str,
-        recipients: list[tuple[str, str]],
-        event_args: list[Any],
-        callback: Callable[..., Any],
-    ) -> None:
-        """Send an event to each recipient with its own acknowledgement id."""
-        assert self._delivery is not None
-        for sid, eio_sid in recipients:
-            ack_id = self._generate_ack_id(sid, callback)
-            self._delivery.send((eio_sid,), self._event_packets(namespace, event_args, ack_id))
-
-    def _deliver_with_ack(
-        self,
-        namespace: str,
-        opts: BroadcastOptions,
-        event_args: list[Any],
-        on_reply: Callable[[tuple[Any, ...]], Any],
-    ) -> int:
-        """Send an event needing an acknowledgement to the selected local clients;
-        ``on_reply`` gets each client's reply as a tuple of its arguments."""
-        recipients = self._select(namespace, opts)
-        if not recipients or self._delivery is None:
-            return 0
-        self._send_with_ack_ids(namespace, recipients, event_args, _cluster_ack(on_reply))
-        return len(recipients)
-
-    async def trigger_callback(self, sid: str, id: int, data: list[Any]) -> None:
-        """Route a client's acknowledgement to whoever waits for it."""
-        callback = self.callbacks.get(sid, {}).pop(id, None)
-        if callback is None:
-            self.logger.debug("unknown acknowledgement %s from %s", id, sid)
-            return
-        result = (
-            callback(tuple(data)) if getattr(callback, "_cluster_ack", False) else callback(*data)
-        )
-        if inspect.isawaitable(result):
-            await result
-
-    def _generate_ack_id(self, sid: str, callback: Callable[..., Any]) -> int:
-        return super()._generate_ack_id(sid, callback)  # type: ignore[no-any-return]
-
-    def _apply_join(self, namespace: str, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
-        for sid, _ in self._select(namespace, opts):
-            for room in rooms:
-                if room != sid and self.is_sid_room(namespace, room):
-                    continue
-                self.basic_enter_room(sid, namespace, room)
-
-    def _apply_leave(self, namespace: str, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
-        for sid, _ in self._select(namespace, opts):
-            for room in rooms:
-                self.basic_leave_room(sid, namespace, room)
-
-    async def _apply_disconnect(self, namespace: str, opts: BroadcastOptions, close: bool) -> None:
-        server = self.server
-        for sid, eio_sid in self._select(namespace, opts):
-            if close:
-                await server.eio.disconnect(eio_sid)
-            else:
-                await server.disconnect(sid, namespace=namespace, ignore_queue=True)
-
-    # ------------------------------------------------------------------------ rooms bookkeeping
-
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        """Listen to room events: ``create-room (namespace, room)``, ``delete-room (namespace,
-        room)``, ``join-room (namespace, room, sid)``, ``leave-room (namespace, room, sid)``.
-
-        Use as ``mgr.on("join-room", handler)`` or as a decorator ``@mgr.on("join-room")``.
-        Events are local to this node, as in Node. Coroutine handlers run as tasks.
-        """
-        if event not in ROOM_EVENTS:
-            raise ValueError(f"unknown room event {event!r}; expected one of {sorted(ROOM_EVENTS)}")
-
-        def register(func: Handler) -> Handler:
-            self._room_listeners.setdefault(event, []).append(func)
-            return func
-
-        if handler is not None:
-            return register(handler)
-        return register
-
-    def _room_event(self, event: str, *args: Any) -> None:
-        for listener in self._room_listeners.get(event, ()):
-            try:
-                result = listener(*args)
-                if inspect.isawaitable(result):
-                    self._spawn(result)
-            except Exception:
-                self.logger.exception("room event listener for %s failed", event)
-
-    def basic_enter_room(
-        self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
-    ) -> None:
-        if room is None:
-            super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-            return
-        rooms = self.rooms.get(namespace)
-        created = rooms is None or room not in rooms
-        joined = created or sid not in rooms[room]
-        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        if joined:
-            self._sid_rooms.setdefault(namespace, {}).setdefault(sid, set()).add(room)
-        if self._room_listeners:
-            if created:
-                self._room_event("create-room", namespace, room)
-            if joined:
-                self._room_event("join-room", namespace, room, sid)
-
-    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
-        rooms = self.rooms.get(namespace, {})
-        members = rooms.get(room)
-        was_member = members is not None and sid in members
-        super().basic_leave_room(sid, namespace, room)
-        if room is None or not was_member:
-            return
-        sid_rooms = self._sid_rooms.get(namespace, {}).get(sid)
-        if sid_rooms is not None:
-            sid_rooms.discard(room)
-        if self._room_listeners:
-            self._room_event("leave-room", namespace, room, sid)
-            if room not in self.rooms.get(namespace, {}):
-                self._room_event("delete-room", namespace, room)
-
-    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
-        # Same effect as the base class, but rooms are left through the reverse index: the
-        # base class scans every room of the namespace, quadratic when many sockets leave.
-        if namespace not in self.rooms:
-            return
-        for room in list(self._sid_rooms.get(namespace, {}).get(sid, ())):
-            self.basic_leave_room(sid, namespace, room)
-        self._sid_rooms.get(namespace, {}).pop(sid, None)
-        self.basic_leave_room(sid, namespace, None)
-        self._socket_meta.pop((namespace, sid), None)
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            sids = pending.get(namespace)
-            if sids and sid in sids:
-                sids.remove(sid)
-                if not sids:
-                    del pending[namespace]
-
-    def get_rooms(self, sid: str, namespace: str) -> list[str]:
-        return list(self._sid_rooms.get(namespace, {}).get(sid, ()))
+    # ------------------------------------------------------------------------ python-socketio API
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
         sid: str | None = await super().pre_connect(eio_sid, namespace)
-        if sid is not None:
-            auth = self._pending_auth.get((eio_sid, namespace))
-            self._socket_meta[(namespace, sid)] = (int(time.time() * 1000), auth)
-            if namespace not in self._namespaces and self._state == "ready":
-                await self._announce(namespace)
+        if sid is not None and namespace not in self._namespaces and self._state == "ready":
+            await self._announce(namespace)
         return sid
-
-    # ------------------------------------------------------------------------ python-socketio API
 
     async def emit(
         self,
@@ -943,23 +688,6 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
 
     # ------------------------------------------------------------------------ fetch_sockets
 
-    async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
-        eio_sid = self.eio_sid_from_sid(sid, namespace)
-        issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))
-        environ = self.server.environ.get(eio_sid) if eio_sid is not None else None
-        data: Any = {}
-        try:
-            data = await self.server.get_session(sid, namespace=namespace)
-        except Exception:
-            data = {}
-        rooms = self.get_rooms(sid, namespace)
-        return {
-            "id": sid,
-            "handshake": build_handshake(environ, issued_ms=issued, auth=auth),
-            "rooms": rooms,
-            "data": data,
-        }
-
     def _remote_socket(self, namespace: str, details: dict[str, Any]) -> RemoteSocket:
         return RemoteSocket(
             id=details["id"],
@@ -1115,30 +843,9 @@ class ClusterManager(socketio.AsyncManager):  # type: ignore[misc]
         return self._root.timeout(seconds)
 
 
-def js_json_compatible(value: Any) -> Any:
-    """A copy of ``value`` with datetimes as JavaScript ``Date.toJSON()`` text."""
-    if isinstance(value, datetime):
-        return protocol.js_date_json(value)
-    if isinstance(value, list | tuple):
-        return [js_json_compatible(item) for item in value]
-    if isinstance(value, dict):
-        return {key: js_json_compatible(item) for key, item in value.items()}
-    return value
-
-
 def _wire(opts: BroadcastOptions) -> BroadcastOptions:
     """Options as published: ``local`` never travels."""
     if "local" not in opts.flags:
         return opts
     flags = {k: v for k, v in opts.flags.items() if k != "local"}
     return BroadcastOptions(opts.rooms, opts.except_rooms, flags)
-
-
-def _cluster_ack(func: Callable[[tuple[Any, ...]], None]) -> Callable[[tuple[Any, ...]], None]:
-    """Mark a callback as taking the reply's arguments as one tuple."""
-
-    def ack(args: tuple[Any, ...]) -> None:
-        func(args)
-
-    ack._cluster_ack = True  # type: ignore[attr-defined]
-    return ack
