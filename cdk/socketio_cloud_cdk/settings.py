@@ -1,0 +1,76 @@
+"""The deployment's settings: one typed value the stack is built from.
+
+``app.py`` fills it from the CDK context (``cdk.json`` and ``-c key=value``); tests build it
+directly. Nothing below ``app.py`` reads the context or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import aws_logs as logs
+
+__all__ = ["REPO_ROOT", "ClusterSettings"]
+
+#: The repository root: ``cdk/socketio_cloud_cdk/settings.py`` is two levels below it.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Everything that differs between deployments of the cluster.
+
+    Durations are seconds, as in the library. The defaults give a small two-task cluster in
+    a new VPC of public subnets (no NAT gateways), with the app image built from
+    ``app/Dockerfile``.
+    """
+
+    #: Prefix of the per-node SQS queues (``<prefix>-<uid>``); IAM is scoped to it.
+    queue_prefix: str = "socket-io"
+    #: Seconds between heartbeats / before a silent node is dropped (Node: 5000 / 10000 ms).
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 10.0
+
+    #: Tasks started on deploy, and the autoscaling range and CPU target.
+    desired_count: int = 2
+    min_capacity: int = 2
+    max_capacity: int = 6
+    cpu_target_percent: int = 60
+    #: Fargate task size (CPU units, MiB); 256/512 is the smallest Fargate size.
+    cpu: int = 256
+    memory_mib: int = 512
+
+    #: A registry image (``repo/name:tag``) to run instead of building ``app_directory``.
+    image: str | None = None
+    #: The directory holding the app's Dockerfile, built as an image asset when ``image``
+    #: is not set.
+    app_directory: Path = REPO_ROOT / "app"
+
+    #: Deploy into this existing VPC (needs an explicit account and region) instead of
+    #: creating one.
+    vpc_id: str | None = None
+    #: Number of availability zones of a new VPC.
+    max_azs: int = 2
+
+    #: An ACM certificate ARN: adds an HTTPS listener on 443 and redirects 80 to it.
+    certificate_arn: str | None = None
+    #: Create an S3 bucket for payloads over the SNS limit (objects expire after a day).
+    large_payload_bucket: bool = False
+    #: Encrypt the topic with a key of this stack (rotated) instead of ``alias/aws/sns``.
+    customer_managed_key: bool = False
+
+    #: How often the cleanup function runs, and when it considers a queue abandoned.
+    cleanup_period: int = 900
+    stale_after: int = 900
+    grace_period: int = 900
+    cleanup_dry_run: bool = False
+    #: The cleanup handler's directory and the library package it ships with.
+    cleanup_handler_directory: Path = REPO_ROOT / "functions" / "aws_cleanup"
+    library_package_directory: Path = REPO_ROOT / "adapters" / "socketio_cloud"
+
+    #: How long the service's and the cleanup function's logs are kept.
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+
+    #: Tags put on every resource of the stack that supports tags.
+    tags: dict[str, str] = field(default_factory=lambda: {"project": "socketio-cloud"})
