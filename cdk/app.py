@@ -87,7 +87,7 @@ def settings_from_context(node: Node) -> ClusterSettings:
         cpu=read("cpu", int, defaults.cpu),
         memory_mib=read("memoryMiB", int, defaults.memory_mib),
         image=optional_text("image"),
-        app_directory=read("appDirectory", Path, defaults.app_directory),
+        image_context=read("imageContext", Path, defaults.image_context),
         vpc_id=optional_text("vpcId"),
         max_azs=read("maxAzs", int, defaults.max_azs),
         certificate_arn=optional_text("certificateArn"),

@@ -41,11 +41,13 @@ class ClusterSettings:
     cpu: int = 256
     memory_mib: int = 512
 
-    #: A registry image (``repo/name:tag``) to run instead of building ``app_directory``.
+    #: A registry image (``repo/name:tag``) to run instead of building the app image.
     image: str | None = None
-    #: The directory holding the app's Dockerfile, built as an image asset when ``image``
-    #: is not set.
-    app_directory: Path = REPO_ROOT / "app"
+    #: The Docker build context of the app image when ``image`` is not set: the repository
+    #: root, since the image installs the library (``adapters/``) as well as ``app/``.
+    image_context: Path = REPO_ROOT
+    #: The Dockerfile, relative to ``image_context``.
+    dockerfile: str = "app/Dockerfile"
 
     #: Deploy into this existing VPC (needs an explicit account and region) instead of
     #: creating one.

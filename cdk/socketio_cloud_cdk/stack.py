@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, Stack, Tags, Validations
+from aws_cdk import Acknowledgment, Duration, IgnoreMode, Stack, Tags, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
@@ -15,7 +16,17 @@ from .service import SocketIoService
 from .settings import ClusterSettings
 from .topic import ClusterTopic
 
-__all__ = ["SocketIoCloudStack"]
+__all__ = ["SocketIoCloudStack", "docker_ignore"]
+
+
+def docker_ignore(context: Path, dockerfile: str) -> list[str]:
+    """The ignore patterns ``docker build`` applies to ``context`` for ``dockerfile``: those of
+    ``<dockerfile>.dockerignore`` beside it, else of the context's ``.dockerignore``."""
+    for candidate in (context / f"{dockerfile}.dockerignore", context / ".dockerignore"):
+        if candidate.is_file():
+            lines = candidate.read_text().splitlines()
+            return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return []
 
 
 class SocketIoCloudStack(Stack):
@@ -54,12 +65,18 @@ class SocketIoCloudStack(Stack):
         if settings.image:
             image = ecs.ContainerImage.from_registry(settings.image)
         else:
-            if not (settings.app_directory / "Dockerfile").is_file():
+            if not (settings.image_context / settings.dockerfile).is_file():
                 raise FileNotFoundError(
-                    f"no Dockerfile in {settings.app_directory}: build the app image from "
-                    "there, or pass a registry image with -c image=<repository:tag>"
+                    f"no {settings.dockerfile} in {settings.image_context}: build the app image "
+                    "from there, or pass a registry image with -c image=<repository:tag>"
                 )
-            image = ecs.ContainerImage.from_asset(str(settings.app_directory))
+            image = ecs.ContainerImage.from_asset(
+                str(settings.image_context),
+                file=settings.dockerfile,
+                # the same context app/Dockerfile.dockerignore gives `docker build`
+                exclude=docker_ignore(settings.image_context, settings.dockerfile),
+                ignore_mode=IgnoreMode.DOCKER,
+            )
 
         self.service = SocketIoService(
             self,

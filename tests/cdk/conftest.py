@@ -20,9 +20,19 @@ def default_synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
 
 @pytest.fixture(scope="session")
 def app_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with a Dockerfile, standing in for app/ as an image asset source."""
+    """A build context standing in for the repository root: app/Dockerfile with its ignore
+    file, the library, and files the image must not receive."""
     directory = tmp_path_factory.mktemp("app-image")
-    (directory / "Dockerfile").write_text("FROM scratch\n")
+    files = {
+        "app/Dockerfile": "FROM scratch\n",
+        "app/Dockerfile.dockerignore": "# only what the image copies\n*\n!adapters/\n!app/\n",
+        "adapters/socketio_cloud/__init__.py": "",
+        "tests/test_big.py": "",
+        ".venv/lib/site.py": "",
+    }
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text)
     return directory
 
 
@@ -32,7 +42,7 @@ def full_synthesis(tmp_path_factory: pytest.TempPathFactory, app_directory: Path
     return synthesize(
         tmp_path_factory.mktemp("cdk-full"),
         builtin_validation=False,
-        appDirectory=str(app_directory),
+        imageContext=str(app_directory),
         customerManagedKey="true",
         largePayloadBucket="true",
         certificateArn=CERTIFICATE_ARN,

@@ -142,15 +142,20 @@ def test_image_asset_is_built_from_the_app_directory(
     assert "cdk-hnb659fds-container-assets" in image["Fn::Sub"]
     assets = json.loads((full_synthesis.outdir / f"{STACK_NAME}.assets.json").read_text())
     (docker_image,) = assets["dockerImages"].values()
+    assert docker_image["source"]["dockerFile"] == "app/Dockerfile"
     source = full_synthesis.outdir / docker_image["source"]["directory"]
-    assert (source / "Dockerfile").read_text() == (app_directory / "Dockerfile").read_text()
+    dockerfile = (app_directory / "app/Dockerfile").read_text()
+    assert (source / "app/Dockerfile").read_text() == dockerfile
+    assert (source / "adapters/socketio_cloud/__init__.py").is_file()
+    # the ignore file beside the Dockerfile keeps the rest of the repository out
+    assert not (source / "tests").exists() and not (source / ".venv").exists()
 
 
-def test_without_an_image_flag_the_app_directory_needs_a_dockerfile(tmp_path: Path) -> None:
+def test_without_an_image_flag_the_context_needs_the_dockerfile(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="-c image="):
-        build(appDirectory=str(tmp_path))
+        build(imageContext=str(tmp_path))
 
 
 def test_a_registry_image_needs_no_app_directory(tmp_path: Path) -> None:
-    stack = build(image=REGISTRY_IMAGE, appDirectory=str(tmp_path / "missing"))
+    stack = build(image=REGISTRY_IMAGE, imageContext=str(tmp_path / "missing"))
     assert stack.service.container.image_name == REGISTRY_IMAGE

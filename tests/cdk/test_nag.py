@@ -65,7 +65,7 @@ def test_every_acknowledgment_answers_a_real_finding(
     raw = synthesize(
         tmp_path,
         builtin_validation=False,
-        appDirectory=str(app_directory),
+        imageContext=str(app_directory),
         customerManagedKey="true",
         largePayloadBucket="true",
         certificateArn="arn:aws:acm:us-east-1:123456789012:certificate/raw",

@@ -7,8 +7,6 @@ here; clients reach it over HTTP like they would reach AWS. Registered from
 
 from __future__ import annotations
 
-import base64
-import functools
 import logging
 import socket
 import time
@@ -19,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from app.embedded_aws import fix_moto_sns_binary_attributes
 from tests.support.services import require_service
 
 __all__ = [
@@ -36,46 +35,6 @@ AWS_ACCOUNT_ID = "123456789012"  # moto's default account
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 _START_TIMEOUT = 10.0
-
-
-def fix_moto_sns_binary_attributes() -> None:
-    """Make moto deliver Binary message attributes through SNS raw delivery as bytes.
-
-    moto (up to 5.2.5 at least) stores a Binary attribute that SNS forwards to an SQS queue
-    as base64 text, where SQS expects bytes; the next ReceiveMessage then fails with HTTP 500
-    while moto hashes the attributes, and the message is lost. Our AWS framing carries
-    every cluster message in a Binary ``data`` attribute (as the Node adapter does), so
-    without this fix broadcasts vanish on moto while heartbeats pass.
-
-    The fix wraps ``SQSBackend.send_message`` (the call SNS uses to deliver) and decodes a
-    Binary value that arrives as text back to the bytes SNS was given. It is idempotent.
-    ``tests/aws/test_moto_fix.py`` fails as soon as moto no longer needs it.
-    """
-    from moto.sqs.models import SQSBackend
-
-    original = SQSBackend.send_message
-    if getattr(original, "_decodes_sns_binary_attributes", False):
-        return
-
-    @functools.wraps(original)
-    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
-        attributes = kwargs.get("message_attributes")
-        if attributes:
-            kwargs["message_attributes"] = _binary_text_to_bytes(attributes)
-        return original(self, *args, **kwargs)
-
-    send_message._decodes_sns_binary_attributes = True  # type: ignore[attr-defined]
-    SQSBackend.send_message = send_message  # type: ignore[method-assign]
-
-
-def _binary_text_to_bytes(attributes: dict[str, Any]) -> dict[str, Any]:
-    fixed = {}
-    for name, attribute in attributes.items():
-        value = attribute.get("BinaryValue")
-        if isinstance(value, str):
-            attribute = {**attribute, "BinaryValue": base64.b64decode(value)}
-        fixed[name] = attribute
-    return fixed
 
 
 class MotoServer:

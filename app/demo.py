@@ -1,0 +1,312 @@
+"""``make demo``: a cluster of the reference service on an embedded AWS, on this machine.
+
+Starts moto's SNS and SQS in this process (:mod:`app.embedded_aws`), creates the cluster's
+topic, runs ``--nodes`` app nodes (``python -m app`` processes, AWS backend) on
+``127.0.0.1:<base-port + i>``, waits until each is healthy and counts all the others, and
+prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node gracefully and
+checks that their SQS queues are gone. ``--check`` does all of that without waiting.
+
+Exit status: 0 when the cluster came up and shut down cleanly, 1 otherwise, 2 on a usage
+error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .embedded_aws import EmbeddedAws
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TOPIC_NAME = "socketio-cloud-demo"
+QUEUE_PREFIX = "socketio-cloud-demo"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+POLL_INTERVAL = 0.1
+
+
+class DemoError(Exception):
+    """The demo cluster could not be brought up or down as it should."""
+
+
+class Interrupted(DemoError):
+    """Asked to stop before the cluster was up."""
+
+
+@dataclass
+class NodeProcess:
+    """One ``python -m app`` child."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def health(self) -> dict[str, Any] | None:
+        """The node's ``/healthz`` body while it answers 200, else None."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as reply:
+                body: dict[str, Any] = json.loads(reply.read())
+                return body
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def exited_cleanly(self) -> bool:
+        # uvicorn re-raises the signal it handled once it has shut down gracefully
+        return self.process.returncode in (0, -signal.SIGTERM)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="make demo",
+        description="Run a cluster of the reference Socket.IO service on an embedded AWS.",
+    )
+    parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default: 3)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=int(os.environ.get("DEMO_BASE_PORT", "8001")),
+        help="port of the first node; the others follow (default: 8001, env DEMO_BASE_PORT)",
+    )
+    parser.add_argument(
+        "--aws-port", type=int, default=0, help="port of the embedded AWS (default: any free one)"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        default=os.environ.get("DEMO_CHECK") == "1",
+        help="start, check and stop again without waiting for Ctrl-C (env DEMO_CHECK=1)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show the nodes' info logs")
+    args = parser.parse_args(argv)
+    if not 1 <= args.nodes <= 20:
+        parser.error("--nodes must be between 1 and 20")
+    if not 1024 <= args.base_port <= 65535 - args.nodes:
+        parser.error("--base-port must leave room for every node below 65536")
+    return args
+
+
+class StopRequest:
+    """Turns the first SIGINT/SIGTERM into a flag; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+
+class Demo:
+    """The embedded AWS and the node processes of one demo run."""
+
+    def __init__(self, args: argparse.Namespace, stop: StopRequest) -> None:
+        self.args = args
+        self.stop = stop
+        self.aws = EmbeddedAws(port=args.aws_port)
+        self.nodes: list[NodeProcess] = []
+        self.topic_arn = ""
+
+    # ------------------------------------------------------------------------ up
+
+    def start_aws(self) -> None:
+        try:
+            self.aws.start()
+        except RuntimeError as exc:
+            raise DemoError(f"cannot start the embedded AWS: {exc}") from exc
+        self.topic_arn = self.aws.client("sns").create_topic(Name=TOPIC_NAME)["TopicArn"]
+        say(f"==> embedded AWS (moto) on {self.aws.endpoint_url}, topic {TOPIC_NAME}")
+
+    def node_environment(self, name: str, port: int) -> dict[str, str]:
+        # Drop the caller's AWS settings: profiles or real endpoints must not leak in.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(self.aws.environ())
+        env.update(
+            {
+                "SIO_BACKEND": "aws",
+                "SIO_HOST": "127.0.0.1",
+                "PORT": str(port),
+                "SIO_NODE_NAME": name,
+                "SIO_TOPIC_ARN": self.topic_arn,
+                "SIO_QUEUE_PREFIX": QUEUE_PREFIX,
+                "SIO_LOG_LEVEL": "info" if self.args.verbose else "warning",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def start_nodes(self) -> None:
+        ports = [self.args.base_port + i for i in range(self.args.nodes)]
+        busy = [port for port in ports if _port_in_use(port)]
+        if busy:
+            raise DemoError(
+                f"port(s) {', '.join(map(str, busy))} already in use; pick others with "
+                "--base-port (or DEMO_BASE_PORT)"
+            )
+        for i, port in enumerate(ports, start=1):
+            name = f"node-{i}"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app"],
+                cwd=REPO_ROOT,
+                env=self.node_environment(name, port),
+                # own session: a Ctrl-C in the terminal reaches the demo only, which then
+                # stops each node exactly once
+                start_new_session=True,
+            )
+            self.nodes.append(NodeProcess(name, port, process))
+            say(f"==> starting {name} on {self.nodes[-1].url}")
+
+    def wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        waiting = list(self.nodes)
+        while waiting:
+            self.check_not_interrupted()
+            for node in list(waiting):
+                if node.process.poll() is not None:
+                    raise DemoError(f"{node.name} exited with status {node.process.returncode}")
+                health = node.health()
+                if health is not None:
+                    waiting.remove(node)
+                    say(f"    {node.name} is up (cluster node {health.get('uid')})")
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(node.name for node in waiting)
+                raise DemoError(f"not healthy after {START_TIMEOUT:g} s: {names}")
+            time.sleep(POLL_INTERVAL)
+
+    def wait_until_clustered(self) -> None:
+        want = len(self.nodes)
+        deadline = time.monotonic() + START_TIMEOUT
+        say(f"==> waiting until every node counts {want} servers")
+        while True:
+            self.check_not_interrupted()
+            counts = {node.name: (node.health() or {}).get("server_count") for node in self.nodes}
+            if all(count == want for count in counts.values()):
+                return
+            if time.monotonic() > deadline:
+                raise DemoError(f"the nodes do not see each other: server counts {counts}")
+            time.sleep(POLL_INTERVAL * 3)
+
+    def check_not_interrupted(self) -> None:
+        if self.stop.event.is_set():
+            raise Interrupted("stopping before the cluster was up")
+
+    def node_queues(self) -> list[str]:
+        urls = self.aws.client("sqs").list_queues(QueueNamePrefix=QUEUE_PREFIX)
+        return [url.rsplit("/", 1)[-1] for url in urls.get("QueueUrls", [])]
+
+    def banner(self) -> None:
+        say("")
+        say(f"The cluster is up: {len(self.nodes)} nodes, one SQS queue each.")
+        say("Open two of these pages side by side and chat across the nodes:")
+        for node in self.nodes:
+            say(f"    {node.name}  {node.url}/")
+        if not self.args.check:
+            say("Press Ctrl-C to stop.")
+        say("")
+
+    # ------------------------------------------------------------------------ down
+
+    def watch(self) -> None:
+        """Return when asked to stop; fail when a node dies on its own."""
+        while not self.stop.event.wait(0.5):
+            for node in self.nodes:
+                if node.process.poll() is not None:
+                    raise DemoError(f"{node.name} exited with status {node.process.returncode}")
+
+    def stop_nodes(self) -> bool:
+        """SIGTERM every node, wait for them; True when all stopped gracefully."""
+        running = [node for node in self.nodes if node.process.poll() is None]
+        if running:
+            say(f"==> stopping {len(running)} node(s)")
+        for node in running:
+            node.process.send_signal(signal.SIGTERM)
+        clean = True
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for node in self.nodes:
+            try:
+                node.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+                say(f"    {node.name} did not stop within {STOP_TIMEOUT:g} s: killed")
+                clean = False
+                continue
+            if node in running and node.exited_cleanly():
+                say(f"    {node.name} stopped")
+            elif node in running:
+                say(f"    {node.name} exited with status {node.process.returncode}")
+                clean = False
+        return clean
+
+    def verify_queues_deleted(self) -> bool:
+        left = self.node_queues()
+        if left:
+            say(f"!! node queues left behind: {', '.join(left)}")
+            return False
+        say(f"==> all {len(self.nodes)} node queues were deleted; bye")
+        return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    demo = Demo(args, StopRequest())
+    ok = False
+    try:
+        demo.start_aws()
+        demo.start_nodes()
+        demo.wait_until_healthy()
+        demo.wait_until_clustered()
+        say(f"==> node queues on SQS: {', '.join(demo.node_queues())}")
+        demo.banner()
+        if not args.check:
+            demo.watch()
+        ok = True
+    except Interrupted as exc:
+        say(f"==> {exc}")
+        ok = True
+    except DemoError as exc:
+        say(f"!! {exc}")
+    except KeyboardInterrupt:
+        say("!! interrupted")
+    finally:
+        try:
+            ok = demo.stop_nodes() and ok
+            if demo.aws.running and demo.nodes:
+                ok = demo.verify_queues_deleted() and ok
+        finally:
+            demo.aws.stop()
+    return 0 if ok else 1
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
