@@ -649,27 +649,19 @@ class ClusterManager(LocalManager):
 
     async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
         self._apply_join(namespace, opts, rooms)
-        if not opts.flags.get("local") and not self._targets_only_local_sids(namespace, opts):
-            await self._publish(
-                ClusterMessage(
-                    MessageType.SOCKETS_JOIN,
-                    self.uid,
-                    namespace,
-                    {"opts": _wire(opts).to_wire(), "rooms": list(rooms)},
-                )
-            )
+        await self._publish_room_change(MessageType.SOCKETS_JOIN, namespace, opts, rooms)
 
     async def _del_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
         self._apply_leave(namespace, opts, rooms)
-        if not opts.flags.get("local") and not self._targets_only_local_sids(namespace, opts):
-            await self._publish(
-                ClusterMessage(
-                    MessageType.SOCKETS_LEAVE,
-                    self.uid,
-                    namespace,
-                    {"opts": _wire(opts).to_wire(), "rooms": list(rooms)},
-                )
-            )
+        await self._publish_room_change(MessageType.SOCKETS_LEAVE, namespace, opts, rooms)
+
+    async def _publish_room_change(
+        self, kind: MessageType, namespace: str, opts: BroadcastOptions, rooms: list[str]
+    ) -> None:
+        if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
+            return
+        data = {"opts": _wire(opts).to_wire(), "rooms": list(rooms)}
+        await self._publish(ClusterMessage(kind, self.uid, namespace, data))
 
     async def _disconnect_sockets(
         self, namespace: str, opts: BroadcastOptions, close: bool
