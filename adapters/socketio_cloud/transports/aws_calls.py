@@ -12,11 +12,12 @@ and per idle node-hour. Retries made inside botocore are not counted.
 from __future__ import annotations
 
 import asyncio
+import queue
 import random
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import boto3
@@ -100,6 +101,75 @@ class Backoff:
         self._attempt = 0
 
 
+class DaemonThreadPool(Executor):
+    """A pool of daemon threads.
+
+    ``ThreadPoolExecutor`` joins its threads when the interpreter exits, so a long poll still
+    waiting on SQS (up to 20 s) would hold the process after the node closed. A daemon thread
+    does not: the node's resources are already deleted by then, and the poll is abandoned.
+    """
+
+    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
+        self._max_workers = max_workers
+        self._prefix = thread_name_prefix
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the pool is shut down")
+            self._work.put((future, lambda: fn(*args, **kwargs)))
+            if self._idle == 0 and len(self._threads) < self._max_workers:
+                thread = threading.Thread(
+                    target=self._worker, name=f"{self._prefix}-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            elif self._idle > 0:
+                self._idle -= 1
+        return future
+
+    def _worker(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            future, call = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = call()
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                while True:
+                    try:
+                        item = self._work.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+            for _ in self._threads:
+                self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
 class AwsCalls:
     """The SNS, SQS and S3 clients of one transport and the threads their calls run on.
 
@@ -130,15 +200,15 @@ class AwsCalls:
         for name, client in (("sqs", sqs_client), ("sns", sns_client), ("s3", s3_client)):
             if client is not None:
                 self._clients[name] = client
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: DaemonThreadPool | None = None
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
 
     # ------------------------------------------------------------------------ threads
 
-    def _pool(self) -> ThreadPoolExecutor:
+    def _pool(self) -> DaemonThreadPool:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(
+            self._executor = DaemonThreadPool(
                 max_workers=self._threads, thread_name_prefix="socketio-cloud-aws"
             )
         return self._executor
