@@ -37,7 +37,7 @@ from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
 from .transports.base import Transport
 
-__all__ = ["ClusterManager", "RemoteSocket"]
+__all__ = ["ClusterManager", "RemoteSocket", "split_options"]
 
 
 def _event_args(data: Any) -> list[Any]:
@@ -222,19 +222,22 @@ class ClusterManager(LocalManager):
             )
 
     async def _heartbeat_loop(self) -> None:
+        # Heartbeats go out on a wall-clock grid shared by every node (multiples of the
+        # interval), so that each node's queue receives the others' heartbeats together and
+        # brokers billed per receive can fetch them in one call. A namespace is skipped at a
+        # tick when it published recently; the longest silence is then interval + slack,
+        # kept below the timeout (Node peers drop a node silent for heartbeat_timeout).
         interval = self.heartbeat_interval
+        slack = min(interval / 2, (self.heartbeat_timeout - interval) / 2)
         while True:
-            now = time.monotonic()
-            next_due = now + interval
+            now = time.time()
+            tick = (now // interval + 1) * interval
+            await asyncio.sleep(tick - now)
             for namespace in list(self._namespaces):
-                due = self._last_publish.get(namespace, 0.0) + interval
-                if due <= now:
+                if self._last_publish.get(namespace, 0.0) <= tick - slack:
                     await self._publish_quietly(
                         ClusterMessage(MessageType.HEARTBEAT, self.uid, namespace)
                     )
-                    due = time.monotonic() + interval
-                next_due = min(next_due, due)
-            await asyncio.sleep(max(0.01, next_due - time.monotonic()))
 
     async def _sweep_loop(self) -> None:
         period = min(1.0, self.heartbeat_timeout / 4)
@@ -278,7 +281,7 @@ class ClusterManager(LocalManager):
 
     async def _publish(self, message: ClusterMessage) -> str | None:
         await self._ensure_ready(message.nsp)
-        self._last_publish[message.nsp] = time.monotonic()
+        self._last_publish[message.nsp] = time.time()
         try:
             return await self.transport.publish(message)
         except (TransportError, PayloadTooLarge):
@@ -287,7 +290,7 @@ class ClusterManager(LocalManager):
             raise TransportError(f"publish failed: {exc}") from exc
 
     async def _publish_quietly(self, message: ClusterMessage) -> None:
-        self._last_publish[message.nsp] = time.monotonic()
+        self._last_publish[message.nsp] = time.time()
         try:
             await self.transport.publish(message)
         except Exception as exc:
@@ -833,6 +836,17 @@ class ClusterManager(LocalManager):
     def timeout(self, seconds: float) -> BroadcastOperator:
         """Bound acknowledgements and requests of the next operation."""
         return self._root.timeout(seconds)
+
+
+def split_options(
+    options: dict[str, Any], manager: type[ClusterManager]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a broker manager's keyword arguments into its transport's and the
+    :class:`ClusterManager` ones (``heartbeat_interval``, ``limits``, ...)."""
+    names = inspect.signature(manager.__init__).parameters
+    cluster = {k: v for k, v in options.items() if k in names and k not in ("self", "transport")}
+    transport = {k: v for k, v in options.items() if k not in cluster}
+    return transport, cluster
 
 
 def _wire(opts: BroadcastOptions) -> BroadcastOptions:

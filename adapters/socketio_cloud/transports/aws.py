@@ -53,19 +53,21 @@ Cost of an idle cluster of N nodes, in API calls per node-hour, heartbeats every
                 + 720·N ReceiveMessage   its queue gets every heartbeat, its own included,
                                          each ending a 5 s long poll (720 polls when silent)
                 + 720·N DeleteMessageBatch   one per received batch
-                = 720 + 1440·N           N=1: 2160   N=2: 3600   N=4: 6480
+                = 720 + 1440·N           N=2: 3600   N=4: 6480   N=10: 15120
 
     this one:     720 Publish            the same heartbeats
-                + 720·(N-1) ReceiveMessage   own heartbeats filtered out by SNS; 180 polls
-                                         when silent (20 s long polls)
+                + 720·min(N-1, 2) ReceiveMessage   own heartbeats filtered out by SNS; every
+                                         node heartbeats on the same clock tick and an idle
+                                         queue waits ``idle_coalesce`` after the first
+                                         heartbeat of a tick, so a second receive takes all
+                                         the others (180 polls when silent: 20 s long polls)
                 + ~max(120, 72·(N-1)) DeleteMessageBatch   10 messages or 30 s per batch
                 + 24 TagQueue/GetSubscriptionAttributes   liveness, every 5 min
-                                         N=1: 924    N=2: 1584   N=4: 3120
+                                         N=2: 1584   N=4: 2424   N=10: 2952
 
-That is 2.3x fewer calls for one or two nodes and 2.1x for four. The receives of other
-nodes' heartbeats remain, one call each, so for large clusters the ratio falls towards 1.8x;
-there a longer ``heartbeat_interval`` (all nodes must agree) is the lever: 15 s cuts the
-idle cost threefold. :attr:`AwsSqsTransport.stats` counts the calls actually made.
+That is 2.3x fewer calls for two nodes, 2.7x for four and 5x for ten. Traffic ends idle
+coalescing at once (``idle_after``), so it never delays a broadcast in a busy cluster.
+:attr:`AwsSqsTransport.stats` counts the calls actually made.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ from ..cleanup.aws import (
     alive_mark,
     node_queue_name,
 )
-from ..cluster import ClusterManager
+from ..cluster import ClusterManager, split_options
 from ..emitter import Emitter
 from ..exceptions import DecodeError, PayloadTooLarge, TransportError
 from ..protocol import ClusterMessage
@@ -129,6 +131,10 @@ _PROBE_SENDER = "probe"
 # Threads beyond the pollers: publishes run concurrently, plus deletes, S3 and liveness.
 _EXTRA_THREADS = 8
 _QUEUE_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+
+
+# SNS message bodies of INITIAL_HEARTBEAT and HEARTBEAT (the type in decimal text)
+_HEARTBEAT_BODIES = frozenset({"1", "2"})
 
 
 def filter_policy(uid: str) -> dict[str, Any]:
@@ -198,6 +204,11 @@ class AwsSqsTransport(Transport):
         cleanup function reads (no Node counterpart).
     :param delete_delay: received messages are deleted in batches of 10, or once the oldest
         waited this long (0: after every receive, as Node does).
+    :param idle_coalesce: while the cluster is idle (nothing but heartbeats received for
+        ``idle_after`` seconds), wait this long after a receive that brought only
+        heartbeats, so that one more receive collects the heartbeats the other nodes sent
+        at the same tick (0: receive again at once, as Node does).
+    :param idle_after: seconds without other messages after which the queue counts as idle.
     :param large_payload_bucket: S3 bucket for messages over SNS's 256 KiB (ours only).
     :param large_payload_prefix: key prefix of those objects in the bucket.
     :param manage_payload_lifecycle: add an expiry rule for that prefix to the bucket.
@@ -223,6 +234,8 @@ class AwsSqsTransport(Transport):
         pollers: int = 1,
         liveness_interval: float = DEFAULT_LIVENESS_INTERVAL,
         delete_delay: float = 30.0,
+        idle_coalesce: float = 0.25,
+        idle_after: float = 10.0,
         large_payload_bucket: str | None = None,
         large_payload_prefix: str = "socketio-cloud/",
         manage_payload_lifecycle: bool = False,
@@ -255,6 +268,9 @@ class AwsSqsTransport(Transport):
         self.pollers = pollers
         self.liveness_interval = liveness_interval
         self.delete_delay = delete_delay
+        self.idle_coalesce = idle_coalesce
+        self.idle_after = idle_after
+        self._last_busy = 0.0
         self.ready_timeout = ready_timeout
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._creates_topic = topic_arn is None
@@ -650,6 +666,17 @@ class AwsSqsTransport(Transport):
             messages = reply.get("Messages")
             if messages:
                 await self._batches.put((queue.url, messages))
+                await self._coalesce_idle_heartbeats(messages)
+
+    async def _coalesce_idle_heartbeats(self, messages: list[dict[str, Any]]) -> None:
+        """Every node heartbeats on the same clock tick (see the cluster core): when idle,
+        let the rest of a tick's heartbeats arrive and take them in one receive."""
+        now = time.monotonic()
+        if any(raw.get("Body") not in _HEARTBEAT_BODIES for raw in messages):
+            self._last_busy = now
+            return
+        if self.idle_coalesce and len(messages) < 10 and now - self._last_busy > self.idle_after:
+            await asyncio.sleep(self.idle_coalesce)
 
     async def _dispatch_loop(self) -> None:
         """Hand messages to the core one at a time, in the order they were received, and
@@ -841,54 +868,9 @@ class AwsSqsManager(ClusterManager):
 
     transport: AwsSqsTransport
 
-    def __init__(
-        self,
-        *,
-        topic_name: str = DEFAULT_TOPIC_NAME,
-        topic_arn: str | None = None,
-        topic_tags: Mapping[str, str] | None = None,
-        queue_prefix: str = DEFAULT_QUEUE_PREFIX,
-        queue_tags: Mapping[str, str] | None = None,
-        message_retention: int = 300,
-        wait_time: int = 20,
-        pollers: int = 1,
-        liveness_interval: float = DEFAULT_LIVENESS_INTERVAL,
-        delete_delay: float = 30.0,
-        large_payload_bucket: str | None = None,
-        large_payload_prefix: str = "socketio-cloud/",
-        manage_payload_lifecycle: bool = False,
-        ready_timeout: float = 30.0,
-        session: boto3.session.Session | None = None,
-        sqs_client: SQSClient | None = None,
-        sns_client: SNSClient | None = None,
-        s3_client: S3Client | None = None,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        **cluster_options: Any,
-    ) -> None:
-        transport = AwsSqsTransport(
-            topic_name=topic_name,
-            topic_arn=topic_arn,
-            topic_tags=topic_tags,
-            queue_prefix=queue_prefix,
-            queue_tags=queue_tags,
-            message_retention=message_retention,
-            wait_time=wait_time,
-            pollers=pollers,
-            liveness_interval=liveness_interval,
-            delete_delay=delete_delay,
-            large_payload_bucket=large_payload_bucket,
-            large_payload_prefix=large_payload_prefix,
-            manage_payload_lifecycle=manage_payload_lifecycle,
-            ready_timeout=ready_timeout,
-            session=session,
-            sqs_client=sqs_client,
-            sns_client=sns_client,
-            s3_client=s3_client,
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-            limits=cluster_options.get("limits"),
-        )
+    def __init__(self, **options: Any) -> None:
+        transport_options, cluster_options = split_options(options, ClusterManager)
+        transport = AwsSqsTransport(limits=cluster_options.get("limits"), **transport_options)
         super().__init__(transport, **cluster_options)
 
 
