@@ -1,0 +1,402 @@
+"""Broadcast scenarios: two server nodes on one broker, clients on one, events from the other.
+
+A scenario starts a receiving node and a sending node (each its own process), connects the
+clients to the receiving node from several client processes, checks the path end to end
+with a warm-up, then runs each regime (steady at a bounded rate, burst at full rate):
+the clients are told the phase, the sender sends ``count`` events stamped with their send
+time, and the phase ends when every client has every event (or at a deadline). CPU seconds
+of each server process are read before and after; the clients report what they received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.procs import (
+    Child,
+    ChildError,
+    cpu_of,
+    find_broker_process,
+    free_port,
+    node_child,
+    port_open,
+    python_child,
+    stop_all,
+)
+
+logger = logging.getLogger("bench.broadcast")
+
+REDIS_PORT = 6379
+AMQP_PORT = 5672
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One system under test."""
+
+    name: str
+    label: str
+    kind: str  # "python", "node" or "raw"
+    variant: str  # pynode manager, Node adapter, or raw mode
+    broker: str  # "redis", "rabbitmq" or "moto"
+    stack: str | None = None
+    note: str = ""
+
+
+@dataclass
+class Regime:
+    name: str  # "steady" or "burst"
+    count: int
+    rate: float  # events per second, 0 = full rate
+    timeout: float  # bound of the whole phase, seconds
+
+
+@dataclass
+class Settings:
+    clients: int
+    client_procs: int
+    steady: Regime
+    burst: Regime
+    log_dir: Path
+    padding: int = 100
+    aws_endpoint: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
+    """Every scenario, ours first; the peers' Python nodes run on ``preferred_stack``."""
+    return [
+        Scenario(
+            "ours-redis-streams-uvicorn",
+            "socketio-cloud RedisStreamsManager (uvicorn+uvloop, permessage-deflate off)",
+            "python",
+            "ours-redis",
+            "redis",
+            "uvicorn",
+        ),
+        Scenario(
+            "ours-redis-streams-uvicorn-deflate",
+            "socketio-cloud RedisStreamsManager (uvicorn+uvloop, permessage-deflate on)",
+            "python",
+            "ours-redis",
+            "redis",
+            "uvicorn-deflate",
+        ),
+        Scenario(
+            "ours-redis-streams-aiohttp",
+            "socketio-cloud RedisStreamsManager (aiohttp+uvloop, permessage-deflate on)",
+            "python",
+            "ours-redis",
+            "redis",
+            "aiohttp",
+        ),
+        Scenario(
+            "pysio-redis",
+            f"python-socketio AsyncRedisManager ({preferred_stack}+uvloop)",
+            "python",
+            "pysio-redis",
+            "redis",
+            preferred_stack,
+        ),
+        Scenario(
+            "pysio-aiopika",
+            f"python-socketio AsyncAioPikaManager, RabbitMQ ({preferred_stack}+uvloop)",
+            "python",
+            "pysio-aiopika",
+            "rabbitmq",
+            preferred_stack,
+        ),
+        Scenario(
+            "node-redis-streams",
+            "Node socket.io + @socket.io/redis-streams-adapter",
+            "node",
+            "streams",
+            "redis",
+        ),
+        Scenario(
+            "node-redis-adapter",
+            "Node socket.io + @socket.io/redis-adapter",
+            "node",
+            "redis",
+            "redis",
+        ),
+        Scenario(
+            "raw-redis-pubsub",
+            "Redis PUBLISH -> SUBSCRIBE, no Socket.IO (Node redis client)",
+            "raw",
+            "pubsub",
+            "redis",
+            note="one subscriber: deliveries = messages",
+        ),
+        Scenario(
+            "raw-redis-streams",
+            "Redis XADD -> XREAD, no Socket.IO (Node redis client)",
+            "raw",
+            "streams",
+            "redis",
+            note="one reader: deliveries = messages",
+        ),
+        Scenario(
+            "ours-aws-moto",
+            f"socketio-cloud AwsSqsManager on moto ({preferred_stack}+uvloop)",
+            "python",
+            "ours-aws",
+            "moto",
+            preferred_stack,
+            note="latency is moto's (a local Python emulator), not AWS's",
+        ),
+    ]
+
+
+def broker_missing(scenario: Scenario, settings: Settings) -> str | None:
+    """Why the scenario cannot run here, or None."""
+    if scenario.broker == "redis" and not port_open(REDIS_PORT):
+        return f"no Redis on 127.0.0.1:{REDIS_PORT}"
+    if scenario.broker == "rabbitmq":
+        if not port_open(AMQP_PORT):
+            return f"no RabbitMQ on 127.0.0.1:{AMQP_PORT}"
+        try:
+            import aio_pika  # noqa: F401
+        except ImportError:
+            return "aio-pika is not installed (pip install aio-pika)"
+    if scenario.broker == "moto" and not settings.aws_endpoint:
+        return "moto server not available"
+    if scenario.kind in ("node", "raw") and not (Path(__file__).parent / "node_modules").is_dir():
+        return "npm packages missing: run npm install in bench/"
+    return None
+
+
+def _server_child(scenario: Scenario, role: str, key: str, settings: Settings) -> Child:
+    """The receiving or sending node of a scenario."""
+    name = f"{scenario.name}-{role}"
+    if scenario.kind == "python":
+        args = [
+            "--manager",
+            scenario.variant,
+            "--stack",
+            scenario.stack or "uvicorn",
+            "--port",
+            str(free_port()),
+            "--key",
+            key,
+            "--padding",
+            str(settings.padding),
+        ]
+        if settings.aws_endpoint:
+            args += ["--aws-endpoint", settings.aws_endpoint]
+        return python_child(name, "bench.pynode", args, settings.log_dir, env=settings.env)
+    if scenario.kind == "node":
+        args = ["--adapter", scenario.variant, "--port", str(free_port()), "--key", key]
+        args += ["--padding", str(settings.padding)]
+        return node_child(name, "node_server.mjs", args, settings.log_dir)
+    raw_role = "sub" if role == "receiver" else "pub"
+    args = ["--mode", scenario.variant, "--role", raw_role, "--key", key]
+    args += ["--padding", str(settings.padding)]
+    return node_child(name, "raw_broker.mjs", args, settings.log_dir)
+
+
+def _client_children(scenario: Scenario, port: int, settings: Settings) -> list[Child]:
+    procs = max(1, min(settings.client_procs, settings.clients))
+    sizes = [
+        settings.clients // procs + (1 if i < settings.clients % procs else 0) for i in range(procs)
+    ]
+    return [
+        node_child(
+            f"{scenario.name}-clients-{i}",
+            "clients.mjs",
+            ["--url", f"http://127.0.0.1:{port}", "--count", str(size)],
+            settings.log_dir,
+        )
+        for i, size in enumerate(sizes)
+        if size
+    ]
+
+
+async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str, Any]]:
+    """Both regimes of one scenario: one result dict per regime (with ``error`` on failure)."""
+    base = {"scenario": scenario.name, "label": scenario.label, "stack": scenario.stack}
+    if scenario.note:
+        base["note"] = scenario.note
+    regimes = [settings.steady, settings.burst]
+    missing = broker_missing(scenario, settings)
+    if missing:
+        return [{**base, "regime": r.name, "error": missing} for r in regimes]
+    key = f"bench-{scenario.name}-{secrets.token_hex(3)}"
+    receiver = _server_child(scenario, "receiver", key, settings)
+    sender = _server_child(scenario, "sender", key, settings)
+    children = [receiver, sender]
+    results: list[dict[str, Any]] = []
+    failure = "scenario failed before this regime (see the logs)"
+    try:
+        ready = await receiver.start()
+        await sender.start()
+        if scenario.kind == "raw":
+            receivers = [receiver]
+            clients = 1
+            rss_per_client = None
+        else:
+            rss_before = receiver.rss()
+            receivers = _client_children(scenario, int(ready["port"]), settings)
+            children += receivers
+            await asyncio.gather(*(child.start(timeout=120) for child in receivers))
+            clients = settings.clients
+            rss_per_client = (receiver.rss() - rss_before) / clients
+        await _warm_up(sender, receivers)
+        broker = find_broker_process("redis-server") if scenario.broker == "redis" else None
+        for regime in regimes:
+            try:
+                result = await _run_regime(regime, sender, receiver, receivers, broker, clients)
+            except ChildError as exc:
+                result = {"error": str(exc)}
+            result = {**base, "regime": regime.name, **result}
+            if rss_per_client is not None:
+                result["rss_per_client_kb"] = round(rss_per_client / 1024, 1)
+            results.append(result)
+            if "error" in result:
+                break
+    except ChildError as exc:
+        logger.warning("%s failed: %s", scenario.name, exc)
+        failure = f"scenario failed: {str(exc).splitlines()[0]}"
+    finally:
+        await stop_all(children)
+    done = {r["regime"] for r in results}
+    error = failure
+    if results and "error" in results[-1]:
+        error = f"not run after an error in {results[-1]['regime']}"
+    results += [{**base, "regime": r.name, "error": error} for r in regimes if r.name not in done]
+    return results
+
+
+async def _warm_up(sender: Child, receivers: list[Child], timeout: float = 30.0) -> None:
+    """Send a trickle of events until every client got one: the path works end to end."""
+    for child in receivers:
+        await child.send(cmd="phase", phase="warmup", expected=1)
+        await child.expect("phase", 10, phase="warmup")
+    await sender.send(cmd="send", phase="warmup", count=int(timeout * 10), rate=10)
+    try:
+        await asyncio.gather(*(c.expect("complete", timeout, phase="warmup") for c in receivers))
+    finally:
+        await sender.send(cmd="stop")
+        await sender.expect("sent", timeout + 10, phase="warmup")
+
+
+async def _run_regime(
+    regime: Regime,
+    sender: Child,
+    receiver: Child,
+    receivers: list[Child],
+    broker: Any,
+    clients: int,
+) -> dict[str, Any]:
+    for child in receivers:
+        await child.send(cmd="phase", phase=regime.name, expected=regime.count)
+        await child.expect("phase", 10, phase=regime.name)
+    started = time.monotonic()
+    clients_are_children = receivers != [receiver]
+    cpu_receiver, cpu_sender, cpu_broker = (
+        receiver.cpu_seconds(),
+        sender.cpu_seconds(),
+        cpu_of(broker),
+    )
+    cpu_clients = sum(child.cpu_seconds() for child in receivers) if clients_are_children else 0.0
+    await sender.send(cmd="send", phase=regime.name, count=regime.count, rate=regime.rate)
+    sent = await sender.expect("sent", regime.timeout, phase=regime.name)
+    remaining = max(5.0, regime.timeout - (time.monotonic() - started))
+    pending = [
+        asyncio.ensure_future(c.expect("complete", remaining, phase=regime.name)) for c in receivers
+    ]
+    await asyncio.wait(pending)
+    incomplete = sum(1 for task in pending if task.exception() is not None)
+    cpu_receiver = receiver.cpu_seconds() - cpu_receiver
+    cpu_sender = sender.cpu_seconds() - cpu_sender
+    broker_end = cpu_of(broker)
+    if clients_are_children:
+        cpu_clients = sum(child.cpu_seconds() for child in receivers) - cpu_clients
+    window = time.monotonic() - started
+    reports = []
+    for child in receivers:
+        await child.send(cmd="report")
+        reports.append(await child.expect("report", 60))
+    result = _summarize(
+        regime,
+        sent,
+        reports,
+        clients,
+        cpu_receiver,
+        cpu_sender,
+        cpu_broker,
+        broker_end,
+        window,
+        incomplete,
+    )
+    if clients_are_children:
+        result["cpu_s"]["clients"] = _round(cpu_clients)
+    return result
+
+
+def percentile(ordered: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of a sorted list."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _summarize(
+    regime: Regime,
+    sent: dict[str, Any],
+    reports: list[dict[str, Any]],
+    clients: int,
+    cpu_receiver: float,
+    cpu_sender: float,
+    cpu_broker_start: float | None,
+    cpu_broker_end: float | None,
+    window: float,
+    incomplete: int,
+) -> dict[str, Any]:
+    latencies = sorted(x for report in reports for x in report["latencies_ms"])
+    received = sum(int(report["received"]) for report in reports)
+    lost = sum(int(report["lost"]) for report in reports)
+    duplicates = sum(int(report["duplicates"]) for report in reports)
+    lasts = [report["last_ms"] for report in reports if report.get("last_ms") is not None]
+    count = int(sent["count"])
+    span_s = (max(lasts) - float(sent["start_ms"])) / 1000 if lasts else None
+    send_s = (float(sent["end_ms"]) - float(sent["start_ms"])) / 1000
+    result: dict[str, Any] = {
+        "rate": regime.rate or "max",
+        "events": count,
+        "clients": clients,
+        "deliveries": received,
+        "lost": lost,
+        "duplicates": duplicates,
+        "events_per_s": _round(received / clients / span_s) if span_s else None,
+        "deliveries_per_s": _round(received / span_s) if span_s else None,
+        "send_events_per_s": _round(count / send_s) if send_s > 0 else None,
+        "latency_ms": {
+            "p50": _round(percentile(latencies, 0.50)),
+            "p90": _round(percentile(latencies, 0.90)),
+            "p99": _round(percentile(latencies, 0.99)),
+            "max": _round(latencies[-1]) if latencies else None,
+        },
+        "cpu_s": {"receiver": _round(cpu_receiver), "sender": _round(cpu_sender)},
+        "cpu_us_per_delivery": _round(cpu_receiver / received * 1e6) if received else None,
+        "window_s": _round(window),
+    }
+    if cpu_broker_start is not None and cpu_broker_end is not None:
+        result["cpu_s"]["broker"] = _round(cpu_broker_end - cpu_broker_start)
+    if incomplete:
+        result["incomplete_client_groups"] = incomplete
+    return result
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    if value is None:
+        return None
+    return round(float(value), digits) if abs(value) < 100 else round(float(value), 1)

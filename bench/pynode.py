@@ -1,0 +1,308 @@
+"""One Python Socket.IO server node of a benchmark cluster, its own OS process.
+
+    python -m bench.pynode --manager ours-redis --stack uvicorn --port 8001 --key bench-x
+
+Managers: ``ours-redis`` (:class:`RedisStreamsManager`), ``ours-aws``
+(:class:`AwsSqsManager`; boto3 credentials and endpoint from the environment),
+``pysio-redis`` (python-socketio's ``AsyncRedisManager``) and ``pysio-aiopika``
+(``AsyncAioPikaManager``). Stacks, all on uvloop: ``uvicorn`` (ASGI, websocket compression
+off), ``uvicorn-deflate`` (uvicorn's default: permessage-deflate on) or ``aiohttp``
+(compression on whenever the client offers it), or ``none`` (no HTTP listener: loopback
+clients only).
+
+The node reads JSON commands on stdin, one per line, and writes JSON events on stdout:
+
+- ``{"cmd": "send", "phase", "count", "rate"}``: broadcast ``tick`` events carrying
+  ``{phase, seq, t, pad}`` (``t`` = send time, epoch ms) at ``rate`` per second, or as fast
+  as awaiting each emit allows when ``rate`` is 0; answers ``sent``. ``{"cmd": "stop"}``
+  ends a send early.
+- ``{"cmd": "loopback", "count", "rooms"}``: connect in-process clients (bench.loopback).
+- ``{"cmd": "await_nodes", "count"}``: wait until the cluster has that many nodes.
+- ``{"cmd": "fetch", "repeat", "room"}`` / ``{"cmd": "ack", "repeat"}``: time
+  ``fetch_sockets`` / broadcasts with acknowledgements (our managers only).
+- ``{"cmd": "exit"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from bench.loopback import LoopbackClients
+
+MANAGERS = ("ours-redis", "ours-aws", "pysio-redis", "pysio-aiopika")
+# uvicorn: permessage-deflate off, as Node's socket.io server has it by default;
+# uvicorn-deflate: uvicorn's default (compresses every frame for clients that offer it, as
+# browsers do); aiohttp: python-engineio gives no way to turn its compression off.
+STACKS = ("uvicorn", "uvicorn-deflate", "aiohttp", "none")
+
+logger = logging.getLogger("bench.pynode")
+
+
+def emit_event(event: str, **fields: Any) -> None:
+    """One JSON event line for the orchestrator."""
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def make_manager(args: argparse.Namespace) -> Any:
+    if args.manager == "ours-redis":
+        from socketio_cloud.transports.redis_streams import RedisStreamsManager
+
+        if args.redis_pool == "blocking":
+            from redis.asyncio import BlockingConnectionPool, Redis
+
+            # waits for a free connection instead of failing with "Too many connections"
+            pool = BlockingConnectionPool.from_url(
+                args.redis_url, max_connections=100, timeout=None
+            )
+            return RedisStreamsManager(
+                redis=Redis(connection_pool=pool), stream_name=args.key, channel_prefix=args.key
+            )
+        return RedisStreamsManager(
+            url=args.redis_url, stream_name=args.key, channel_prefix=args.key
+        )
+    if args.manager == "ours-aws":
+        from socketio_cloud.transports.aws import AwsSqsManager
+
+        return AwsSqsManager(
+            topic_name=args.key,
+            queue_prefix=args.key,
+            endpoint_url=args.aws_endpoint,
+            region_name="us-east-1",
+        )
+    if args.manager == "pysio-redis":
+        return socketio.AsyncRedisManager(args.redis_url, channel=args.key)
+    if args.manager == "pysio-aiopika":
+        return socketio.AsyncAioPikaManager(args.amqp_url, channel=args.key)
+    raise ValueError(f"unknown manager {args.manager}")
+
+
+async def serve(sio: socketio.AsyncServer, stack: str, port: int) -> Callable[[], Awaitable[None]]:
+    """Listen on 127.0.0.1:port; returns the coroutine function that stops listening."""
+    if stack in ("uvicorn", "uvicorn-deflate"):
+        import uvicorn
+
+        config = uvicorn.Config(
+            socketio.ASGIApp(sio),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            ws_per_message_deflate=stack == "uvicorn-deflate",
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.ensure_future(server.serve())
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped while starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start within 30 s")
+            await asyncio.sleep(0.02)
+
+        async def stop_uvicorn() -> None:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+
+        return stop_uvicorn
+    if stack == "aiohttp":
+        from aiohttp import web
+
+        app = web.Application()
+        sio.attach(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner.cleanup
+
+    async def nothing() -> None:
+        return None
+
+    return nothing
+
+
+class Node:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.manager = make_manager(args)
+        async_mode = "aiohttp" if args.stack == "aiohttp" else "asgi"
+        self.sio = socketio.AsyncServer(
+            async_mode=async_mode, client_manager=self.manager, transports=["websocket"]
+        )
+        self.pad = "x" * args.padding
+        self.sending: asyncio.Task[None] | None = None
+        self.stopped = False
+        self.loopback = LoopbackClients(self.sio)
+
+    @property
+    def ours(self) -> bool:
+        return str(self.args.manager).startswith("ours-")
+
+    async def send(self, phase: str, count: int, rate: float) -> None:
+        sio = self.sio
+        self.stopped = False
+        loop = asyncio.get_running_loop()
+        start_ms = time.time() * 1000
+        start = loop.time()
+        sent = 0
+        for seq in range(count):
+            if self.stopped:
+                break
+            if rate > 0:
+                delay = start + seq / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    if self.stopped:
+                        break
+            payload = {"phase": phase, "seq": seq, "t": time.time() * 1000, "pad": self.pad}
+            await sio.emit("tick", payload)
+            sent += 1
+        emit_event("sent", phase=phase, count=sent, start_ms=start_ms, end_ms=time.time() * 1000)
+
+    async def command(self, command: dict[str, Any]) -> None:
+        cmd = command.get("cmd")
+        if cmd == "send":
+            self.sending = asyncio.ensure_future(
+                self.send(command["phase"], int(command["count"]), float(command["rate"]))
+            )
+        elif cmd == "stop":
+            self.stopped = True
+        elif cmd == "loopback":
+            await self.connect_loopback(int(command["count"]), int(command.get("rooms", 0)))
+        elif cmd == "await_nodes":
+            await self.await_nodes(int(command["count"]), float(command.get("timeout", 30)))
+        elif cmd == "fetch":
+            await self.time_fetch(int(command["repeat"]), command.get("room"))
+        elif cmd == "ack":
+            await self.time_ack(int(command["repeat"]), float(command.get("timeout", 60)))
+        else:
+            emit_event("error", error=f"unknown command {cmd!r}")
+
+    async def connect_loopback(self, count: int, rooms: int) -> None:
+        started = time.perf_counter()
+
+        def room_of(index: int) -> list[str]:
+            return [f"room-{index % rooms}"] if rooms else []
+
+        await self.loopback.connect(count, room_of)
+        seconds = time.perf_counter() - started
+        gc.collect()
+        emit_event("loopback", count=count, seconds=seconds)
+
+    async def await_nodes(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            seen = await self.manager.server_count()
+            if seen >= count:
+                emit_event("nodes", count=seen)
+                return
+            await asyncio.sleep(0.1)
+        emit_event("error", error=f"only {seen} of {count} nodes after {timeout} s")
+
+    async def time_fetch(self, repeat: int, room: str | None) -> None:
+        times = []
+        found = 0
+        for _ in range(repeat):
+            started = time.perf_counter()
+            sockets = await self.manager.fetch_sockets(to=room, timeout=60)
+            times.append(time.perf_counter() - started)
+            found = len(sockets)
+        emit_event("fetch", times_s=times, sockets=found, room=room)
+
+    async def time_ack(self, repeat: int, timeout: float) -> None:
+        times = []
+        replies = 0
+        for index in range(repeat):
+            started = time.perf_counter()
+            answers = await self.manager.timeout(timeout).emit_with_ack("question", index)
+            times.append(time.perf_counter() - started)
+            replies = len(answers)
+        emit_event("ack", times_s=times, replies=replies)
+
+
+async def read_commands(node: Node) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await reader.readline()
+        if not line:
+            return  # the orchestrator is gone
+        if not line.strip():
+            continue
+        command = json.loads(line)
+        if command.get("cmd") == "exit":
+            return
+        try:
+            await node.command(command)
+        except Exception as exc:
+            logger.exception("command %s failed", command.get("cmd"))
+            emit_event("error", error=f"{command.get('cmd')}: {exc!r}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    node = Node(args)
+    stop = await serve(node.sio, args.stack, args.port)
+    if node.ours:
+        await node.manager.ready()
+    emit_event("ready", port=args.port, stack=args.stack, manager=args.manager)
+    try:
+        await read_commands(node)
+    finally:
+        node.stopped = True
+        if node.sending is not None:
+            await asyncio.gather(node.sending, return_exceptions=True)
+        if node.ours:
+            await node.manager.close()
+        await stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--manager", choices=MANAGERS, required=True)
+    parser.add_argument("--stack", choices=STACKS, default="uvicorn")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--key", default="bench", help="stream/channel/topic name prefix")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--redis-pool",
+        choices=("default", "blocking"),
+        default="default",
+        help="ours-redis: the transport's own client, or one on a blocking pool of 100",
+    )
+    parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672//")
+    parser.add_argument("--aws-endpoint", default=None)
+    parser.add_argument("--padding", type=int, default=100)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    return parser.parse_args(argv)
+
+
+def run() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            args.loop = "asyncio"
+        else:
+            uvloop.run(main(args))
+            return
+    asyncio.run(main(args))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,772 @@
+"""Turns one run's results into ``RESULTS.md``, ``results/latest.json`` and the latency plot.
+
+Every figure written here comes from the run's results; the only constants are the
+published AWS prices and the Node SQS adapter's design (PROTOCOL.md §2, §3.1), both stated
+in the text they produce.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+# Published AWS prices, us-east-1 (standard topics and queues), USD per request.
+SNS_PUBLISH_PRICE = 0.50 / 1e6  # per 64 KB chunk of published payload
+SQS_REQUEST_PRICE = 0.40 / 1e6  # per 64 KB chunk, after the free tier
+HOURS_PER_MONTH = 730
+QUIET_LOAD = 1.5
+
+# Targets from the project brief (receiving node, 200 websocket clients, 2 cores).
+TARGET_BURST_US = 15.0
+TARGET_STEADY_US = 60.0
+TARGET_P99_MS = 30.0
+BRIEF_REFERENCE = {
+    "pysio-redis": {"burst_us": 77, "steady_us": 101, "p50_ms": 19, "p99_ms": 69},
+    "node": {"burst_us": 7, "steady_us": "20-24", "p50_ms": 11, "p99_ms": 21},
+}
+
+# The Node SQS adapter (PROTOCOL.md §3.1): long polls of 5 s, no filter policy, so every
+# queue receives every message, its own included; one DeleteMessageBatch per receive.
+NODE_HEARTBEAT_S = 5.0
+
+
+def node_design(nodes: int, batch: float = 1.0) -> dict[str, float]:
+    """API calls of the Node SQS adapter's design for a cluster of ``nodes``.
+
+    ``batch``: messages returned per ReceiveMessage (1 when traffic is light, up to 10).
+    """
+    n, b = nodes, batch
+    heartbeats = 3600 / NODE_HEARTBEAT_S
+    return {
+        # 1 Publish, then each of the n queues: 1/b ReceiveMessage + 1/b DeleteMessageBatch
+        "per_broadcast": 1 + 2 * n / b,
+        # the request as above, plus n-1 responses, each delivered to all n queues
+        "per_request": n * (1 + 2 * n / b),
+        # 720 heartbeats published per node-hour; each queue receives and deletes the
+        # heartbeats of all n nodes, one at a time
+        "per_idle_node_hour": heartbeats * (1 + 2 * n),
+        "publish_per_idle_node_hour": heartbeats,
+    }
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _by(results: list[dict[str, Any]], scenario: str, regime: str) -> dict[str, Any] | None:
+    for result in results:
+        if result.get("scenario") == scenario and result.get("regime") == regime:
+            return result
+    return None
+
+
+def _ok(result: dict[str, Any] | None) -> bool:
+    return result is not None and "error" not in result
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+def _machine(results: dict[str, Any]) -> list[str]:
+    m = results["machine"]
+    run = results["run"]
+    py = m["python_packages"]
+    npm = m["node_packages"]
+    lines = [
+        "## Machine and software",
+        "",
+        f"- {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, Linux {m['kernel']}",
+        f"- Python {m['python']}, Node {m['node']}, Redis {m['redis_server']}, "
+        f"RabbitMQ {m['rabbitmq'] or 'unknown'}",
+        "- Python packages: " + ", ".join(f"{k} {v}" for k, v in py.items() if v),
+        "- npm packages: " + ", ".join(f"{k} {v}" for k, v in npm.items() if v),
+        f"- load average (1, 5, 15 min) before the run: {run['load_before']}, after: "
+        f"{run.get('load_after')}; waited {run.get('waited_for_quiet_s', 0)} s for a quiet "
+        "machine",
+    ]
+    if run["load_before"][0] >= QUIET_LOAD:
+        lines.append(
+            f"- **The machine was not quiet** (1-min load {run['load_before'][0]} ≥ "
+            f"{QUIET_LOAD}): other work shared the 2 cores, so CPU per delivery and latencies "
+            "are pessimistic."
+        )
+    return lines
+
+
+def _broadcast_rows(results: list[dict[str, Any]], regime: str) -> list[list[str]]:
+    rows = []
+    for result in results:
+        if result.get("regime") != regime:
+            continue
+        label = f"`{result['scenario']}`"
+        if "error" in result:
+            rows.append([label, f"error: {result['error'][:120]}"] + [""] * 10)
+            continue
+        latency = result["latency_ms"]
+        cpu = result["cpu_s"]
+        rows.append(
+            [
+                label,
+                _fmt(result["events_per_s"]),
+                _fmt(result["deliveries_per_s"]),
+                _fmt(result["send_events_per_s"]),
+                _fmt(latency["p50"]),
+                _fmt(latency["p90"]),
+                _fmt(latency["p99"]),
+                f"{result['lost']} / {result['duplicates']}",
+                _fmt(cpu.get("receiver"), 2),
+                _fmt(cpu.get("sender"), 2),
+                _fmt(cpu.get("clients"), 2),
+                f"**{_fmt(result['cpu_us_per_delivery'])}**",
+            ]
+        )
+    return rows
+
+
+STACK_NAMES = {
+    "uvicorn": "uvicorn, permessage-deflate off",
+    "uvicorn-deflate": "uvicorn, permessage-deflate on (uvicorn's default)",
+    "aiohttp": "aiohttp (compresses whenever the client offers it)",
+}
+
+BROADCAST_HEADER = [
+    "system",
+    "events/s",
+    "deliveries/s",
+    "sent/s",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "lost / dup",
+    "recv CPU s",
+    "send CPU s",
+    "clients CPU s",
+    "µs CPU / delivery",
+]
+
+
+def _broadcast(results: dict[str, Any]) -> list[str]:
+    run = results["run"]
+    rows = results["broadcast"]
+    lines = [
+        "## Broadcast: one node sends, another delivers to its websocket clients",
+        "",
+        f"{run['clients']} Node `socket.io-client` websocket clients in {run['client_procs']} "
+        "processes, all on the receiving node; the sending node has none. Each node is its own "
+        "process. An event carries its sequence number and send time (epoch ms); clients "
+        "compute receive - send on the same clock, and count lost and duplicated sequence "
+        "numbers exactly. *events/s*: events every client received per second, from the "
+        "first send to the last receipt; *sent/s*: the sender's own rate; CPU seconds from "
+        "psutil over the phase; *µs CPU / delivery* = receiving-node CPU / deliveries. "
+        "Raw-broker rows have one subscriber, so a delivery is one message.",
+        "",
+        f"### Steady: {run['steady']['events']} events at {run['steady']['rate']:g} events/s",
+        "",
+        *_table(BROADCAST_HEADER, _broadcast_rows(rows, "steady")),
+        "",
+        f"### Burst: {run['burst']['events']} events at full rate",
+        "",
+        "The sender emits as fast as it can (Python: awaiting each emit; Node: without "
+        "waiting). Latency then includes the queue built up behind the slowest stage.",
+        "",
+        *_table(BROADCAST_HEADER, _broadcast_rows(rows, "burst")),
+        "",
+    ]
+    notes = sorted({f"`{r['scenario']}`: {r['note']}" for r in rows if r.get("note")})
+    if notes:
+        lines += ["Notes: " + "; ".join(notes) + ".", ""]
+    rss = [
+        f"`{r['scenario']}` {r['rss_per_client_kb']} KiB"
+        for r in rows
+        if r.get("regime") == "steady" and r.get("rss_per_client_kb") is not None
+    ]
+    if rss:
+        lines += [
+            "Receiving-node memory per websocket client (RSS growth while the clients "
+            "connected / clients): " + ", ".join(rss) + ".",
+            "",
+        ]
+    lines += _stacks(results) + _observations(rows) + _overhead(rows)
+    lines += ["![latency](results/latency.png)", ""]
+    return lines
+
+
+def _stacks(results: dict[str, Any]) -> list[str]:
+    rows = results["broadcast"]
+    out = []
+    for stack in ("uvicorn", "uvicorn-deflate", "aiohttp"):
+        steady = _by(rows, f"ours-redis-streams-{stack}", "steady")
+        burst = _by(rows, f"ours-redis-streams-{stack}", "burst")
+        if _ok(steady) and _ok(burst):
+            assert steady is not None and burst is not None
+            out.append(
+                [
+                    f"{STACK_NAMES.get(stack, stack)} + uvloop",
+                    _fmt(steady["cpu_us_per_delivery"]),
+                    _fmt(burst["cpu_us_per_delivery"]),
+                    _fmt(steady["rss_per_client_kb"]),
+                ]
+            )
+    if not out:
+        return []
+    preferred = results["run"].get("preferred_stack", "uvicorn")
+    return [
+        "### Server stack for our manager",
+        "",
+        *_table(["stack", "steady µs/delivery", "burst µs/delivery", "KiB/client"], out),
+        "",
+        f"Cheaper per delivery (sum of both regimes): **{preferred}**; the python-socketio "
+        "peers and the AWS scenario ran on it.",
+        "",
+    ]
+
+
+def _observations(rows: list[dict[str, Any]]) -> list[str]:
+    """Figures that explain the tables: compression, and where a burst queued up."""
+    lines = []
+    for regime in ("steady", "burst"):
+        plain = _by(rows, "ours-redis-streams-uvicorn", regime)
+        deflate = _by(rows, "ours-redis-streams-uvicorn-deflate", regime)
+        if _ok(plain) and _ok(deflate):
+            assert plain is not None and deflate is not None
+            lines.append(
+                f"- websocket compression ({regime}): permessage-deflate costs the receiving "
+                f"node {_fmt(deflate['cpu_us_per_delivery'])} instead of "
+                f"{_fmt(plain['cpu_us_per_delivery'])} µs per delivery, and the clients "
+                f"{_fmt(deflate['cpu_s'].get('clients'), 2)} instead of "
+                f"{_fmt(plain['cpu_s'].get('clients'), 2)} CPU s (browsers offer it; Node's "
+                "socket.io server declines it by default)."
+            )
+    for result in rows:
+        if result.get("regime") != "burst" or not _ok(result) or result["clients"] < 2:
+            continue
+        sent, got = result["send_events_per_s"], result["events_per_s"]
+        if sent and got and sent > 1.5 * got:
+            lines.append(
+                f"- `{result['scenario']}` burst: sent {_fmt(sent)} events/s, delivered "
+                f"{_fmt(got)}/s: the receiving side (node and clients share 2 cores) is the "
+                "bottleneck."
+            )
+        elif sent and got:
+            lines.append(
+                f"- `{result['scenario']}` burst: the sender ({_fmt(sent)} events/s) set the pace."
+            )
+    if not lines:
+        return []
+    return ["### Observations", "", *lines, ""]
+
+
+def _overhead(rows: list[dict[str, Any]]) -> list[str]:
+    pairs = [
+        ("ours-redis-streams-uvicorn", "raw-redis-streams"),
+        ("ours-redis-streams-aiohttp", "raw-redis-streams"),
+        ("node-redis-streams", "raw-redis-streams"),
+        ("pysio-redis", "raw-redis-pubsub"),
+        ("node-redis-adapter", "raw-redis-pubsub"),
+    ]
+    table = []
+    for system, raw in pairs:
+        steady, raw_steady = _by(rows, system, "steady"), _by(rows, raw, "steady")
+        burst, raw_burst = _by(rows, system, "burst"), _by(rows, raw, "burst")
+        if not all(_ok(x) for x in (steady, raw_steady, burst, raw_burst)):
+            continue
+        assert steady and raw_steady and burst and raw_burst
+
+        def ratio(a: float | None, b: float | None) -> str:
+            return f"{a / b:.1f}x" if a and b else "-"
+
+        table.append(
+            [
+                f"`{system}` / `{raw}`",
+                ratio(steady["latency_ms"]["p50"], raw_steady["latency_ms"]["p50"]),
+                ratio(steady["latency_ms"]["p99"], raw_steady["latency_ms"]["p99"]),
+                ratio(raw_burst["events_per_s"], burst["events_per_s"]),
+                ratio(burst["cpu_s"]["receiver"], raw_burst["cpu_s"]["receiver"]),
+            ]
+        )
+    if not table:
+        return []
+    return [
+        "### Adapter overhead, as a ratio to the raw broker",
+        "",
+        "Same event count and payload through the broker alone (Node redis client, one "
+        "subscriber). Latency ratios are adapter / raw; the burst rate ratio is raw / "
+        "adapter (how many times faster the bare broker path drains the same burst); the "
+        "CPU ratio compares the receiving node (which also writes to every websocket) with "
+        "the raw subscriber.",
+        "",
+        *_table(
+            [
+                "pair",
+                "steady p50",
+                "steady p99",
+                "burst events/s (raw faster by)",
+                "burst recv CPU",
+            ],
+            table,
+        ),
+        "",
+    ]
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    rows = results["broadcast"]
+    preferred = results["run"].get("preferred_stack", "uvicorn")
+    ours_name = f"ours-redis-streams-{preferred}"
+    ours_burst, ours_steady = _by(rows, ours_name, "burst"), _by(rows, ours_name, "steady")
+    node_burst, node_steady = (
+        _by(rows, "node-redis-streams", "burst"),
+        _by(rows, "node-redis-streams", "steady"),
+    )
+    py_burst, py_steady = _by(rows, "pysio-redis", "burst"), _by(rows, "pysio-redis", "steady")
+
+    def us(result: dict[str, Any] | None) -> float | None:
+        return result["cpu_us_per_delivery"] if _ok(result) else None  # type: ignore[index]
+
+    def p(result: dict[str, Any] | None, q: str) -> float | None:
+        return result["latency_ms"][q] if _ok(result) else None  # type: ignore[index]
+
+    def verdict(value: float | None, limit: float | None) -> str:
+        if value is None or limit is None:
+            return "not measured"
+        return "**met**" if value <= limit else "**not met**"
+
+    cost = results.get("cost") or {}
+    lines = [
+        "## Targets",
+        "",
+        f"Ours = `{ours_name}` (the preferred stack). Brief's reference figures on this kind "
+        "of machine: python-socketio's Redis manager ~77 µs (burst) / ~101 µs (steady), p50 "
+        "19 ms, p99 69 ms; Node's adapters ~7 / ~20-24 µs, p50 11 ms, p99 21 ms.",
+        "",
+    ]
+    table = [
+        [
+            "burst µs CPU / delivery ≤ 15",
+            _fmt(us(ours_burst)),
+            verdict(us(ours_burst), TARGET_BURST_US),
+        ],
+        [
+            "steady (20/s) µs CPU / delivery ≤ 60",
+            _fmt(us(ours_steady)),
+            verdict(us(ours_steady), TARGET_STEADY_US),
+        ],
+        [
+            "steady p99 ≤ 30 ms",
+            _fmt(p(ours_steady, "p99")),
+            verdict(p(ours_steady, "p99"), TARGET_P99_MS),
+        ],
+        [
+            "Node parity, burst µs (Node streams adapter measured)",
+            f"{_fmt(us(ours_burst))} vs {_fmt(us(node_burst))}",
+            verdict(us(ours_burst), us(node_burst)),
+        ],
+        [
+            "Node parity, steady µs",
+            f"{_fmt(us(ours_steady))} vs {_fmt(us(node_steady))}",
+            verdict(us(ours_steady), us(node_steady)),
+        ],
+        [
+            "Node parity, steady p50 / p99 ms",
+            f"{_fmt(p(ours_steady, 'p50'))} / {_fmt(p(ours_steady, 'p99'))} vs "
+            f"{_fmt(p(node_steady, 'p50'))} / {_fmt(p(node_steady, 'p99'))}",
+            verdict(p(ours_steady, "p99"), p(node_steady, "p99")),
+        ],
+        [
+            "reference: python-socketio Redis manager here (burst / steady µs, p50 / p99 ms)",
+            f"{_fmt(us(py_burst))} / {_fmt(us(py_steady))}, "
+            f"{_fmt(p(py_steady, 'p50'))} / {_fmt(p(py_steady, 'p99'))}",
+            "",
+        ],
+    ]
+    if "error" not in cost and cost:
+        nodes = cost["nodes"]
+        design = node_design(nodes)
+        ours_b = cost["broadcast_steady"]["calls_per"] / 1000
+        ours_idle = _ours_idle_per_node_hour(cost, nodes)
+        table += [
+            [
+                f"AWS calls per broadcast ≤ ½ Node design ({nodes} nodes, light traffic)",
+                f"{ours_b:.2f} vs {design['per_broadcast']:.0f}",
+                verdict(ours_b, design["per_broadcast"] / 2),
+            ],
+            [
+                f"AWS calls per idle node-hour ≤ ½ Node design ({nodes} nodes)",
+                f"{ours_idle:,.0f} vs {design['per_idle_node_hour']:,.0f}",
+                verdict(ours_idle, design["per_idle_node_hour"] / 2),
+            ],
+        ]
+    lines += _table(["target", "measured", "status"], table)
+    lines.append("")
+    return lines
+
+
+def _ours_idle_per_node_hour(cost: dict[str, Any], nodes: int) -> float:
+    """Measured idle calls per node-hour, with the liveness refresh at its scheduled rate
+    (every 5 minutes: rarely inside a 60 s window)."""
+    per = dict(cost["idle"]["per_node_hour"])
+    per.pop("sqs:TagQueue", None)
+    per.pop("sns:GetSubscriptionAttributes", None)
+    return float(sum(per.values()) + cost["idle"]["liveness_per_node_hour"])
+
+
+def _ours_idle_model(cost: dict[str, Any], nodes: int) -> dict[str, float]:
+    """Our idle calls per node-hour for ``nodes`` nodes, scaled from the measurement.
+
+    Publish: the node's own heartbeats (constant). ReceiveMessage: one per heartbeat of each
+    other node (the filter policy keeps the node's own out), at least one per 20 s poll.
+    DeleteMessageBatch: one per 10 messages, at least one per 30 s. Liveness: scheduled.
+    """
+    measured = cost["idle"]["per_node_hour"]
+    peers = cost["nodes"] - 1
+    receive_per_peer = measured.get("sqs:ReceiveMessage", 0.0) / peers
+    wait = cost["settings"]["wait_time_s"]
+    delay = cost["settings"]["delete_delay_s"]
+    heartbeats = 3600 / cost["settings"]["heartbeat_interval_s"]
+    publish = measured.get("sns:Publish", 0.0)
+    receive = max(3600 / wait, receive_per_peer * (nodes - 1))
+    delete = max(3600 / delay, heartbeats * (nodes - 1) / 10)
+    liveness = cost["idle"]["liveness_per_node_hour"]
+    return {
+        "publish": publish,
+        "sqs": receive + delete + liveness / 2,
+        "sns_other": liveness / 2,
+        "total": publish + receive + delete + liveness,
+    }
+
+
+def _cost(results: dict[str, Any]) -> list[str]:
+    cost = results.get("cost")
+    if not cost:
+        return []
+    if "error" in cost:
+        return ["## AWS cost", "", f"Not measured: {cost['error']}", ""]
+    nodes = cost["nodes"]
+    design = node_design(nodes)
+    design_batched = node_design(nodes, batch=10)
+    settings = cost["settings"]
+    idle_ours = _ours_idle_per_node_hour(cost, nodes)
+    checked = results["run"]["started"].split(" ")[0]
+
+    def ops(calls: dict[str, int]) -> str:
+        return ", ".join(f"{op.split(':')[1]} {n}" for op, n in sorted(calls.items()))
+
+    measured = []
+    for key, label, node_value, node_batched in (
+        (
+            "broadcast_steady",
+            f"1,000 broadcasts at {cost['broadcast_steady']['rate']:g}/s",
+            design["per_broadcast"] * 1000,
+            None,
+        ),
+        (
+            "broadcast_burst",
+            "1,000 broadcasts at full rate",
+            design["per_broadcast"] * 1000,
+            design_batched["per_broadcast"] * 1000,
+        ),
+        ("fetch_sockets", "one fetch_sockets", design["per_request"], None),
+        (
+            "server_side_emit_with_ack",
+            "one server_side_emit_with_ack",
+            design["per_request"],
+            None,
+        ),
+    ):
+        phase = cost[key]
+        node_text = _fmt(float(node_value))
+        if node_batched is not None:
+            node_text += f" (≥ {_fmt(float(node_batched))} if every receive got 10)"
+        measured.append(
+            [
+                label,
+                f"**{_fmt(float(phase['calls_per']))}**",
+                node_text,
+                f"{phase['count']} in {phase['seconds']} s: {ops(phase['calls'])}",
+            ]
+        )
+    measured.append(
+        [
+            "one idle node-hour",
+            f"**{_fmt(idle_ours)}**",
+            _fmt(design["per_idle_node_hour"]),
+            f"{cost['idle']['window_s']:g} s window: {ops(cost['idle']['calls'])}; "
+            f"liveness {cost['idle']['liveness_per_node_hour']:g}/h added at its schedule",
+        ]
+    )
+    lines = [
+        "## AWS cost: API calls (our transport on moto vs the Node SQS adapter's design)",
+        "",
+        f"{nodes} nodes of `AwsSqsManager` in one process on moto, production settings: "
+        f"heartbeat every {settings['heartbeat_interval_s']:g} s, long polls of "
+        f"{settings['wait_time_s']} s, deletes batched by 10 or {settings['delete_delay_s']:g} "
+        f"s, SNS filter policy {'on' if settings['filter_policy'] else 'OFF'}. Counted by the "
+        "transports' `stats`; traffic phases are net of the idle rate over their duration "
+        "(raw counts in `results/latest.json`).",
+        "",
+        *_table(["per", "ours (measured)", "Node design", "measured calls"], measured),
+        "",
+        "Node SQS adapter design (PROTOCOL.md §3.1, §2): every message goes to every queue, "
+        "the sender's own included (no filter policy); one `ReceiveMessage` (5 s long poll, "
+        "up to 10 messages) and one `DeleteMessageBatch` per received batch; heartbeats every "
+        "5 s. With N nodes and b messages per receive (1 under light traffic):",
+        "",
+        "- per broadcast: 1 Publish + N·(1/b ReceiveMessage + 1/b DeleteMessageBatch) = "
+        f"1 + 2N/b (N={nodes}, b=1: {design['per_broadcast']:.0f})",
+        "- per request with responses (fetch_sockets, server_side_emit with ack): the "
+        "request plus N-1 responses, each delivered to all N queues = N·(1 + 2N/b) "
+        f"(N={nodes}: {design['per_request']:.0f})",
+        "- per idle node-hour: 720 heartbeats published, and 720·N received and deleted "
+        f"one by one = 720·(1 + 2N) (N={nodes}: {design['per_idle_node_hour']:,.0f})",
+        "",
+        "Ours, idle, scaled to N nodes: 720 Publish + ReceiveMessage once per heartbeat of "
+        "each *other* node (the filter keeps a node's own out; at least one per 20 s poll) "
+        "+ DeleteMessageBatch per 10 messages (at least one per 30 s) + 24 liveness calls "
+        "(TagQueue and GetSubscriptionAttributes every 5 min).",
+        "",
+    ]
+    lines += _money(cost, checked)
+    return lines
+
+
+def _money(cost: dict[str, Any], checked: str) -> list[str]:
+    rows = []
+    steady = cost["broadcast_steady"]
+    measured_nodes = cost["nodes"]
+    # ours per broadcast: 1 Publish + per receiving node what was measured per receiver
+    publish_share = steady["calls"].get("sns:Publish", 0) / max(1, steady["total"])
+    per_broadcast = steady["calls_per"] / 1000
+    per_receiver = (per_broadcast * (1 - publish_share)) / (measured_nodes - 1)
+    for nodes in (3, 10, 50):
+        design = node_design(nodes)
+        node_idle = (
+            nodes
+            * HOURS_PER_MONTH
+            * (
+                design["publish_per_idle_node_hour"] * SNS_PUBLISH_PRICE
+                + (design["per_idle_node_hour"] - design["publish_per_idle_node_hour"])
+                * SQS_REQUEST_PRICE
+            )
+        )
+        ours = _ours_idle_model(cost, nodes)
+        ours_idle = (
+            nodes
+            * HOURS_PER_MONTH
+            * (
+                (ours["publish"] + ours["sns_other"]) * SNS_PUBLISH_PRICE
+                + ours["sqs"] * SQS_REQUEST_PRICE
+            )
+        )
+        node_million = 1e6 * (SNS_PUBLISH_PRICE + 2 * nodes * SQS_REQUEST_PRICE)
+        ours_million = 1e6 * (SNS_PUBLISH_PRICE + per_receiver * (nodes - 1) * SQS_REQUEST_PRICE)
+        rows.append(
+            [
+                str(nodes),
+                f"{design['per_idle_node_hour']:,.0f}",
+                f"{ours['total']:,.0f}",
+                f"${node_idle:,.2f}",
+                f"**${ours_idle:,.2f}**",
+                f"${node_million:,.2f}",
+                f"**${ours_million:,.2f}**",
+            ]
+        )
+    return [
+        "### Dollars per month",
+        "",
+        "Prices as published by AWS for us-east-1 (standard SNS topic and SQS queue), as "
+        f"stated in the project brief; this machine has no Internet access, so they were not "
+        f"re-checked on {checked}: SNS Publish $0.50 per million requests (each 64 KB chunk "
+        "is a request), SQS $0.40 per million requests after the free tier (first million "
+        "per month free; ignored here), SNS→SQS deliveries free. 730 hours per month; "
+        "cluster messages are far below 64 KB. Idle = heartbeats and polls only; per "
+        "million broadcasts = light traffic (one message per receive), ours scaled from "
+        f"the {steady['rate']:g}/s measurement.",
+        "",
+        *_table(
+            [
+                "nodes",
+                "Node design calls / idle node-h",
+                "ours calls / idle node-h",
+                "Node design idle $/month",
+                "ours idle $/month",
+                "Node design $ / 1M broadcasts",
+                "ours $ / 1M broadcasts",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
+def _scale(results: dict[str, Any]) -> list[str]:
+    scale = results.get("scale")
+    if not scale:
+        return []
+    if "error" in scale:
+        return ["## Scale", "", f"Not measured: {scale['error']}", ""]
+    rows = []
+    for key, label in (
+        ("fetch_sockets_all", "fetch_sockets() of every socket"),
+        ("fetch_sockets_room", "fetch_sockets(to=one room, 1 %)"),
+        ("broadcast_with_ack_all", "emit_with_ack to every socket"),
+    ):
+        op = scale.get(key) or {}
+        if "error" in op:
+            rows.append([label, f"error: {op['error'][:140]}", "", "", ""])
+            continue
+        found = op.get("sockets", op.get("replies"))
+        rows.append(
+            [
+                label,
+                f"**{op['median_s']:.3f}** ({op['min_s']:.3f} to {op['max_s']:.3f}, "
+                f"{op['runs']} runs)",
+                _fmt(found),
+                " / ".join(f"{c:.2f}" for c in op["cpu_s_per_op"]),
+                "",
+            ]
+        )
+    return [
+        f"## Scale: {scale['nodes']} nodes x {scale['sockets_per_node']:,} sockets "
+        "(our Redis Streams manager)",
+        "",
+        "Sockets are loopback clients registered through python-socketio's own connect path "
+        "(`bench/loopback.py`): real python-socketio and Engine.IO socket objects without a "
+        "network connection, answering every acknowledgement at once. Each joined one of "
+        "100 rooms. Operations run one at a time from node 0. The nodes use a Redis client "
+        f"on a {scale.get('redis_pool', 'blocking')} connection pool: with the transport's "
+        "own client, a broadcast with acks to 1,000+ sockets per node loses acknowledgements "
+        "(each reply is published by its own task; redis-py's default pool of 100 "
+        "connections then fails with *Too many connections*).",
+        "",
+        f"- memory per idle socket: **{scale['rss_per_socket_kb']} KiB** (RSS growth per node "
+        f"{scale['rss_growth_mb']} MB); registering {scale['sockets_per_node']:,} sockets took "
+        f"{scale['connect_s_per_node']} s per node",
+        "",
+        *_table(
+            [
+                "operation",
+                "seconds: median (min to max)",
+                "sockets / replies",
+                "CPU s per op, node 0 / 1 / 2",
+                "",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
+def _errors(results: dict[str, Any]) -> list[str]:
+    errors = [r for r in results["broadcast"] if "error" in r]
+    if not errors:
+        return []
+    return [
+        "## Scenarios that could not run",
+        "",
+        *[f"- `{r['scenario']}` ({r['regime']}): {r['error']}" for r in errors],
+        "",
+    ]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    run = results["run"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `scripts/bench` ({run['mode']} run) on {run['started']}, "
+        f"{run.get('duration_s', 0) / 60:.1f} minutes. Every figure below comes from that run; "
+        "the raw data is `bench/results/latest.json`. Re-run with `scripts/bench` "
+        "(see `bench/README.md`).",
+        "",
+    ]
+    lines += _targets(results)
+    lines += _broadcast(results)
+    lines += _cost(results)
+    lines += _scale(results)
+    lines += _errors(results)
+    lines += _machine(results)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Latency percentiles per system, steady and burst side by side (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6), sharey=True)
+    names = list(dict.fromkeys(r["scenario"] for r in results["broadcast"]))
+    for axis, regime in zip(axes, ("steady", "burst"), strict=True):
+        for offset, (quantile, color) in enumerate(
+            (("p50", "#4c72b0"), ("p90", "#dd8452"), ("p99", "#c44e52"))
+        ):
+            values = []
+            for name in names:
+                result = _by(results["broadcast"], name, regime)
+                values.append(result["latency_ms"][quantile] if _ok(result) else 0)  # type: ignore[index]
+            positions = [i + (offset - 1) * 0.27 for i in range(len(names))]
+            axis.barh(positions, values, height=0.26, color=color, label=quantile)
+        axis.set_xscale("log")
+        axis.set_title(
+            f"{regime}: "
+            + (
+                f"{results['run']['steady']['rate']:g} events/s"
+                if regime == "steady"
+                else "full rate"
+            )
+        )
+        axis.set_xlabel("latency, ms (log scale)")
+        axis.grid(axis="x", which="both", alpha=0.3)
+    axes[0].set_yticks(range(len(names)))
+    axes[0].set_yticklabels(names)
+    axes[0].invert_yaxis()
+    axes[1].legend(loc="upper right")
+    fig.suptitle(
+        f"End-to-end latency, {results['run']['clients']} websocket clients "
+        "(raw rows: one subscriber; ours-aws-moto: moto's latency)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out: Path) -> list[Path]:
+    """Write ``results/latest.json``, ``results/latency.png`` and ``RESULTS.md`` in ``out``."""
+    results_dir = out / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    data = results_dir / "latest.json"
+    data.write_text(json.dumps(results, indent=1) + "\n")
+    image = results_dir / "latency.png"
+    plot(results, image)
+    text = out / "RESULTS.md"
+    text.write_text(markdown(results))
+    return [data, image, text]
+
+
+if __name__ == "__main__":
+    import sys
+
+    source = (
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results/latest.json"
+    )
+    loaded = json.loads(source.read_text())
+    loaded["run"].setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
+    for written in write(loaded, Path(__file__).parent):
+        print(written)

@@ -1,0 +1,68 @@
+"""The benchmark harness in its quickest mode, on our Redis Streams manager: it runs to the
+end by itself and prints well-formed results with no event lost or duplicated. No timing
+is asserted: the figures are the benchmark's business."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import port_open, require_service
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIO = "ours-redis-streams-uvicorn"
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+
+def test_quick_run_prints_one_complete_result_per_regime() -> None:
+    require_service(port_open(6379), "no Redis on 127.0.0.1:6379")
+    require_service(shutil.which("node") is not None, "node is not installed")
+    require_service(
+        (REPO / "bench" / "node_modules" / "socket.io-client").is_dir(),
+        "bench/node_modules missing (scripts/bootstrap installs them)",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--quick",
+        "--only",
+        SCENARIO,
+        "--skip",
+        "cost,scale",
+        "--clients",
+        "10",
+        "--client-procs",
+        "2",
+        "--steady-events",
+        "20",
+        "--burst-events",
+        "50",
+    ]
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [(r["scenario"], r["regime"]) for r in results] == [
+        (SCENARIO, "steady"),
+        (SCENARIO, "burst"),
+    ]
+    for result, events in zip(results, (20, 50), strict=True):
+        assert "error" not in result, result["error"]
+        assert result["events"] == events
+        assert result["clients"] == 10
+        assert result["deliveries"] == events * 10
+        assert result["lost"] == 0
+        assert result["duplicates"] == 0
+        assert set(result["latency_ms"]) == {"p50", "p90", "p99", "max"}
+        assert {"receiver", "sender", "clients"} <= set(result["cpu_s"])
+        assert isinstance(result["cpu_us_per_delivery"], float)
+        assert isinstance(result["events_per_s"], float)
