@@ -42,6 +42,10 @@ class Cluster:
     async def converge(self, namespace: str = "/", nodes: list[Node] | None = None) -> None:
         """Wait until every node counts every other one."""
         nodes = nodes or self.nodes
+        # Brokers that count subscribers (Redis Streams: PUBSUB NUMSUB) count a node for a
+        # namespace once it serves it; server_count() makes every node serve it first.
+        for node in nodes:
+            await node.manager.server_count(namespace)
         for node in nodes:
 
             async def counted(node: Node = node) -> bool:

@@ -1,0 +1,288 @@
+"""The Redis Streams transport on the Redis at 127.0.0.1:6379, driven directly."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import msgpack
+import pytest
+from redis.asyncio import Redis
+
+from socketio_cloud import protocol
+from socketio_cloud.exceptions import PayloadTooLarge
+from socketio_cloud.protocol import (
+    BroadcastOptions,
+    ClusterMessage,
+    Limits,
+    MessageType,
+    broadcast_data,
+)
+from socketio_cloud.transports.redis_streams import RedisStreamsTransport
+from tests.backends.redis_streams import REDIS_URL, require_redis
+from tests.support.services import wait_until
+
+pytestmark = pytest.mark.redis
+
+Received = list[tuple[ClusterMessage, "str | None"]]
+MakeNode = Callable[..., Awaitable[tuple[RedisStreamsTransport, Received]]]
+
+
+@pytest.fixture
+async def names() -> AsyncIterator[dict[str, str]]:
+    require_redis()
+    tag = secrets.token_hex(4)
+    yield {"stream_name": f"sio-t-{tag}", "channel_prefix": f"sio-t-{tag}"}
+    client = Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(f"sio-t-{tag}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+async def make_node(names: dict[str, str]) -> AsyncIterator[MakeNode]:
+    """Start transports as nodes serving "/"; each records what it receives."""
+    started: list[RedisStreamsTransport] = []
+
+    async def make(
+        *, namespaces: tuple[str, ...] = ("/",), **options: object
+    ) -> tuple[RedisStreamsTransport, Received]:
+        received: Received = []
+
+        async def on_message(message: ClusterMessage, offset: str | None) -> None:
+            received.append((message, offset))
+
+        transport = RedisStreamsTransport(url=REDIS_URL, **{**names, **options})  # type: ignore[arg-type]
+        for namespace in namespaces:
+            await transport.add_namespace(namespace)
+        await transport.start(protocol.new_uid(), on_message)
+        started.append(transport)
+        return transport, received
+
+    yield make
+    for transport in started:
+        await transport.close()
+
+
+def broadcast(
+    uid: str, *args: object, nsp: str = "/", request_id: str | None = None
+) -> ClusterMessage:
+    data = broadcast_data(BroadcastOptions(), ["event", *args], request_id)
+    return ClusterMessage(MessageType.BROADCAST, uid, nsp, data)
+
+
+async def test_broadcast_goes_through_the_stream_with_its_entry_id_as_offset(
+    make_node: MakeNode,
+) -> None:
+    sender, _ = await make_node()
+    receiver, received = await make_node()
+    offset = await sender.publish(broadcast(sender._uid, "hi", b"\x00"))
+    assert offset is not None and offset.count("-") == 1
+    await wait_until(lambda: len(received) == 1, message="the broadcast")
+    message, received_offset = received[0]
+    assert message.data == {
+        "packet": {"type": 2, "data": ["event", "hi", b"\x00"]},
+        "opts": {"rooms": [], "except": [], "flags": {}},
+    }
+    assert received_offset == offset
+    assert receiver.last_entry_ids[receiver.stream_name] == offset
+
+
+async def test_requests_and_responses_use_pub_sub_channels(
+    make_node: MakeNode, names: dict[str, str]
+) -> None:
+    requester, requester_got = await make_node()
+    other, other_got = await make_node()
+    _, bystander_got = await make_node()
+    prefix = names["channel_prefix"]
+    assert requester.public_channel("/") == f"{prefix}#/#"
+    assert requester.response_channel("/", "abc") == f"{prefix}#/#abc#"
+
+    request = ClusterMessage(
+        MessageType.FETCH_SOCKETS,
+        requester._uid,
+        "/",
+        {"opts": BroadcastOptions().to_wire(), "requestId": "00ff00ff00ff00ff"},
+    )
+    assert await requester.publish(request) is None
+    await wait_until(lambda: other_got and bystander_got, message="the request")
+    assert other_got[0] == (request, None)
+
+    response = ClusterMessage(
+        MessageType.FETCH_SOCKETS_RESPONSE,
+        other._uid,
+        "/",
+        {"requestId": "00ff00ff00ff00ff", "sockets": []},
+    )
+    await other.publish_response(requester._uid, response)
+    await wait_until(lambda: requester_got, message="the response")
+    assert requester_got == [(response, None)]
+    # nothing went to the stream, and the response reached nobody else
+    client = Redis.from_url(REDIS_URL)
+    assert await client.exists(names["stream_name"]) == 0
+    await client.aclose()
+    assert bystander_got == [(request, None)]
+
+
+async def test_broadcast_with_ack_and_server_side_emit_are_published_not_streamed(
+    make_node: MakeNode, names: dict[str, str]
+) -> None:
+    sender, _ = await make_node()
+    _, received = await make_node()
+    await sender.publish(broadcast(sender._uid, request_id="1234567890abcdef"))
+    await sender.publish(
+        ClusterMessage(MessageType.SERVER_SIDE_EMIT, sender._uid, "/", {"packet": ["ping"]})
+    )
+    await wait_until(lambda: len(received) == 2, message="both requests")
+    assert [offset for _, offset in received] == [None, None]
+
+
+async def test_server_count_is_the_number_of_subscribed_nodes(make_node: MakeNode) -> None:
+    first, _ = await make_node()
+    assert await first.server_count("/") == 1
+    second, _ = await make_node()
+    await make_node(namespaces=("/", "/admin"))
+    assert await first.server_count("/") == 3
+    assert await first.server_count("/admin") == 1
+    await second.close()
+    await wait_until(lambda: _count_is(first, "/", 2), message="the closed node to leave the count")
+
+
+async def _count_is(transport: RedisStreamsTransport, namespace: str, expected: int) -> bool:
+    return await transport.server_count(namespace) == expected
+
+
+async def test_own_messages_and_other_namespaces_are_not_delivered(make_node: MakeNode) -> None:
+    node, received = await make_node()
+    other, other_received = await make_node(namespaces=("/admin",))
+    await node.publish(broadcast(node._uid, "mine"))
+    await other.publish(broadcast(other._uid, "admin only", nsp="/admin"))
+    await node.publish(broadcast(other._uid, "marker"))  # looks like it came from `other`
+    await wait_until(lambda: received, message="the marker")
+    assert [m.data["packet"]["data"][1] for m, _ in received] == ["marker"]  # type: ignore[index]
+    assert other_received == []
+
+
+async def test_reading_starts_at_the_end_of_the_stream(make_node: MakeNode) -> None:
+    sender, _ = await make_node()
+    await sender.publish(broadcast(sender._uid, "before"))
+    _, received = await make_node()
+    await sender.publish(broadcast(sender._uid, "after"))
+    await wait_until(lambda: received, message="the second broadcast")
+    assert [m.data["packet"]["data"][1] for m, _ in received] == ["after"]  # type: ignore[index]
+
+
+async def test_namespaces_added_after_start_are_read_and_counted(make_node: MakeNode) -> None:
+    sender, _ = await make_node(namespaces=("/", "/late"))
+    receiver, received = await make_node()
+    await receiver.add_namespace("/late")
+    assert await sender.server_count("/late") == 2
+    await sender.publish(broadcast(sender._uid, "late", nsp="/late"))
+    await wait_until(lambda: received, message="the /late broadcast")
+    assert received[0][0].nsp == "/late"
+
+
+async def test_several_streams_route_each_namespace_like_node(
+    make_node: MakeNode, names: dict[str, str]
+) -> None:
+    # "/😀emoji" hashes negative: Node writes it to "<name>--1", which we read as well
+    namespaces = ("/", "/admin", "/😀emoji")
+    sender, _ = await make_node(namespaces=namespaces, stream_count=3)
+    _, received = await make_node(namespaces=namespaces, stream_count=3)
+    for namespace in namespaces:
+        await sender.publish(broadcast(sender._uid, namespace, nsp=namespace))
+    await wait_until(lambda: len(received) == 3, message="one broadcast per namespace")
+    assert sorted(m.nsp for m, _ in received) == sorted(namespaces)
+    client = Redis.from_url(REDIS_URL)
+    name = names["stream_name"]
+    for stream in (f"{name}-2", f"{name}-1", f"{name}--1"):
+        assert await client.xlen(stream) == 1, stream
+    assert await client.exists(name) == 0
+    await client.aclose()
+
+
+async def test_stream_length_is_capped(make_node: MakeNode, names: dict[str, str]) -> None:
+    sender, _ = await make_node(max_len=10)
+    for i in range(300):
+        await sender.publish(broadcast(sender._uid, i))
+    client = Redis.from_url(REDIS_URL)
+    length = await client.xlen(names["stream_name"])
+    await client.aclose()
+    # MAXLEN ~ trims whole macro nodes (100 entries by default), never below the cap
+    assert 10 <= length < 300
+
+
+async def test_malformed_messages_are_dropped_and_reading_goes_on(
+    make_node: MakeNode, names: dict[str, str]
+) -> None:
+    sender, _ = await make_node()
+    _, received = await make_node()
+    client = Redis.from_url(REDIS_URL)
+    stream, channel = names["stream_name"], f"{names['channel_prefix']}#/#"
+    await client.xadd(stream, {"uid": "x", "nsp": "/", "type": "3", "data": "{oops"})
+    await client.xadd(stream, {"uid": "x", "nsp": "/", "type": "42"})
+    await client.xadd(stream, {"uid": "x", "type": "3"})
+    await client.publish(channel, b"\xc1")
+    await client.publish(channel, msgpack.packb({"type": 7, "uid": "x", "nsp": "/"}))
+    await client.aclose()
+    await sender.publish(broadcast(sender._uid, "still here"))
+    await wait_until(lambda: received, message="the valid broadcast")
+    assert [m.data["packet"]["data"][1] for m, _ in received] == ["still here"]  # type: ignore[index]
+
+
+async def test_a_failing_handler_does_not_stop_the_reader(names: dict[str, str]) -> None:
+    calls: list[str] = []
+
+    async def on_message(message: ClusterMessage, offset: str | None) -> None:
+        calls.append(message.data["packet"]["data"][1])  # type: ignore[index]
+        raise RuntimeError("handler bug")
+
+    receiver = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await receiver.add_namespace("/")
+    await receiver.start(protocol.new_uid(), on_message)
+    await sender.open_publisher()
+    try:
+        await sender.publish(broadcast("emitter", "one"))
+        await sender.publish(broadcast("emitter", "two"))
+        await wait_until(lambda: calls == ["one", "two"], message="both broadcasts")
+    finally:
+        await receiver.close()
+        await sender.close()
+
+
+async def test_emitter_messages_all_go_to_the_stream(
+    make_node: MakeNode, names: dict[str, str]
+) -> None:
+    _, received = await make_node()
+    emitter = RedisStreamsTransport(url=REDIS_URL, stream_name=names["stream_name"])
+    await emitter.open_publisher()
+    try:
+        offset = await emitter.publish(
+            ClusterMessage(MessageType.SERVER_SIDE_EMIT, "emitter", "/", {"packet": ["hello"]})
+        )
+    finally:
+        await emitter.close()
+    assert offset is not None
+    await wait_until(lambda: received, message="the emitter's server-side emit")
+    assert received[0][1] == offset
+
+
+async def test_messages_over_the_size_limit_are_refused(make_node: MakeNode) -> None:
+    sender, _ = await make_node(limits=Limits(max_message_size=1000))
+    with pytest.raises(PayloadTooLarge):
+        await sender.publish(broadcast(sender._uid, "x" * 2000))
+    with pytest.raises(PayloadTooLarge):
+        await sender.publish(broadcast(sender._uid, "x" * 2000, request_id="1234567890abcdef"))
+
+
+async def test_close_is_idempotent_and_stops_reading(make_node: MakeNode) -> None:
+    sender, _ = await make_node()
+    receiver, received = await make_node()
+    await receiver.close()
+    await receiver.close()
+    assert not receiver.connected
+    await sender.publish(broadcast(sender._uid, "after close"))
+    assert await sender.server_count("/") == 1
+    assert received == []
