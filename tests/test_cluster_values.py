@@ -51,3 +51,37 @@ def test_json_envelopes_carry_dates_as_javascript_does() -> None:
         {"packet": ["at", datetime(2026, 1, 2, tzinfo=timezone.utc)]},
     )
     assert '"2026-01-02T00:00:00.000Z"' in protocol.encode_json(message)
+
+
+async def test_responses_are_published_with_bounded_concurrency() -> None:
+    import asyncio
+
+    from socketio_cloud import protocol
+    from socketio_cloud.cluster import MAX_CONCURRENT_RESPONSES
+    from socketio_cloud.transports.memory import MemoryTransport
+
+    class SlowTransport(MemoryTransport):
+        def __init__(self) -> None:
+            super().__init__(MemoryBus())
+            self.in_flight = 0
+            self.most = 0
+            self.sent = 0
+
+        async def publish_response(self, requester_uid: str, message: object) -> None:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            await asyncio.sleep(0.01)
+            self.in_flight -= 1
+            self.sent += 1
+
+    transport = SlowTransport()
+    manager = MemoryManager(bus=MemoryBus())
+    manager.transport = transport
+    message = protocol.ClusterMessage(
+        protocol.MessageType.BROADCAST_ACK, manager.uid, "/", {"requestId": "ab"}
+    )
+    for _ in range(100):
+        manager._respond("0123456789abcdef", message)
+    await asyncio.gather(*list(manager._tasks))
+    assert transport.sent == 100
+    assert transport.most == MAX_CONCURRENT_RESPONSES

@@ -39,6 +39,9 @@ from .transports.base import Transport
 
 __all__ = ["ClusterManager", "RemoteSocket", "split_options"]
 
+#: Responses a node publishes at the same time, at most.
+MAX_CONCURRENT_RESPONSES = 16
+
 
 def _event_args(data: Any) -> list[Any]:
     """python-socketio's ``data`` convention: a tuple is many arguments, None is none."""
@@ -95,6 +98,7 @@ class ClusterManager(LocalManager):
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._state = "new"
         self._ready_lock = asyncio.Lock()
+        self._responding = asyncio.Semaphore(MAX_CONCURRENT_RESPONSES)
         self._nodes: dict[str, dict[str, float]] = {}
         self._namespaces: set[str] = set()
         self._last_publish: dict[str, float] = {}
@@ -300,10 +304,13 @@ class ClusterManager(LocalManager):
         """Publish a response in the background: the consumer must not wait on the broker."""
 
         async def send() -> None:
-            try:
-                await self.transport.publish_response(requester, message)
-            except Exception as exc:
-                self.logger.warning("could not send %s: %s", message.type.name, exc)
+            # a broadcast to many clients needing acks answers once per client: bound how
+            # many of those publishes run at once (connection pools refuse past their size)
+            async with self._responding:
+                try:
+                    await self.transport.publish_response(requester, message)
+                except Exception as exc:
+                    self.logger.warning("could not send %s: %s", message.type.name, exc)
 
         self._spawn(send())
 

@@ -36,7 +36,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from .. import protocol
-from ..cluster import ClusterManager
+from ..cluster import ClusterManager, split_options
 from ..emitter import Emitter
 from ..exceptions import DecodeError, PayloadTooLarge, TransportError
 from ..protocol import ClusterMessage, Limits, MessageType
@@ -617,32 +617,9 @@ class RedisStreamsManager(ClusterManager):
 
     transport: RedisStreamsTransport
 
-    def __init__(
-        self,
-        *,
-        redis: Redis | None = None,
-        url: str | None = None,
-        stream_name: str = "socket.io",
-        stream_count: int = 1,
-        channel_prefix: str = "socket.io",
-        max_len: int = 10_000,
-        read_count: int = 100,
-        block_time: float = 5.0,
-        session_key_prefix: str = "sio:session:",
-        **cluster_options: Any,
-    ) -> None:
-        transport = RedisStreamsTransport(
-            redis=redis,
-            url=url,
-            stream_name=stream_name,
-            stream_count=stream_count,
-            channel_prefix=channel_prefix,
-            max_len=max_len,
-            read_count=read_count,
-            block_time=block_time,
-            session_key_prefix=session_key_prefix,
-            limits=cluster_options.get("limits"),
-        )
+    def __init__(self, **options: Any) -> None:
+        transport_options, cluster_options = split_options(options, ClusterManager)
+        transport = RedisStreamsTransport(limits=cluster_options.get("limits"), **transport_options)
         super().__init__(transport, **cluster_options)
 
 
