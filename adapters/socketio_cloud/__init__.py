@@ -51,10 +51,14 @@ if TYPE_CHECKING:
     from .exceptions import SocketIOCloudError as SocketIOCloudError
     from .exceptions import TransportError as TransportError
     from .operators import BroadcastOperator as BroadcastOperator
+    from .transports.aws import AwsSqsEmitter as AwsSqsEmitter
+    from .transports.aws import AwsSqsManager as AwsSqsManager
     from .transports.base import Transport as Transport
     from .transports.memory import MemoryBus as MemoryBus
     from .transports.memory import MemoryEmitter as MemoryEmitter
     from .transports.memory import MemoryManager as MemoryManager
+    from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
+    from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
 
 
 def __getattr__(name: str) -> Any:

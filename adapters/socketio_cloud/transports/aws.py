@@ -63,9 +63,9 @@ Cost of an idle cluster of N nodes, in API calls per node-hour, heartbeats every
                                          the others (180 polls when silent: 20 s long polls)
                 + ~max(120, 72·(N-1)) DeleteMessageBatch   10 messages or 30 s per batch
                 + 24 TagQueue/GetSubscriptionAttributes   liveness, every 5 min
-                                         N=2: 1584   N=4: 2424   N=10: 2952
+                                         N=2: 1584   N=4: 2400   N=10: 2832
 
-That is 2.3x fewer calls for two nodes, 2.7x for four and 5x for ten. Traffic ends idle
+That is 2.3x fewer calls for two nodes, 2.7x for four and 5.3x for ten. Traffic ends idle
 coalescing at once (``idle_after``), so it never delays a broadcast in a busy cluster.
 :attr:`AwsSqsTransport.stats` counts the calls actually made.
 """
