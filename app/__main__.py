@@ -51,6 +51,7 @@ def main() -> int:
         loop="auto",
         http="auto",
         ws="auto",
+        ws_per_message_deflate=settings.ws_compression,
         lifespan="on",
         log_config=None,
         log_level=settings.log_level,

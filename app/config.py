@@ -64,6 +64,9 @@ class Settings:
     shutdown_timeout: float = 5.0
     log_level: str = "info"
     aws_region: str | None = None
+    # permessage-deflate costs CPU per client and message, and rules out the shared-frame
+    # fan-out (socketio_cloud.direct_frames): off unless asked for
+    ws_compression: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +90,7 @@ class Settings:
             shutdown_timeout=env.seconds("SIO_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout),
             log_level=env.choice("SIO_LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
+            ws_compression=env.choice("SIO_WS_COMPRESSION", "off", ("on", "off")) == "on",
         )
         settings.check()
         return settings

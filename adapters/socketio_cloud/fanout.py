@@ -21,6 +21,8 @@ from typing import Any
 
 from engineio import packet as eio_packet
 
+from .direct_frames import DirectFrames, install, text_frame
+
 logger = logging.getLogger("socketio_cloud.fanout")
 
 #: python-engineio versions whose socket layout the fast path relies on.
@@ -45,7 +47,9 @@ def engineio_version_supported(version: str | None = None) -> bool:
 class LocalDelivery:
     """Delivers pre-encoded Engine.IO packets to the clients of one server."""
 
-    def __init__(self, server: Any, *, fast_path: bool | None = None) -> None:
+    def __init__(
+        self, server: Any, *, fast_path: bool | None = None, direct_frames: bool | None = None
+    ) -> None:
         self._server = server
         eio = getattr(server, "eio", None)
         sockets = getattr(eio, "sockets", None)
@@ -58,6 +62,11 @@ class LocalDelivery:
         self.fast_path: bool = fast_path
         self._sockets: dict[str, Any] = sockets if isinstance(sockets, dict) else {}
         self._pending: set[asyncio.Task[Any]] = set()
+        self.direct: DirectFrames | None = None
+        if fast_path and direct_frames is not False and eio is not None:
+            self.direct = install(eio)
+            if self.direct is None and direct_frames:
+                logger.warning("direct websocket frames requested but unsupported here")
 
     @staticmethod
     def encode(packet: Any) -> list[Any]:
@@ -86,6 +95,8 @@ class LocalDelivery:
         ping_timeout = getattr(getattr(self._server, "eio", None), "ping_timeout", None)
         now = time.time()
         count = 0
+        direct = self.direct if len(packets) == 1 else None
+        frame: bytes | None = None
         for eio_sid in eio_sids:
             socket = sockets.get(eio_sid)
             if socket is None or socket.closed:
@@ -101,6 +112,12 @@ class LocalDelivery:
                 self._send_slow((eio_sid,), packets)
                 count += 1
                 continue
+            if direct is not None:
+                if frame is None:
+                    frame = text_frame(packets[0].encode())
+                if direct.try_write(eio_sid, socket, frame):
+                    count += 1
+                    continue
             for pkt in packets:
                 queue.put_nowait(pkt)
             count += 1

@@ -43,6 +43,7 @@ def test_every_variable_is_read() -> None:
             "SIO_SHUTDOWN_TIMEOUT": "12",
             "SIO_LOG_LEVEL": "WARNING",
             "AWS_REGION": "eu-west-1",
+            "SIO_WS_COMPRESSION": "on",
         }
     )
     assert settings == Settings(
@@ -59,6 +60,7 @@ def test_every_variable_is_read() -> None:
         shutdown_timeout=12.0,
         log_level="warning",
         aws_region="eu-west-1",
+        ws_compression=True,
     )
 
 
@@ -103,6 +105,7 @@ def test_heartbeat_settings_become_cluster_options() -> None:
         ("SIO_TOPIC_ARN", "chat", "not an SNS topic ARN"),
         ("SIO_NODE_NAME", "n" * 65, "at most 64 characters"),
         ("SIO_LOG_LEVEL", "loud", "expected one of debug"),
+        ("SIO_WS_COMPRESSION", "maybe", "expected one of on"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, complaint: str) -> None:

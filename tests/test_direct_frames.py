@@ -1,0 +1,113 @@
+"""Frames built once and written straight to idle websocket connections, and the fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+
+import pytest
+import socketio
+import websockets
+
+from socketio_cloud import MemoryBus, MemoryManager
+from socketio_cloud.direct_frames import DirectFrames, install, text_frame
+from tests.behaviour.harness import Node, connect_client, make_node
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536, 70000])
+def test_text_frame_header_encodes_the_length(size: int) -> None:
+    text = "x" * size
+    frame = text_frame(text)
+    assert frame[0] == 0x81
+    if size < 126:
+        assert frame[1] == size and frame[2:] == text.encode()
+    elif size < 65536:
+        assert frame[1] == 126 and struct.unpack("!H", frame[2:4])[0] == size
+    else:
+        assert frame[1] == 127 and struct.unpack("!Q", frame[2:10])[0] == size
+    assert frame.endswith(text.encode())
+
+
+def test_utf8_payload_length_counts_bytes() -> None:
+    frame = text_frame("é€")
+    assert frame[1] == len("é€".encode())
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[Node]:
+    node = make_node("solo", MemoryManager(bus=MemoryBus()))
+    await node.start()
+    yield node
+    await node.stop()
+
+
+def _direct(node: Node) -> DirectFrames:
+    delivery = node.manager._delivery
+    assert delivery is not None and delivery.direct is not None
+    return delivery.direct
+
+
+async def test_events_go_out_as_direct_frames_in_order(node: Node) -> None:
+    clients = [await connect_client(node, f"c{i}") for i in range(3)]
+    try:
+        for i in range(300):
+            await node.sio.emit("seq", i)
+            if i % 50 == 0:
+                await asyncio.sleep(0.01)  # let writers go idle now and then
+        for client in clients:
+            await client.wait_for("seq", 300)
+            assert [args[0] for args in client.received("seq")] == list(range(300))
+        assert _direct(node).written > 0
+    finally:
+        for client in clients:
+            await client.sio.disconnect()
+
+
+async def test_a_connection_with_compression_falls_back_to_the_queue(node: Node) -> None:
+    url = f"ws://127.0.0.1:{node.port}/socket.io/?EIO=4&transport=websocket"
+    async with websockets.connect(url, compression="deflate") as ws:
+        await ws.recv()  # engine.io open
+        await ws.send("40")
+        await ws.recv()  # socket.io connect
+        for i in range(20):
+            await node.sio.emit("seq", i)
+        received = []
+        while len(received) < 20:
+            message = await asyncio.wait_for(ws.recv(), 10)
+            if isinstance(message, str) and message.startswith("42"):
+                received.append(json.loads(message[2:])[1])
+    assert received == list(range(20))
+    assert _direct(node).written == 0
+
+
+class _Connection:
+    """Stands in for Engine.IO's websocket wrapper (weakly referenced by the registry)."""
+
+    asgi_send = staticmethod(print)
+
+
+def test_a_busy_writer_is_never_overtaken() -> None:
+    frames = DirectFrames(object)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    queue.put_nowait(1)
+    socket = SimpleNamespace(upgraded=True, upgrading=False, queue=queue)
+    connection = _Connection()
+    frames.connections["sid"] = connection
+    assert not frames.try_write("sid", socket, b"frame")
+    # an empty queue with no writer waiting on it: a packet is being written right now
+    socket.queue = asyncio.Queue()
+    assert not frames.try_write("sid", socket, b"frame")
+    assert frames.written == 0
+
+
+def test_only_asgi_servers_under_uvicorn_are_hooked() -> None:
+    aiohttp_server = socketio.AsyncServer(async_mode="aiohttp")
+    assert install(aiohttp_server.eio) is None
+    asgi_server = socketio.AsyncServer(async_mode="asgi")
+    shared = dict(asgi_server.eio._async)
+    assert install(asgi_server.eio) is not None
+    # the drivers table is shared by every server of the process: it must stay untouched
+    assert socketio.AsyncServer(async_mode="asgi").eio._async["websocket"] is shared["websocket"]
