@@ -29,10 +29,14 @@ async def node() -> AsyncIterator[Node]:
     await node.stop()
 
 
-@pytest.mark.parametrize("fast_path", [True, False])
-async def test_both_paths_deliver_text_and_binary(node: Node, fast_path: bool) -> None:
-    node.manager._delivery = LocalDelivery(node.sio, fast_path=fast_path)
-    assert node.manager._delivery.fast_path is fast_path
+@pytest.mark.parametrize("fanout", ["auto", "queue", "tasks"])
+async def test_every_fanout_mode_delivers_text_and_binary(fanout: str) -> None:
+    node = make_node("solo", MemoryManager(bus=MemoryBus(), fanout=fanout))
+    await node.start()
+    delivery = node.manager._delivery
+    assert delivery is not None
+    assert delivery.fast_path is (fanout != "tasks")
+    assert (delivery.direct is not None) is (fanout == "auto")
     clients = [await connect_client(node, f"c{i}") for i in range(3)]
     try:
         await node.sio.emit("text", {"a": 1})
@@ -44,6 +48,12 @@ async def test_both_paths_deliver_text_and_binary(node: Node, fast_path: bool) -
     finally:
         for client in clients:
             await client.sio.disconnect()
+        await node.stop()
+
+
+def test_an_unknown_fanout_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="fanout"):
+        MemoryManager(bus=MemoryBus(), fanout="fast")  # type: ignore[arg-type]
 
 
 def test_fast_path_is_refused_when_engineio_lacks_the_expected_layout() -> None:

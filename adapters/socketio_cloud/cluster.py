@@ -30,7 +30,7 @@ from .exceptions import (
     ServerSideEmitTimeout,
     TransportError,
 )
-from .local import Handler, LocalManager
+from .local import Fanout, Handler, LocalManager
 from .operators import BroadcastOperator, normalize_namespace, room_list
 from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
@@ -70,6 +70,10 @@ class ClusterManager(LocalManager):
         ``sio.call`` for a client on another node stays registered (python-socketio's
         ``call`` default timeout is 60 s).
     :param limits: bounds for decoding untrusted broker messages.
+    :param fanout: how events reach this node's clients: ``"auto"`` (a websocket frame built
+        once and written to idle connections where safe, else Engine.IO's queue),
+        ``"queue"`` (Engine.IO's queue only) or ``"tasks"`` (python-socketio's way, one
+        task per client); see :data:`socketio_cloud.local.FANOUT_MODES`.
     :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
     """
 
@@ -83,10 +87,11 @@ class ClusterManager(LocalManager):
         heartbeat_timeout: float = 10.0,
         requests_timeout: float = 5.0,
         callback_timeout: float = 60.0,
+        fanout: Fanout = "auto",
         limits: protocol.Limits | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        super().__init__(logger=logger)
+        super().__init__(fanout=fanout, logger=logger)
         if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < heartbeat_timeout")
         self.transport = transport

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import socketio
 from socketio import packet as sio_packet
@@ -24,9 +24,15 @@ from .fanout import LocalDelivery
 from .handshake import build_handshake
 from .protocol import BroadcastOptions
 
-__all__ = ["ROOM_EVENTS", "LocalManager", "js_json_compatible"]
+__all__ = ["FANOUT_MODES", "ROOM_EVENTS", "Fanout", "LocalManager", "js_json_compatible"]
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+Fanout = Literal["auto", "queue", "tasks"]
+#: How events reach local clients: ``auto`` writes one prebuilt websocket frame to idle
+#: connections where that is safe and queues the rest (:mod:`socketio_cloud.direct_frames`);
+#: ``queue`` puts one encoded packet in every client's Engine.IO queue; ``tasks`` sends
+#: through Engine.IO's public ``send_packet``, one task per client, as python-socketio does.
+FANOUT_MODES: tuple[Fanout, ...] = ("auto", "queue", "tasks")
 ROOM_EVENTS = frozenset({"create-room", "delete-room", "join-room", "leave-room"})
 
 
@@ -34,8 +40,11 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
     """python-socketio's ``AsyncManager`` with a room index, room events, selection by
     broadcast options and one-encoding fan-out. Not useful on its own: see ClusterManager."""
 
-    def __init__(self, *, logger: logging.Logger | None = None) -> None:
+    def __init__(self, *, fanout: Fanout = "auto", logger: logging.Logger | None = None) -> None:
         super().__init__()
+        if fanout not in FANOUT_MODES:
+            raise ValueError(f"fanout must be one of {FANOUT_MODES}")
+        self.fanout = fanout
         self.logger = logger or logging.getLogger("socketio_cloud.cluster")
         self._room_listeners: dict[str, list[Callable[..., Any]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -46,7 +55,11 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
-        self._delivery = LocalDelivery(server)
+        self._delivery = LocalDelivery(
+            server,
+            fast_path=self.fanout != "tasks",
+            direct_frames=None if self.fanout == "auto" else False,
+        )
         self._capture_connect_auth(server)
 
     def _capture_connect_auth(self, server: Any) -> None:
