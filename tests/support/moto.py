@@ -8,7 +8,6 @@ here; clients reach it over HTTP like they would reach AWS. Registered from
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from app.embedded_aws import fix_moto_sns_binary_attributes
+from app.embedded_aws import EmbeddedAws, fix_moto_sns_binary_attributes
 from tests.support.services import require_service
 
 __all__ = [
@@ -37,47 +36,14 @@ DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 _START_TIMEOUT = 10.0
 
 
-class MotoServer:
-    """A moto server on 127.0.0.1 that can be stopped and started again on the same port.
+class MotoServer(EmbeddedAws):
+    """The demo's embedded moto server, plus what tests need: :meth:`reset` and clients with
+    extra options.
 
-    Stopping it simulates a broker outage: connections are refused until :meth:`start`.
-    The backends live in this process, so resources survive a stop/start; :meth:`reset`
-    empties them.
+    Stopping it simulates a broker outage: connections are refused until :meth:`start`
+    (on the same port). The backends live in this process, so resources survive a
+    stop/start; :meth:`reset` empties them.
     """
-
-    def __init__(self, port: int = 0) -> None:
-        self.port = port
-        self._server: Any = None
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def start(self) -> None:
-        """Start serving (on a free port the first time, on the same port afterwards)."""
-        from moto.server import ThreadedMotoServer
-
-        if self._server is not None:
-            return
-        if self.port:
-            # ThreadedMotoServer.start() would wait forever if its thread cannot bind.
-            _check_port_free(self.port)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        server.start()
-        self._server = server
-        self.port = server.get_host_and_port()[1]
-        self._wait_until_answering()
-
-    def stop(self) -> None:
-        """Stop serving; the port is released and connections are refused."""
-        if self._server is None:
-            return
-        server, self._server = self._server, None
-        server.stop()
 
     def reset(self) -> None:
         """Delete every resource in every moto backend."""
@@ -96,37 +62,6 @@ class MotoServer:
         }
         options.update(kwargs)
         return boto3.client(service_name, **options)
-
-    def environ(self) -> dict[str, str]:
-        """Environment variables that point boto3 (in this or a child process) at the server."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_REGION": AWS_REGION,
-            "AWS_DEFAULT_REGION": AWS_REGION,
-            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"],
-        }
-
-    def _wait_until_answering(self) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1) as reply:
-                    reply.read()
-                return
-            except (urllib.error.URLError, OSError) as exc:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server on port {self.port} does not answer") from exc
-                time.sleep(0.05)
-
-
-def _check_port_free(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            raise RuntimeError(f"cannot restart moto: port {port} is taken") from exc
 
 
 def sns_binary_attribute_roundtrip(server: MotoServer, payload: bytes, name: str) -> Any:
