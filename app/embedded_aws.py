@@ -74,8 +74,9 @@ class EmbeddedAws:
     >>> aws.stop()
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, fix_binary_attributes: bool = True) -> None:
         self.port = port
+        self.fix_binary_attributes = fix_binary_attributes
         self._server: Any = None
 
     @property
@@ -97,7 +98,8 @@ class EmbeddedAws:
             raise RuntimeError(f"port {self.port} is already in use")
         # werkzeug logs every request at INFO
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        fix_moto_sns_binary_attributes()
+        if self.fix_binary_attributes:
+            fix_moto_sns_binary_attributes()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         server.start()
         self._server = server

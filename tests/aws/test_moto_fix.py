@@ -23,7 +23,7 @@ PAYLOAD = bytes(range(256)) + b"\x93\x03\xa1/"  # every byte value, invalid UTF-
 UNPATCHED_ROUNDTRIP = """
 import json
 from tests.support.moto import MotoServer, sns_binary_attribute_roundtrip
-server = MotoServer()
+server = MotoServer(fix_binary_attributes=False)
 server.start()
 try:
     received = sns_binary_attribute_roundtrip(server, bytes.fromhex({payload!r}), "unpatched")
