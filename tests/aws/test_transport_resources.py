@@ -139,6 +139,25 @@ async def test_close_deletes_queue_and_subscription(aws_cluster: AwsBackend) -> 
     await transport.close()  # idempotent
 
 
+async def test_close_unsubscribes_before_deleting_the_queue(aws_cluster: AwsBackend) -> None:
+    # the other way round, the topic would for a moment deliver to a deleted queue
+    transport = aws_cluster.make_transport()
+    await transport.start(new_uid(), Inbox())
+    calls: list[str] = []
+    real_call = transport._calls.call
+
+    async def call(service: Any, operation: str, **params: Any) -> Any:
+        calls.append(operation)
+        return await real_call(service, operation, **params)
+
+    transport._calls.call = call  # type: ignore[method-assign]
+    await transport.close()
+    assert [c for c in calls if c in ("Unsubscribe", "DeleteQueue")] == [
+        "Unsubscribe",
+        "DeleteQueue",
+    ]
+
+
 async def test_close_tolerates_resources_deleted_by_someone_else(aws_cluster: AwsBackend) -> None:
     transport = aws_cluster.make_transport()
     await transport.start(new_uid(), Inbox())

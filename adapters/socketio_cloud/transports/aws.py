@@ -80,7 +80,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
@@ -421,13 +421,19 @@ class AwsSqsTransport(Transport):
         queue = self._queue
         if queue is None:
             return
-        steps = [self._calls.call("sqs", "DeleteQueue", QueueUrl=queue.url)]
+        # the subscription first: a topic must never deliver to a deleted queue (moto then
+        # fails every publish to the topic; AWS would count failed deliveries)
+        steps: list[tuple[str, Literal["sns", "sqs"], dict[str, str]]] = []
         if queue.subscription_arn:
             arn = queue.subscription_arn
-            steps.append(self._calls.call("sns", "Unsubscribe", SubscriptionArn=arn))
-        for result in await asyncio.gather(*steps, return_exceptions=True):
-            if isinstance(result, BaseException) and not _is_gone(result):
-                logger.warning("could not delete the resources of %s: %s", queue.name, result)
+            steps.append(("Unsubscribe", "sns", {"SubscriptionArn": arn}))
+        steps.append(("DeleteQueue", "sqs", {"QueueUrl": queue.url}))
+        for operation, service, params in steps:
+            try:
+                await self._calls.call(service, operation, **params)
+            except Exception as exc:
+                if not _is_gone(exc):
+                    logger.warning("could not delete the resources of %s: %s", queue.name, exc)
 
     async def _stop_tasks(self) -> None:
         tasks = [*self._loops, *self._background]
