@@ -31,7 +31,7 @@ from .exceptions import (
     TransportError,
 )
 from .local import Fanout, Handler, LocalManager
-from .operators import BroadcastOperator, normalize_namespace, room_list
+from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
 from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
@@ -52,7 +52,7 @@ def _event_args(data: Any) -> list[Any]:
     return [data]
 
 
-class ClusterManager(LocalManager):
+class ClusterManager(LocalManager, Selector):
     """A python-socketio client manager whose operations reach every node of a cluster.
 
     Pass it to ``socketio.AsyncServer(client_manager=...)`` and ``await mgr.ready()`` at start
@@ -493,15 +493,8 @@ class ClusterManager(LocalManager):
         self._ack_requests[request_id] = AckRequest(None, 0, on_reply=on_reply)
         loop = asyncio.get_running_loop()
         loop.call_later(self.callback_timeout, self._ack_requests.pop, request_id, None)
-        flags = {**opts.flags, "timeout": round(self.callback_timeout * 1000)}
-        wire_opts = BroadcastOptions(opts.rooms, opts.except_rooms, flags)
-        await self._publish(
-            ClusterMessage(
-                MessageType.BROADCAST,
-                self.uid,
-                namespace,
-                protocol.broadcast_data(wire_opts, event_args, request_id),
-            )
+        await self._publish_ack_broadcast(
+            namespace, opts, event_args, request_id, self.callback_timeout
         )
 
     def _targets_only_local_sids(self, namespace: str, opts: BroadcastOptions) -> bool:
@@ -559,6 +552,20 @@ class ClusterManager(LocalManager):
             )
         )
 
+    async def _publish_ack_broadcast(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        request_id: str,
+        timeout: float,
+    ) -> None:
+        """Publish a BROADCAST whose receivers answer with counts and client replies."""
+        flags = {**opts.flags, "timeout": round(timeout * 1000)}
+        wire_opts = _wire(BroadcastOptions(opts.rooms, opts.except_rooms, flags))
+        data = protocol.broadcast_data(wire_opts, event_args, request_id)
+        await self._publish(ClusterMessage(MessageType.BROADCAST, self.uid, namespace, data))
+
     async def _broadcast_with_ack(
         self,
         namespace: str,
@@ -581,16 +588,7 @@ class ClusterManager(LocalManager):
         self._ack_requests[request_id] = request
         try:
             if not local_only:
-                flags = {**opts.flags, "timeout": round(timeout * 1000)}
-                wire_opts = _wire(BroadcastOptions(opts.rooms, opts.except_rooms, flags))
-                await self._publish(
-                    ClusterMessage(
-                        MessageType.BROADCAST,
-                        self.uid,
-                        namespace,
-                        protocol.broadcast_data(wire_opts, event_args, request_id),
-                    )
-                )
+                await self._publish_ack_broadcast(namespace, opts, event_args, request_id, timeout)
             count = self._deliver_with_ack(namespace, opts, event_args, request.add_reply)
             request.add_count(self.uid, count)
             try:
@@ -818,36 +816,6 @@ class ClusterManager(LocalManager):
     @property
     def _root(self) -> BroadcastOperator:
         return BroadcastOperator(self)
-
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Select the sockets in ``room`` (see :class:`BroadcastOperator`)."""
-        return self._root.to(room)
-
-    def in_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Alias of :meth:`to`."""
-        return self._root.to(room)
-
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Select every socket except the members of ``room``."""
-        return self._root.except_(room)
-
-    def of(self, namespace: str) -> BroadcastOperator:
-        """Select the sockets of another namespace."""
-        return self._root.of(namespace)
-
-    @property
-    def local(self) -> BroadcastOperator:
-        """Select the sockets of this node only."""
-        return self._root.local
-
-    @property
-    def volatile(self) -> BroadcastOperator:
-        """Mark the next emit volatile."""
-        return self._root.volatile
-
-    def timeout(self, seconds: float) -> BroadcastOperator:
-        """Bound acknowledgements and requests of the next operation."""
-        return self._root.timeout(seconds)
 
 
 def split_options(

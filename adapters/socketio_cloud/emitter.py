@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from .operators import BroadcastOperator, normalize_namespace
+from .operators import BroadcastOperator, Selector, normalize_namespace
 from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType, broadcast_data
 from .remote_socket import RemoteSocket
 from .transports.base import Transport
@@ -14,7 +14,7 @@ from .transports.base import Transport
 __all__ = ["Emitter"]
 
 
-class Emitter:
+class Emitter(Selector):
     """Sends events and room operations to the clients of a cluster, over any transport.
 
     Messages carry the uid ``"emitter"``: nodes never count an emitter as a server and
@@ -52,31 +52,6 @@ class Emitter:
     @property
     def _root(self) -> BroadcastOperator:
         return BroadcastOperator(self, self.namespace)
-
-    def of(self, namespace: str) -> BroadcastOperator:
-        """Select another namespace (a missing leading ``/`` is added)."""
-        return self._root.of(namespace)
-
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Select the members of ``room``."""
-        return self._root.to(room)
-
-    def in_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Alias of :meth:`to`."""
-        return self._root.to(room)
-
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        """Skip the members of ``room``."""
-        return self._root.except_(room)
-
-    @property
-    def volatile(self) -> BroadcastOperator:
-        """Mark the next emit volatile."""
-        return self._root.volatile
-
-    def compress(self, compress: bool) -> BroadcastOperator:
-        """Set the compress flag of the next emit."""
-        return self._root.compress(compress)
 
     async def emit(self, event: str, *args: Any) -> None:
         """Send an event to every client of the namespace."""

@@ -16,7 +16,7 @@ from .protocol import BroadcastOptions
 if TYPE_CHECKING:
     from .remote_socket import RemoteSocket
 
-__all__ = ["BroadcastOperator", "OperationTarget", "normalize_namespace", "room_list"]
+__all__ = ["BroadcastOperator", "OperationTarget", "Selector", "normalize_namespace", "room_list"]
 
 
 class OperationTarget(Protocol):
@@ -168,3 +168,46 @@ class BroadcastOperator:
     async def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect every selected socket; ``close=True`` closes the whole connection."""
         await self.target._disconnect_sockets(self.namespace, self.options, close)
+
+
+class Selector:
+    """The entry points of the fluent selector, for classes that are operation targets
+    (managers, emitters): each starts a :class:`BroadcastOperator` on ``_root``."""
+
+    @property
+    def _root(self) -> BroadcastOperator:
+        raise NotImplementedError
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Select the sockets in ``room`` (one name or several)."""
+        return self._root.to(room)
+
+    def in_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Alias of :meth:`to`."""
+        return self._root.to(room)
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        """Select every socket except the members of ``room``."""
+        return self._root.except_(room)
+
+    def of(self, namespace: str) -> BroadcastOperator:
+        """Select the sockets of another namespace (a missing leading ``/`` is added)."""
+        return self._root.of(namespace)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Select the sockets of this node only (managers)."""
+        return self._root.local
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Mark the next emit volatile."""
+        return self._root.volatile
+
+    def compress(self, compress: bool) -> BroadcastOperator:
+        """Set the compress flag of the next emit."""
+        return self._root.compress(compress)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        """Bound acknowledgements and requests of the next operation."""
+        return self._root.timeout(seconds)
