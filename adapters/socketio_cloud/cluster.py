@@ -234,10 +234,11 @@ class ClusterManager(LocalManager, Selector):
         # Heartbeats go out on a wall-clock grid shared by every node (multiples of the
         # interval), so that each node's queue receives the others' heartbeats together and
         # brokers billed per receive can fetch them in one call. A namespace is skipped at a
-        # tick when it published recently; the longest silence is then interval + slack,
-        # kept below the timeout (Node peers drop a node silent for heartbeat_timeout).
+        # tick when it published in the last quarter interval; the longest silence is then
+        # 1.25 intervals (Node's one-shot timer: 1), well below the timeout at which Node
+        # peers drop a silent node.
         interval = self.heartbeat_interval
-        slack = min(interval / 2, (self.heartbeat_timeout - interval) / 2)
+        slack = min(interval / 4, (self.heartbeat_timeout - interval) / 4)
         while True:
             now = time.time()
             tick = (now // interval + 1) * interval
