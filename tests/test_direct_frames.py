@@ -14,6 +14,7 @@ import websockets
 
 from socketio_cloud import MemoryBus, MemoryManager
 from socketio_cloud.direct_frames import DirectFrames, install, text_frame
+from socketio_cloud.protocol import BroadcastOptions
 from tests.behaviour.harness import Node, connect_client, make_node
 
 
@@ -111,3 +112,30 @@ def test_only_asgi_servers_under_uvicorn_are_hooked() -> None:
     assert install(asgi_server.eio) is not None
     # the drivers table is shared by every server of the process: it must stay untouched
     assert socketio.AsyncServer(async_mode="asgi").eio._async["websocket"] is shared["websocket"]
+
+
+async def test_frames_of_one_loop_iteration_go_out_in_one_write(node: Node) -> None:
+    client = await connect_client(node, "c")
+    try:
+        await node.sio.emit("warm-up", 0)
+        await client.wait_for("warm-up")
+        writes: list[bytes] = []
+        eio_sid = node.sio.manager.eio_sid_from_sid(client.sid(), "/")
+        protocol = _direct(node).connections[eio_sid].asgi_send.__self__
+        real_write = protocol.transport.write
+
+        def counting_write(data: bytes) -> None:
+            writes.append(data)
+            real_write(data)
+
+        protocol.transport.write = counting_write
+        try:
+            for i in range(20):  # no await in between: one loop iteration
+                node.manager._deliver("/", BroadcastOptions(), ["burst", i])
+            await client.wait_for("burst", 20)
+        finally:
+            protocol.transport.write = real_write
+        assert [args[0] for args in client.received("burst")] == list(range(20))
+        assert len(writes) == 1 and writes[0].count(b"\x81") == 20
+    finally:
+        await client.sio.disconnect()

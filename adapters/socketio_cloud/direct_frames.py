@@ -15,6 +15,9 @@ other case to Engine.IO's queue:
   ``_getters``);
 - the connection is open, writable (no back-pressure) and not closing.
 
+Frames for one connection are gathered until the end of the event-loop iteration and written
+together, so a burst of events read from the broker in one batch costs one write per client.
+
 It relies on internals of python-engineio, uvicorn and asyncio, so it is enabled only when
 all of them look exactly as expected (:func:`install`), and each write re-checks the
 connection; anything unexpected falls back to the queue.
@@ -69,6 +72,8 @@ class DirectFrames:
         self._open = State.OPEN
         self.connections: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
         self.written = 0
+        self._pending: dict[Any, list[bytes]] = {}
+        self._flush_scheduled = False
 
     def try_write(self, eio_sid: str, socket: Any, frame: bytes) -> bool:
         """Write ``frame`` to the client if that cannot reorder anything; else return False."""
@@ -92,9 +97,28 @@ class DirectFrames:
             or protocol.transport.is_closing()
         ):
             return False
-        protocol.transport.write(frame)
+        frames = self._pending.get(protocol)
+        if frames is None:
+            self._pending[protocol] = [frame]
+            if not self._flush_scheduled:
+                asyncio.get_running_loop().call_soon(self._flush)
+                self._flush_scheduled = True
+        else:
+            frames.append(frame)
         self.written += 1
         return True
+
+    def _flush(self) -> None:
+        # One write per connection for all the events of a loop iteration: a burst read
+        # from the broker in one batch costs one syscall per client, not one per event.
+        # Scheduled before any writer task the same events could wake, so it runs first
+        # and order is kept (asyncio runs callbacks in the order they were scheduled).
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        for protocol, frames in pending.items():
+            transport = protocol.transport
+            if not transport.is_closing():
+                transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
 
 def install(eio: Any) -> DirectFrames | None:
