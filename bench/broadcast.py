@@ -34,6 +34,7 @@ from bench.procs import (
 logger = logging.getLogger("bench.broadcast")
 
 REDIS_PORT = 6379
+STACK_CANDIDATES = "ours-redis-streams-"
 AMQP_PORT = 5672
 
 
@@ -48,6 +49,7 @@ class Scenario:
     broker: str  # "redis", "rabbitmq" or "moto"
     stack: str | None = None
     note: str = ""
+    fanout: str = "auto"  # our managers' local delivery (ClusterManager's ``fanout``)
 
 
 @dataclass
@@ -71,7 +73,10 @@ class Settings:
 
 
 def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
-    """Every scenario, ours first; the peers' Python nodes run on ``preferred_stack``."""
+    """Every scenario, ours first; the peers' Python nodes run on ``preferred_stack``.
+
+    ``ours-redis-streams-<stack>`` rows use the default fan-out (``auto``); the ``-queue`` and
+    ``-tasks`` rows are the same node with the earlier fan-outs, for before/after figures."""
     return [
         Scenario(
             "ours-redis-streams-uvicorn",
@@ -80,6 +85,26 @@ def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
             "ours-redis",
             "redis",
             "uvicorn",
+        ),
+        Scenario(
+            "ours-redis-streams-uvicorn-queue",
+            "socketio-cloud RedisStreamsManager, fanout=queue (uvicorn+uvloop, deflate off)",
+            "python",
+            "ours-redis",
+            "redis",
+            "uvicorn",
+            note="the previous fan-out: one encoded packet in each client's Engine.IO queue",
+            fanout="queue",
+        ),
+        Scenario(
+            "ours-redis-streams-uvicorn-tasks",
+            "socketio-cloud RedisStreamsManager, fanout=tasks (uvicorn+uvloop, deflate off)",
+            "python",
+            "ours-redis",
+            "redis",
+            "uvicorn",
+            note="python-socketio's own fan-out (one task per client) inside our manager",
+            fanout="tasks",
         ),
         Scenario(
             "ours-redis-streams-uvicorn-deflate",
@@ -155,6 +180,12 @@ def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
     ]
 
 
+def is_stack_candidate(scenario: Scenario) -> bool:
+    """Whether the scenario is our manager, default fan-out, on one of the server stacks:
+    those rows decide the stack the other Python nodes run on."""
+    return scenario.name.startswith(STACK_CANDIDATES) and scenario.fanout == "auto"
+
+
 def broker_missing(scenario: Scenario, settings: Settings) -> str | None:
     """Why the scenario cannot run here, or None."""
     if scenario.broker == "redis" and not port_open(REDIS_PORT):
@@ -189,6 +220,8 @@ def _server_child(scenario: Scenario, role: str, key: str, settings: Settings) -
             "--padding",
             str(settings.padding),
         ]
+        if scenario.fanout != "auto":
+            args += ["--fanout", scenario.fanout]
         if settings.aws_endpoint:
             args += ["--aws-endpoint", settings.aws_endpoint]
         return python_child(name, "bench.pynode", args, settings.log_dir, env=settings.env)
@@ -221,7 +254,13 @@ def _client_children(scenario: Scenario, port: int, settings: Settings) -> list[
 
 async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str, Any]]:
     """Both regimes of one scenario: one result dict per regime (with ``error`` on failure)."""
-    base = {"scenario": scenario.name, "label": scenario.label, "stack": scenario.stack}
+    base: dict[str, Any] = {
+        "scenario": scenario.name,
+        "label": scenario.label,
+        "stack": scenario.stack,
+    }
+    if scenario.variant.startswith("ours-"):
+        base["fanout"] = scenario.fanout
     if scenario.note:
         base["note"] = scenario.note
     regimes = [settings.steady, settings.burst]
@@ -250,9 +289,12 @@ async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str,
             rss_per_client = (receiver.rss() - rss_before) / clients
         await _warm_up(sender, receivers)
         broker = find_broker_process("redis-server") if scenario.broker == "redis" else None
+        ours = scenario.variant.startswith("ours-")
         for regime in regimes:
             try:
-                result = await _run_regime(regime, sender, receiver, receivers, broker, clients)
+                result = await _run_regime(
+                    regime, sender, receiver, receivers, broker, clients, ours
+                )
             except ChildError as exc:
                 result = {"error": str(exc)}
             result = {**base, "regime": regime.name, **result}
@@ -294,14 +336,17 @@ async def _run_regime(
     receivers: list[Child],
     broker: Any,
     clients: int,
+    ours: bool,
 ) -> dict[str, Any]:
+    direct_before = await _direct_frames(receiver) if ours else None
     for child in receivers:
         await child.send(cmd="phase", phase=regime.name, expected=regime.count)
         await child.expect("phase", 10, phase=regime.name)
     started = time.monotonic()
     clients_are_children = receivers != [receiver]
+    split_receiver = receiver.cpu_split()
     cpu_receiver, cpu_sender, cpu_broker = (
-        receiver.cpu_seconds(),
+        sum(split_receiver),
         sender.cpu_seconds(),
         cpu_of(broker),
     )
@@ -314,7 +359,8 @@ async def _run_regime(
     ]
     await asyncio.wait(pending)
     incomplete = sum(1 for task in pending if task.exception() is not None)
-    cpu_receiver = receiver.cpu_seconds() - cpu_receiver
+    split_end = receiver.cpu_split()
+    cpu_receiver = sum(split_end) - cpu_receiver
     cpu_sender = sender.cpu_seconds() - cpu_sender
     broker_end = cpu_of(broker)
     if clients_are_children:
@@ -336,9 +382,22 @@ async def _run_regime(
         window,
         incomplete,
     )
+    result["cpu_s"]["receiver_user"] = _round(split_end[0] - split_receiver[0])
+    result["cpu_s"]["receiver_system"] = _round(split_end[1] - split_receiver[1])
     if clients_are_children:
         result["cpu_s"]["clients"] = _round(cpu_clients)
+    direct_after = await _direct_frames(receiver) if ours else None
+    if direct_before is not None and direct_after is not None:
+        result["direct_frames"] = direct_after - direct_before
     return result
+
+
+async def _direct_frames(receiver: Child) -> int | None:
+    """How many deliveries our receiving node has written as prebuilt websocket frames."""
+    await receiver.send(cmd="stats")
+    stats = await receiver.expect("stats", 10)
+    value = stats.get("direct_frames")
+    return value if isinstance(value, int) else None
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:

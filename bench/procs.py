@@ -132,9 +132,14 @@ class Child:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds used so far by the process (all its threads)."""
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system CPU seconds used so far, apart: system time is the kernel's work
+        for the process (socket writes, wake-ups of the readers on loopback)."""
         assert self.ps is not None
         times = self.ps.cpu_times()
-        return float(times.user + times.system)
+        return float(times.user), float(times.system)
 
     def rss(self) -> int:
         assert self.ps is not None

@@ -5,10 +5,11 @@
 Managers: ``ours-redis`` (:class:`RedisStreamsManager`), ``ours-aws``
 (:class:`AwsSqsManager`; boto3 credentials and endpoint from the environment),
 ``pysio-redis`` (python-socketio's ``AsyncRedisManager``) and ``pysio-aiopika``
-(``AsyncAioPikaManager``). Stacks, all on uvloop: ``uvicorn`` (ASGI, websocket compression
-off), ``uvicorn-deflate`` (uvicorn's default: permessage-deflate on) or ``aiohttp``
-(compression on whenever the client offers it), or ``none`` (no HTTP listener: loopback
-clients only).
+(``AsyncAioPikaManager``). ``--fanout`` picks how our managers hand events to local
+clients (``auto``, ``queue`` or ``tasks``: see :class:`socketio_cloud.ClusterManager`).
+Stacks, all on uvloop: ``uvicorn`` (ASGI, websocket compression off), ``uvicorn-deflate``
+(uvicorn's default: permessage-deflate on) or ``aiohttp`` (compression on whenever the
+client offers it), or ``none`` (no HTTP listener: loopback clients only).
 
 The node reads JSON commands on stdin, one per line, and writes JSON events on stdout:
 
@@ -20,6 +21,8 @@ The node reads JSON commands on stdin, one per line, and writes JSON events on s
 - ``{"cmd": "await_nodes", "count"}``: wait until the cluster has that many nodes.
 - ``{"cmd": "fetch", "repeat", "room"}`` / ``{"cmd": "ack", "repeat"}``: time
   ``fetch_sockets`` / broadcasts with acknowledgements (our managers only).
+- ``{"cmd": "stats"}``: answers ``stats`` with ``direct_frames``, the events our manager
+  has written to clients as prebuilt websocket frames so far (None when it cannot).
 - ``{"cmd": "exit"}``.
 """
 
@@ -38,6 +41,7 @@ from typing import Any
 import socketio
 
 from bench.loopback import LoopbackClients
+from socketio_cloud.local import FANOUT_MODES
 
 MANAGERS = ("ours-redis", "ours-aws", "pysio-redis", "pysio-aiopika")
 # uvicorn: permessage-deflate off, as Node's socket.io server has it by default;
@@ -58,18 +62,8 @@ def make_manager(args: argparse.Namespace) -> Any:
     if args.manager == "ours-redis":
         from socketio_cloud.transports.redis_streams import RedisStreamsManager
 
-        if args.redis_pool == "blocking":
-            from redis.asyncio import BlockingConnectionPool, Redis
-
-            # waits for a free connection instead of failing with "Too many connections"
-            pool = BlockingConnectionPool.from_url(
-                args.redis_url, max_connections=100, timeout=None
-            )
-            return RedisStreamsManager(
-                redis=Redis(connection_pool=pool), stream_name=args.key, channel_prefix=args.key
-            )
         return RedisStreamsManager(
-            url=args.redis_url, stream_name=args.key, channel_prefix=args.key
+            url=args.redis_url, stream_name=args.key, channel_prefix=args.key, fanout=args.fanout
         )
     if args.manager == "ours-aws":
         from socketio_cloud.transports.aws import AwsSqsManager
@@ -79,7 +73,10 @@ def make_manager(args: argparse.Namespace) -> Any:
             queue_prefix=args.key,
             endpoint_url=args.aws_endpoint,
             region_name="us-east-1",
+            fanout=args.fanout,
         )
+    if args.fanout != "auto":
+        raise ValueError(f"--fanout applies to our managers only, not {args.manager}")
     if args.manager == "pysio-redis":
         return socketio.AsyncRedisManager(args.redis_url, channel=args.key)
     if args.manager == "pysio-aiopika":
@@ -187,8 +184,17 @@ class Node:
             await self.time_fetch(int(command["repeat"]), command.get("room"))
         elif cmd == "ack":
             await self.time_ack(int(command["repeat"]), float(command.get("timeout", 60)))
+        elif cmd == "stats":
+            emit_event("stats", direct_frames=self.direct_frames())
         else:
             emit_event("error", error=f"unknown command {cmd!r}")
+
+    def direct_frames(self) -> int | None:
+        """Deliveries written as prebuilt websocket frames (fanout="auto"), if known."""
+        # the manager's delivery object is not public API: read it defensively
+        delivery = getattr(self.manager, "_delivery", None)
+        written = getattr(getattr(delivery, "direct", None), "written", None)
+        return written if isinstance(written, int) else None
 
     async def connect_loopback(self, count: int, rooms: int) -> None:
         started = time.perf_counter()
@@ -278,10 +284,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--key", default="bench", help="stream/channel/topic name prefix")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
-        "--redis-pool",
-        choices=("default", "blocking"),
-        default="default",
-        help="ours-redis: the transport's own client, or one on a blocking pool of 100",
+        "--fanout",
+        choices=FANOUT_MODES,
+        default="auto",
+        help="our managers: how events reach local clients (ClusterManager's fanout)",
     )
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--aws-endpoint", default=None)

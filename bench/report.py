@@ -202,9 +202,139 @@ def _broadcast(results: dict[str, Any]) -> list[str]:
             "connected / clients): " + ", ".join(rss) + ".",
             "",
         ]
-    lines += _stacks(results) + _observations(rows) + _overhead(rows)
+    lines += _fanout(results) + _stacks(results) + _observations(rows) + _overhead(rows)
     lines += ["![latency](results/latency.png)", ""]
     return lines
+
+
+FANOUT_ROWS = (
+    (
+        "ours-redis-streams-uvicorn-tasks",
+        "ours, `tasks`: python-socketio's fan-out, one task per client",
+    ),
+    (
+        "ours-redis-streams-uvicorn-queue",
+        "ours, `queue`: one encoded packet into each Engine.IO queue (previous default)",
+    ),
+    (
+        "ours-redis-streams-uvicorn",
+        "ours, `auto` (default): one prebuilt frame written to idle connections",
+    ),
+    ("pysio-redis", "python-socketio `AsyncRedisManager`"),
+    ("pysio-aiopika", "python-socketio `AsyncAioPikaManager`"),
+    ("node-redis-streams", "Node + `@socket.io/redis-streams-adapter`"),
+    ("node-redis-adapter", "Node + `@socket.io/redis-adapter`"),
+)
+FANOUT_BASELINE = "ours-redis-streams-uvicorn-tasks"
+
+
+def _fanout(results: dict[str, Any]) -> list[str]:
+    """Before/after of the local fan-out on one stack, next to the peers."""
+    rows = results["broadcast"]
+    if not any(_ok(_by(rows, name, "steady")) for name, _ in FANOUT_ROWS[:3]):
+        return []
+    run = results["run"]
+    lines = [
+        "### Fan-out, before and after",
+        "",
+        "Our `RedisStreamsManager` on uvicorn + uvloop (permessage-deflate off), the same "
+        "node with each of `ClusterManager`'s fan-outs, next to the peers (python-socketio "
+        f"peers on {run.get('preferred_stack', 'uvicorn')}). *vs tasks*: µs CPU per delivery "
+        "relative to python-socketio's own fan-out in our manager; *user / system*: the "
+        "receiving node's CPU seconds in Python and in the kernel (socket writes, and on "
+        "loopback the wake-ups of the clients reading them); *direct frames*: share of "
+        "deliveries written as one prebuilt websocket frame (`auto` only; the rest went "
+        "through Engine.IO's queue).",
+        "",
+    ]
+    for regime, title in (
+        ("steady", f"steady, {run['steady']['rate']:g} events/s"),
+        ("burst", f"burst, {run['burst']['events']} events at full rate"),
+    ):
+        base = _by(rows, FANOUT_BASELINE, regime)
+        base_us = base["cpu_us_per_delivery"] if _ok(base) else None  # type: ignore[index]
+        table = []
+        for name, label in FANOUT_ROWS:
+            result = _by(rows, name, regime)
+            if result is None:
+                continue
+            if not _ok(result):
+                table.append([label, f"error: {result['error'][:80]}"] + [""] * 7)
+                continue
+            us = result["cpu_us_per_delivery"]
+            direct = result.get("direct_frames")
+            share = (
+                f"{100 * direct / result['deliveries']:.0f} %"
+                if direct is not None and result["deliveries"]
+                else "-"
+            )
+            relative = f"{us / base_us:.2f}x" if us and base_us and name.startswith("ours") else ""
+            cpu = result["cpu_s"]
+            split = "-"
+            if cpu.get("receiver_user") is not None:
+                split = f"{_fmt(cpu['receiver_user'], 2)} / {_fmt(cpu['receiver_system'], 2)}"
+            table.append(
+                [
+                    label,
+                    f"**{_fmt(us)}**",
+                    relative,
+                    split,
+                    _fmt(cpu.get("clients"), 2),
+                    _fmt(result["latency_ms"]["p50"]),
+                    _fmt(result["latency_ms"]["p99"]),
+                    _fmt(result["events_per_s"]),
+                    share if name.startswith("ours") else "",
+                ]
+            )
+        lines += [
+            f"**{title}**",
+            "",
+            *_table(
+                [
+                    "system",
+                    "µs CPU / delivery",
+                    "vs tasks",
+                    "recv CPU s user / system",
+                    "clients CPU s",
+                    "p50 ms",
+                    "p99 ms",
+                    "events/s",
+                    "direct frames",
+                ],
+                table,
+            ),
+            "",
+        ]
+    return lines + _fanout_comparison(rows)
+
+
+def _fanout_comparison(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per regime: the default fan-out against the previous one, from the run."""
+    lines = []
+    for regime in ("steady", "burst"):
+        auto = _by(rows, "ours-redis-streams-uvicorn", regime)
+        queue = _by(rows, "ours-redis-streams-uvicorn-queue", regime)
+        if not (_ok(auto) and _ok(queue)):
+            continue
+        assert auto is not None and queue is not None
+        a_us, q_us = auto["cpu_us_per_delivery"], queue["cpu_us_per_delivery"]
+        if not (a_us and q_us):
+            continue
+        verdict = "cheaper" if a_us < q_us else "dearer"
+        text = (
+            f"- {regime}: `auto` is {verdict} than `queue`, {_fmt(a_us)} vs {_fmt(q_us)} µs "
+            f"per delivery ({(a_us / q_us - 1) * 100:+.0f} %)"
+        )
+        a_cpu, q_cpu = auto["cpu_s"], queue["cpu_s"]
+        if a_cpu.get("receiver_system") is not None and q_cpu.get("receiver_system"):
+            text += (
+                f"; receiving node user {_fmt(a_cpu['receiver_user'], 2)} vs "
+                f"{_fmt(q_cpu['receiver_user'], 2)} s, system "
+                f"{_fmt(a_cpu['receiver_system'], 2)} vs {_fmt(q_cpu['receiver_system'], 2)} s; "
+                f"clients {_fmt(a_cpu.get('clients'), 2)} vs {_fmt(q_cpu.get('clients'), 2)} s"
+            )
+        lines.append(text + ".")
+    return [*lines, ""] if lines else []
 
 
 def _stacks(results: dict[str, Any]) -> list[str]:
@@ -231,8 +361,10 @@ def _stacks(results: dict[str, Any]) -> list[str]:
         "",
         *_table(["stack", "steady µs/delivery", "burst µs/delivery", "KiB/client"], out),
         "",
-        f"Cheaper per delivery (sum of both regimes): **{preferred}**; the python-socketio "
-        "peers and the AWS scenario ran on it.",
+        f"Our manager with its default fan-out (`auto`; on the stacks with "
+        "permessage-deflate it cannot share a frame and uses Engine.IO's queue). Cheaper per "
+        f"delivery (sum of both regimes): **{preferred}**; the python-socketio peers and the "
+        "AWS scenario ran on it.",
         "",
     ]
 
@@ -347,7 +479,6 @@ def _targets(results: dict[str, Any]) -> list[str]:
             return "not measured"
         return "**met**" if value <= limit else "**not met**"
 
-    cost = results.get("cost") or {}
     lines = [
         "## Targets",
         "",
@@ -395,29 +526,39 @@ def _targets(results: dict[str, Any]) -> list[str]:
             "",
         ],
     ]
-    if "error" not in cost and cost:
-        nodes = cost["nodes"]
+    for measured in _cost_runs(results):
+        nodes = measured["nodes"]
         design = node_design(nodes)
-        ours_b = cost["broadcast_steady"]["calls_per"] / 1000
-        ours_idle = _ours_idle_per_node_hour(cost, nodes)
-        table += [
-            [
-                f"AWS calls per broadcast ≤ ½ Node design ({nodes} nodes, light traffic)",
-                f"{ours_b:.2f} vs {design['per_broadcast']:.0f}",
-                verdict(ours_b, design["per_broadcast"] / 2),
-            ],
+        steady = measured.get("broadcast_steady")
+        if steady:
+            ours_b = steady["calls_per"] / 1000
+            table.append(
+                [
+                    f"AWS calls per broadcast ≤ ½ Node design ({nodes} nodes, light traffic)",
+                    f"{ours_b:.2f} vs {design['per_broadcast']:.0f}",
+                    verdict(ours_b, design["per_broadcast"] / 2),
+                ]
+            )
+        ours_idle = _ours_idle_per_node_hour(measured)
+        table.append(
             [
                 f"AWS calls per idle node-hour ≤ ½ Node design ({nodes} nodes)",
                 f"{ours_idle:,.0f} vs {design['per_idle_node_hour']:,.0f}",
                 verdict(ours_idle, design["per_idle_node_hour"] / 2),
-            ],
-        ]
+            ]
+        )
     lines += _table(["target", "measured", "status"], table)
     lines.append("")
     return lines
 
 
-def _ours_idle_per_node_hour(cost: dict[str, Any], nodes: int) -> float:
+def _cost_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The AWS cost measurements that succeeded, one per cluster size, smallest first."""
+    runs = [results.get("cost"), *(results.get("cost_more_nodes") or [])]
+    return sorted((r for r in runs if r and "error" not in r), key=lambda r: int(r["nodes"]))
+
+
+def _ours_idle_per_node_hour(cost: dict[str, Any]) -> float:
     """Measured idle calls per node-hour, with the liveness refresh at its scheduled rate
     (every 5 minutes: rarely inside a 60 s window)."""
     per = dict(cost["idle"]["per_node_hour"])
@@ -426,28 +567,30 @@ def _ours_idle_per_node_hour(cost: dict[str, Any], nodes: int) -> float:
     return float(sum(per.values()) + cost["idle"]["liveness_per_node_hour"])
 
 
-def _ours_idle_model(cost: dict[str, Any], nodes: int) -> dict[str, float]:
-    """Our idle calls per node-hour for ``nodes`` nodes, scaled from the measurement.
+def ours_idle_formula(nodes: int, settings: dict[str, Any], liveness: float) -> dict[str, float]:
+    """Our idle calls per node-hour for a cluster of ``nodes`` (the transport's design).
 
-    Publish: the node's own heartbeats (constant). ReceiveMessage: one per heartbeat of each
-    other node (the filter policy keeps the node's own out), at least one per 20 s poll.
-    DeleteMessageBatch: one per 10 messages, at least one per 30 s. Liveness: scheduled.
+    Publish: the node's own heartbeats. ReceiveMessage: the filter policy keeps a node's
+    own heartbeats out; every node heartbeats on the same clock tick, and an idle queue
+    waits ``idle_coalesce`` after the first heartbeat of a tick so that a second receive
+    takes all the others: min(N-1, 2) receives per tick (at least one per long poll).
+    DeleteMessageBatch: one per 10 messages, at least one per ``delete_delay``. Liveness:
+    TagQueue and GetSubscriptionAttributes on their schedule.
     """
-    measured = cost["idle"]["per_node_hour"]
-    peers = cost["nodes"] - 1
-    receive_per_peer = measured.get("sqs:ReceiveMessage", 0.0) / peers
-    wait = cost["settings"]["wait_time_s"]
-    delay = cost["settings"]["delete_delay_s"]
-    heartbeats = 3600 / cost["settings"]["heartbeat_interval_s"]
-    publish = measured.get("sns:Publish", 0.0)
-    receive = max(3600 / wait, receive_per_peer * (nodes - 1))
-    delete = max(3600 / delay, heartbeats * (nodes - 1) / 10)
-    liveness = cost["idle"]["liveness_per_node_hour"]
+    heartbeats = 3600 / settings["heartbeat_interval_s"]
+    peers = nodes - 1
+    per_tick = min(peers, 2) if settings.get("idle_coalesce_s") else peers
+    receive = max(3600 / settings["wait_time_s"], heartbeats * per_tick)
+    delete = max(3600 / settings["delete_delay_s"], heartbeats * peers / 10)
     return {
-        "publish": publish,
+        "publish": heartbeats,
+        "receive": receive,
+        "delete": delete,
+        "liveness": liveness,
+        # TagQueue is an SQS request, GetSubscriptionAttributes an SNS one
         "sqs": receive + delete + liveness / 2,
-        "sns_other": liveness / 2,
-        "total": publish + receive + delete + liveness,
+        "sns": heartbeats + liveness / 2,
+        "total": heartbeats + receive + delete + liveness,
     }
 
 
@@ -461,39 +604,48 @@ def _cost(results: dict[str, Any]) -> list[str]:
     design = node_design(nodes)
     design_batched = node_design(nodes, batch=10)
     settings = cost["settings"]
-    idle_ours = _ours_idle_per_node_hour(cost, nodes)
     checked = results["run"]["started"].split(" ")[0]
 
     def ops(calls: dict[str, int]) -> str:
         return ", ".join(f"{op.split(':')[1]} {n}" for op, n in sorted(calls.items()))
 
-    measured = []
+    phases: list[tuple[dict[str, Any], str, str, float, float | None]] = []
+    for measured in _cost_runs(results):
+        n = measured["nodes"]
+        steady_phase = measured.get("broadcast_steady")
+        if steady_phase:
+            phases.append(
+                (
+                    steady_phase,
+                    f"1,000 broadcasts at {steady_phase['rate']:g}/s, {n} nodes",
+                    "broadcast",
+                    node_design(n)["per_broadcast"] * 1000,
+                    None,
+                )
+            )
     for key, label, node_value, node_batched in (
         (
-            "broadcast_steady",
-            f"1,000 broadcasts at {cost['broadcast_steady']['rate']:g}/s",
-            design["per_broadcast"] * 1000,
-            None,
-        ),
-        (
             "broadcast_burst",
-            "1,000 broadcasts at full rate",
+            f"1,000 broadcasts at full rate, {nodes} nodes",
             design["per_broadcast"] * 1000,
             design_batched["per_broadcast"] * 1000,
         ),
-        ("fetch_sockets", "one fetch_sockets", design["per_request"], None),
+        ("fetch_sockets", f"one fetch_sockets, {nodes} nodes", design["per_request"], None),
         (
             "server_side_emit_with_ack",
-            "one server_side_emit_with_ack",
+            f"one server_side_emit_with_ack, {nodes} nodes",
             design["per_request"],
             None,
         ),
     ):
-        phase = cost[key]
+        if cost.get(key):
+            phases.append((cost[key], label, key, node_value, node_batched))
+    measured_rows = []
+    for phase, label, _, node_value, node_batched in phases:
         node_text = _fmt(float(node_value))
         if node_batched is not None:
             node_text += f" (≥ {_fmt(float(node_batched))} if every receive got 10)"
-        measured.append(
+        measured_rows.append(
             [
                 label,
                 f"**{_fmt(float(phase['calls_per']))}**",
@@ -501,26 +653,64 @@ def _cost(results: dict[str, Any]) -> list[str]:
                 f"{phase['count']} in {phase['seconds']} s: {ops(phase['calls'])}",
             ]
         )
-    measured.append(
-        [
-            "one idle node-hour",
-            f"**{_fmt(idle_ours)}**",
-            _fmt(design["per_idle_node_hour"]),
-            f"{cost['idle']['window_s']:g} s window: {ops(cost['idle']['calls'])}; "
-            f"liveness {cost['idle']['liveness_per_node_hour']:g}/h added at its schedule",
-        ]
-    )
+    idle_rows = []
+    for measured in _cost_runs(results):
+        n = measured["nodes"]
+        idle = measured["idle"]
+        per = idle["per_node_hour"]
+        formula = ours_idle_formula(n, measured["settings"], idle["liveness_per_node_hour"])
+        ours_idle = _ours_idle_per_node_hour(measured)
+        node_idle = node_design(n)["per_idle_node_hour"]
+        idle_rows.append(
+            [
+                str(n),
+                _fmt(per.get("sns:Publish", 0.0)),
+                _fmt(per.get("sqs:ReceiveMessage", 0.0)),
+                _fmt(per.get("sqs:DeleteMessageBatch", 0.0)),
+                _fmt(idle["liveness_per_node_hour"]),
+                f"**{_fmt(ours_idle)}**",
+                _fmt(formula["total"]),
+                _fmt(node_idle),
+                f"{node_idle / ours_idle:.1f}x",
+            ]
+        )
+    sizes = ", ".join(str(m["nodes"]) for m in _cost_runs(results))
     lines = [
         "## AWS cost: API calls (our transport on moto vs the Node SQS adapter's design)",
         "",
-        f"{nodes} nodes of `AwsSqsManager` in one process on moto, production settings: "
-        f"heartbeat every {settings['heartbeat_interval_s']:g} s, long polls of "
-        f"{settings['wait_time_s']} s, deletes batched by 10 or {settings['delete_delay_s']:g} "
-        f"s, SNS filter policy {'on' if settings['filter_policy'] else 'OFF'}. Counted by the "
-        "transports' `stats`; traffic phases are net of the idle rate over their duration "
-        "(raw counts in `results/latest.json`).",
+        f"Clusters of {sizes} `AwsSqsManager` nodes, each cluster in one process on moto, "
+        f"production settings: heartbeat every {settings['heartbeat_interval_s']:g} s on a "
+        f"shared clock tick, long polls of {settings['wait_time_s']} s, deletes batched by 10 "
+        f"or {settings['delete_delay_s']:g} s, idle heartbeats coalesced "
+        f"(`idle_coalesce={settings.get('idle_coalesce_s', 0):g}`, "
+        f"`idle_after={settings.get('idle_after_s', 0):g}`), SNS filter policy "
+        f"{'on' if settings['filter_policy'] else 'OFF'}. Counted by the transports' `stats`; "
+        f"the {nodes}-node cluster runs every phase, larger ones the idle and steady phases; "
+        "traffic phases are net of the idle rate over their duration (raw counts in "
+        "`results/latest.json`).",
         "",
-        *_table(["per", "ours (measured)", "Node design", "measured calls"], measured),
+        *_table(["per", "ours (measured)", "Node design", "measured calls"], measured_rows),
+        "",
+        "### Idle cluster: calls per node-hour",
+        "",
+        f"Measured over a {cost['idle']['window_s']:g} s window once the queues count as idle, "
+        "scaled to a node-hour; the liveness refresh (every "
+        f"{settings['liveness_interval_s'] / 60:g} min) is added at its schedule.",
+        "",
+        *_table(
+            [
+                "nodes",
+                "Publish",
+                "ReceiveMessage",
+                "DeleteMessageBatch",
+                "liveness",
+                "ours (measured)",
+                "ours (formula)",
+                "Node design",
+                "Node / ours",
+            ],
+            idle_rows,
+        ),
         "",
         "Node SQS adapter design (PROTOCOL.md §3.1, §2): every message goes to every queue, "
         "the sender's own included (no filter policy); one `ReceiveMessage` (5 s long poll, "
@@ -535,10 +725,14 @@ def _cost(results: dict[str, Any]) -> list[str]:
         "- per idle node-hour: 720 heartbeats published, and 720·N received and deleted "
         f"one by one = 720·(1 + 2N) (N={nodes}: {design['per_idle_node_hour']:,.0f})",
         "",
-        "Ours, idle, scaled to N nodes: 720 Publish + ReceiveMessage once per heartbeat of "
-        "each *other* node (the filter keeps a node's own out; at least one per 20 s poll) "
-        "+ DeleteMessageBatch per 10 messages (at least one per 30 s) + 24 liveness calls "
-        "(TagQueue and GetSubscriptionAttributes every 5 min).",
+        "Ours, per idle node-hour: 720 Publish + 720·min(N-1, 2) ReceiveMessage + "
+        "~max(120, 72·(N-1)) DeleteMessageBatch + 24 liveness calls. The SNS filter keeps a "
+        "node's own heartbeats out of its queue; every node heartbeats on the same clock "
+        "tick, and an idle queue waits 0.25 s after the first heartbeat of a tick so that a "
+        "second receive takes all the others (for N ≤ 3 that is one receive per other "
+        "node, as before); deletes go in batches of 10 messages or every 30 s; TagQueue "
+        "and GetSubscriptionAttributes refresh the liveness mark every 5 min. Traffic ends "
+        "the coalescing at once, so it never delays a broadcast.",
         "",
     ]
     lines += _money(cost, checked)
@@ -553,7 +747,7 @@ def _money(cost: dict[str, Any], checked: str) -> list[str]:
     publish_share = steady["calls"].get("sns:Publish", 0) / max(1, steady["total"])
     per_broadcast = steady["calls_per"] / 1000
     per_receiver = (per_broadcast * (1 - publish_share)) / (measured_nodes - 1)
-    for nodes in (3, 10, 50):
+    for nodes in (3, 5, 10, 50):
         design = node_design(nodes)
         node_idle = (
             nodes
@@ -564,14 +758,11 @@ def _money(cost: dict[str, Any], checked: str) -> list[str]:
                 * SQS_REQUEST_PRICE
             )
         )
-        ours = _ours_idle_model(cost, nodes)
+        ours = ours_idle_formula(nodes, cost["settings"], cost["idle"]["liveness_per_node_hour"])
         ours_idle = (
             nodes
             * HOURS_PER_MONTH
-            * (
-                (ours["publish"] + ours["sns_other"]) * SNS_PUBLISH_PRICE
-                + ours["sqs"] * SQS_REQUEST_PRICE
-            )
+            * (ours["sns"] * SNS_PUBLISH_PRICE + ours["sqs"] * SQS_REQUEST_PRICE)
         )
         node_million = 1e6 * (SNS_PUBLISH_PRICE + 2 * nodes * SQS_REQUEST_PRICE)
         ours_million = 1e6 * (SNS_PUBLISH_PRICE + per_receiver * (nodes - 1) * SQS_REQUEST_PRICE)
@@ -594,9 +785,10 @@ def _money(cost: dict[str, Any], checked: str) -> list[str]:
         f"re-checked on {checked}: SNS Publish $0.50 per million requests (each 64 KB chunk "
         "is a request), SQS $0.40 per million requests after the free tier (first million "
         "per month free; ignored here), SNS→SQS deliveries free. 730 hours per month; "
-        "cluster messages are far below 64 KB. Idle = heartbeats and polls only; per "
+        "cluster messages are far below 64 KB. Idle = heartbeats, polls, deletes and "
+        "liveness, from the formulas above (checked against the measured clusters); per "
         "million broadcasts = light traffic (one message per receive), ours scaled from "
-        f"the {steady['rate']:g}/s measurement.",
+        f"the {measured_nodes}-node {steady['rate']:g}/s measurement.",
         "",
         *_table(
             [
@@ -648,11 +840,8 @@ def _scale(results: dict[str, Any]) -> list[str]:
         "Sockets are loopback clients registered through python-socketio's own connect path "
         "(`bench/loopback.py`): real python-socketio and Engine.IO socket objects without a "
         "network connection, answering every acknowledgement at once. Each joined one of "
-        "100 rooms. Operations run one at a time from node 0. The nodes use a Redis client "
-        f"on a {scale.get('redis_pool', 'blocking')} connection pool: with the transport's "
-        "own client, a broadcast with acks to 1,000+ sockets per node loses acknowledgements "
-        "(each reply is published by its own task; redis-py's default pool of 100 "
-        "connections then fails with *Too many connections*).",
+        "100 rooms. Operations run one at a time from node 0, on the transport's own Redis "
+        "client.",
         "",
         f"- memory per idle socket: **{scale['rss_per_socket_kb']} KiB** (RSS growth per node "
         f"{scale['rss_growth_mb']} MB); registering {scale['sockets_per_node']:,} sockets took "
@@ -711,8 +900,16 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 6), sharey=True)
-    names = list(dict.fromkeys(r["scenario"] for r in results["broadcast"]))
+    from bench.broadcast import scenarios
+
+    # the order scenarios are defined in: the fan-out variants next to their main row
+    order = {scenario.name: index for index, scenario in enumerate(scenarios())}
+    names = sorted(
+        dict.fromkeys(r["scenario"] for r in results["broadcast"]),
+        key=lambda name: order.get(name, len(order)),
+    )
+    # three bars per system: keep them readable however many systems ran
+    fig, axes = plt.subplots(1, 2, figsize=(14, max(6.0, 1.6 + 0.55 * len(names))), sharey=True)
     for axis, regime in zip(axes, ("steady", "burst"), strict=True):
         for offset, (quantile, color) in enumerate(
             (("p50", "#4c72b0"), ("p90", "#dd8452"), ("p99", "#c44e52"))

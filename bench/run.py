@@ -29,7 +29,6 @@ from bench.procs import BENCH, Child, ChildError, python_child
 logger = logging.getLogger("bench.run")
 
 PARTS = ("broadcast", "cost", "scale")
-STACK_CANDIDATES = "ours-redis-streams-"
 
 
 def emit_line(result: dict[str, Any]) -> None:
@@ -52,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sockets", type=int, help="scale: sockets per node (10000)")
     parser.add_argument("--idle-seconds", type=float, help="cost: idle window (60)")
     parser.add_argument(
+        "--cost-nodes",
+        help="cost: comma-separated cluster sizes (full: 3,5; quick: 3); the first gets every "
+        "phase, the others the idle and steady-broadcast phases",
+    )
+    parser.add_argument(
         "--out", type=Path, help="write results JSON, plot and RESULTS.md here (full run: bench/)"
     )
     parser.add_argument(
@@ -69,6 +73,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.burst_events = args.burst_events or (100 if quick else 1000)
     args.sockets = args.sockets or (500 if quick else 10_000)
     args.idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
+    try:
+        args.cost_nodes = [
+            int(n) for n in (args.cost_nodes or ("3" if quick else "3,5")).split(",")
+        ]
+    except ValueError:
+        parser.error("--cost-nodes takes comma-separated integers")
+    if any(n < 2 for n in args.cost_nodes):
+        parser.error("--cost-nodes: a cluster has at least 2 nodes")
     if args.out is None and not quick:
         args.out = BENCH
     args.skip = {part for part in args.skip.split(",") if part}
@@ -130,23 +142,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if wants_moto:
         await moto.start()
     aws_env = _aws_env(moto.endpoint) if moto.endpoint else {}
-    results: dict[str, Any] = {"run": run_info, "broadcast": [], "cost": None, "scale": None}
+    results: dict[str, Any] = {
+        "run": run_info,
+        "broadcast": [],
+        "cost": None,
+        "cost_more_nodes": [],
+        "scale": None,
+    }
     try:
         if "broadcast" not in args.skip:
             results["broadcast"], run_info["preferred_stack"] = await run_broadcasts(
                 args, selected, log_dir, moto.endpoint, aws_env
             )
         if "cost" not in args.skip:
-            results["cost"] = await run_part(
-                "cost",
-                "bench.aws_cost",
-                ["--endpoint", moto.endpoint or "", "--idle-seconds", str(args.idle_seconds)]
-                + (["--quick"] if args.quick else []),
-                log_dir,
-                aws_env,
-                moto.error,
-                timeout=600,
-            )
+            for index, nodes in enumerate(args.cost_nodes):
+                # the first cluster size gets every phase; the others, what changes with N
+                phases = [] if index == 0 else ["--phases", "idle,steady"]
+                result = await run_part(
+                    "cost",
+                    "bench.aws_cost",
+                    ["--endpoint", moto.endpoint or "", "--nodes", str(nodes)]
+                    + ["--idle-seconds", str(args.idle_seconds), *phases]
+                    + (["--quick"] if args.quick else []),
+                    log_dir,
+                    aws_env,
+                    moto.error,
+                    timeout=600,
+                )
+                if index == 0:
+                    results["cost"] = result
+                else:
+                    results["cost_more_nodes"].append({"nodes": nodes, **result})
         if "scale" not in args.skip:
             results["scale"] = await run_part(
                 "scale",
@@ -216,24 +242,27 @@ async def run_broadcasts(
             emit_line(result)
             results.append(result)
 
-    # our manager on each stack first: the cheaper stack is the one the others then run on
+    # our manager (default fan-out) on each stack first: the cheaper stack is the one the
+    # others then run on
     for scenario in broadcast.scenarios():
-        if scenario.name.startswith(STACK_CANDIDATES):
+        if broadcast.is_stack_candidate(scenario):
             await run_one(scenario)
     preferred = pick_stack(results)
     for scenario in broadcast.scenarios(preferred):
-        if not scenario.name.startswith(STACK_CANDIDATES):
+        if not broadcast.is_stack_candidate(scenario):
             await run_one(scenario)
     return results, preferred
 
 
 def pick_stack(results: list[dict[str, Any]]) -> str:
-    """The stack whose node used less receiving CPU per delivery (summed over regimes)."""
+    """The stack on which our manager, with its default fan-out, used less receiving CPU
+    per delivery (summed over both regimes)."""
+    candidates = {s.name for s in broadcast.scenarios() if broadcast.is_stack_candidate(s)}
     totals: dict[str, float] = {}
     regimes: dict[str, int] = {}
     for result in results:
         stack, cost = result.get("stack"), result.get("cpu_us_per_delivery")
-        if stack and cost is not None and str(result["scenario"]).startswith(STACK_CANDIDATES):
+        if stack and cost is not None and result.get("scenario") in candidates:
             totals[stack] = totals.get(stack, 0.0) + float(cost)
             regimes[stack] = regimes.get(stack, 0) + 1
     complete = {stack: total for stack, total in totals.items() if regimes[stack] == 2}

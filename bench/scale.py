@@ -54,13 +54,13 @@ async def timed_op(
     return reply, cpu
 
 
-async def run(sockets: int, repeat: int, log_dir: Path, pool: str) -> dict[str, Any]:
+async def run(sockets: int, repeat: int, log_dir: Path) -> dict[str, Any]:
     key = f"bench-scale-{secrets.token_hex(3)}"
     nodes = [
         python_child(
             f"scale-node-{i}",
             "bench.pynode",
-            ["--manager", "ours-redis", "--stack", "none", "--key", key, "--redis-pool", pool],
+            ["--manager", "ours-redis", "--stack", "none", "--key", key],
             log_dir,
         )
         for i in range(NODES)
@@ -80,7 +80,6 @@ async def run(sockets: int, repeat: int, log_dir: Path, pool: str) -> dict[str, 
             "sockets_per_node": sockets,
             "sockets": NODES * sockets,
             "sockets_are": "loopback clients registered through python-socketio's connect path",
-            "redis_pool": pool,
             "connect_s_per_node": [round(float(c["seconds"]), 2) for c in connect],
             "rss_per_socket_kb": round(statistics.mean(growth) / sockets / 1024, 2),
             "rss_growth_mb": [round(g / 2**20, 1) for g in growth],
@@ -120,12 +119,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=10_000, help="sockets per node")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--redis-pool",
-        choices=("default", "blocking"),
-        default="blocking",
-        help="Redis client of the nodes (the default pool fails acks at scale: see RESULTS.md)",
-    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     sys.stdout.write(json.dumps({"event": "ready"}) + "\n")
@@ -133,7 +126,7 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="socketio-cloud-bench-scale-"))
     repeat = 2 if args.quick else 5
     try:
-        result = asyncio.run(run(args.sockets, repeat, log_dir, args.redis_pool))
+        result = asyncio.run(run(args.sockets, repeat, log_dir))
     except Exception as exc:
         logger.exception("scale measurement failed")
         result = {"error": repr(exc)}

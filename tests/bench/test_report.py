@@ -1,0 +1,141 @@
+"""What the benchmark concludes from its figures: the stack it picks, the idle AWS formula, and
+the before/after fan-out table. Synthetic results, no services: the figures are made up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import report
+from bench.run import pick_stack
+
+AWS_SETTINGS = {
+    "heartbeat_interval_s": 5.0,
+    "wait_time_s": 20,
+    "delete_delay_s": 30.0,
+    "liveness_interval_s": 300.0,
+    "idle_coalesce_s": 0.25,
+    "idle_after_s": 10.0,
+    "filter_policy": True,
+}
+
+
+def broadcast_row(scenario: str, regime: str, us: float, stack: str = "uvicorn") -> dict[str, Any]:
+    fanout = {"-queue": "queue", "-tasks": "tasks"}.get(scenario[-6:], "auto")
+    return {
+        "scenario": scenario,
+        "label": scenario,
+        "stack": stack,
+        "fanout": fanout,
+        "regime": regime,
+        "rate": 20.0 if regime == "steady" else "max",
+        "events": 10,
+        "clients": 20,
+        "deliveries": 200,
+        "lost": 0,
+        "duplicates": 0,
+        "events_per_s": 20.0,
+        "deliveries_per_s": 400.0,
+        "send_events_per_s": 20.0,
+        "latency_ms": {"p50": 5.0, "p90": 9.0, "p99": 12.0, "max": 15.0},
+        "cpu_s": {"receiver": us * 200 / 1e6, "sender": 0.01, "clients": 0.02},
+        "cpu_us_per_delivery": us,
+        "window_s": 1.0,
+        "rss_per_client_kb": 40.0,
+        "direct_frames": 150 if fanout == "auto" else None,
+    }
+
+
+def both_regimes(scenario: str, us: float, stack: str = "uvicorn") -> list[dict[str, Any]]:
+    return [broadcast_row(scenario, regime, us, stack) for regime in ("steady", "burst")]
+
+
+def results_with(broadcast: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "run": {
+            "mode": "quick",
+            "started": "2026-01-01 00:00:00 UTC",
+            "load_before": [0.5, 0.5, 0.5],
+            "load_after": [0.5, 0.5, 0.5],
+            "clients": 20,
+            "client_procs": 2,
+            "steady": {"events": 10, "rate": 20.0},
+            "burst": {"events": 10},
+            "preferred_stack": "uvicorn",
+            "duration_s": 60.0,
+        },
+        "broadcast": broadcast,
+        "cost": None,
+        "cost_more_nodes": [],
+        "scale": None,
+        "machine": {
+            "nproc": 2,
+            "cpu_model": "test",
+            "ram_gib": 1.0,
+            "kernel": "test",
+            "python": "3.11",
+            "node": "v20",
+            "redis_server": "7",
+            "rabbitmq": None,
+            "python_packages": {},
+            "node_packages": {},
+        },
+    }
+
+
+def test_stack_choice_compares_only_the_default_fanout() -> None:
+    results = (
+        both_regimes("ours-redis-streams-uvicorn", 30.0)
+        + both_regimes("ours-redis-streams-aiohttp", 20.0, stack="aiohttp")
+        + both_regimes("ours-redis-streams-uvicorn-queue", 1.0)
+        + both_regimes("ours-redis-streams-uvicorn-tasks", 1.0)
+    )
+
+    assert pick_stack(results) == "aiohttp"
+
+
+def test_stack_choice_ignores_a_stack_measured_in_one_regime_only() -> None:
+    aiohttp_steady = broadcast_row("ours-redis-streams-aiohttp", "steady", 1.0, stack="aiohttp")
+    results = [*both_regimes("ours-redis-streams-uvicorn", 30.0), aiohttp_steady]
+
+    assert pick_stack(results) == "uvicorn"
+
+
+def test_idle_formula_matches_the_transports_documented_figures() -> None:
+    totals = {
+        nodes: report.ours_idle_formula(nodes, AWS_SETTINGS, liveness=24.0)["total"]
+        for nodes in (2, 4, 10)
+    }
+
+    assert totals == {2: 1584, 4: 2400, 10: 2832}
+
+
+def test_idle_formula_receives_once_per_other_node_without_coalescing() -> None:
+    settings = {**AWS_SETTINGS, "idle_coalesce_s": 0.0}
+
+    formula = report.ours_idle_formula(5, settings, liveness=24.0)
+
+    assert formula["receive"] == 720 * 4
+
+
+def test_fanout_table_shows_tasks_queue_auto_in_order_in_both_regimes() -> None:
+    broadcast = (
+        both_regimes("ours-redis-streams-uvicorn", 10.0)
+        + both_regimes("ours-redis-streams-uvicorn-queue", 20.0)
+        + both_regimes("ours-redis-streams-uvicorn-tasks", 40.0)
+        + both_regimes("node-redis-streams", 5.0, stack="")
+    )
+
+    text = report.markdown(results_with(broadcast))
+
+    section = text[text.index("### Fan-out, before and after") :]
+    section = section[: section.index("### Server stack")]
+    for regime in ("steady", "burst"):
+        table = section[section.index(f"**{regime}") :].split("\n\n")[1]
+        rows = [line for line in table.splitlines() if line.startswith("| ours")]
+        assert [row.split("`")[1] for row in rows] == ["tasks", "queue", "auto"]
+        tasks, queue, auto = rows
+        assert "| 1.00x |" in tasks
+        assert "| 0.50x |" in queue
+        assert "| 0.25x |" in auto
+        assert auto.endswith("| 75 % |")  # 150 of 200 deliveries as direct frames
+        assert "redis-streams-adapter" in table
