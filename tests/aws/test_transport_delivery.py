@@ -271,6 +271,22 @@ async def test_received_messages_are_deleted_in_batches(
     assert b.stats["sqs:DeleteMessageBatch"] <= b.stats["sqs:ReceiveMessage"]
 
 
+async def test_only_full_batches_are_deleted_before_the_delete_delay(
+    aws_cluster: AwsBackend, start_node: StartNode
+) -> None:
+    a, _ = await start_node(A)
+    b, inbox_b = await start_node(B, delete_delay=600)
+
+    for i in range(25):
+        await a.publish(broadcast(A, i))
+    await wait_until(lambda: len(inbox_b.messages) == 25, 20, "25 broadcasts")
+    # 25 broadcasts and the node's start-up probe: two full batches go, 6 wait for the delay
+    await wait_until(
+        lambda: queue_depth(aws_cluster, b) == (0, 6), 10, "two batches of 10 to be deleted"
+    )
+    assert b.stats["sqs:DeleteMessageBatch"] == 2
+
+
 # ---------------------------------------------------------------------------- Node framing
 
 

@@ -704,12 +704,19 @@ class AwsSqsTransport(Transport):
                     oldest = time.monotonic()
                 handles = pending.setdefault(url, [])
                 handles += [raw["ReceiptHandle"] for raw in messages if "ReceiptHandle" in raw]
-            count = sum(len(handles) for handles in pending.values())
-            if count and (count >= 10 or time.monotonic() - oldest >= self.delete_delay):
-                for url, handles in pending.items():
-                    for start in range(0, len(handles), 10):
-                        self._spawn(self._delete(url, handles[start : start + 10]))
-                pending = {}
+            if not pending:
+                continue
+            # full batches of 10 go at once; the rest waits for more, or for delete_delay
+            due = time.monotonic() - oldest >= self.delete_delay
+            for url, handles in list(pending.items()):
+                full = len(handles) - len(handles) % 10
+                for start in range(0, len(handles) if due else full, 10):
+                    self._spawn(self._delete(url, handles[start : start + 10]))
+                rest = [] if due else handles[full:]
+                if rest:
+                    pending[url] = rest
+                else:
+                    del pending[url]
 
     async def _delete(self, url: str, handles: list[str]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
