@@ -25,10 +25,8 @@ from socketio_cloud.cleanup.aws import (
 )
 from tests.aws import (
     create_node_queue,
-    create_topic,
     queue_exists,
     topic_subscriptions,
-    unique_prefix,
 )
 from tests.support.moto import AWS_ACCOUNT_ID, AWS_REGION, MotoServer
 
@@ -43,32 +41,6 @@ ASSET_PACKAGE_FILES = ["__init__.py", "py.typed", "cleanup/__init__.py", "cleanu
 STALE_AGE = 2000  # seconds; older than the default stale_after of 900 s
 FRESH_AGE = 60
 T0 = 1_800_000_000.0  # a fixed clock for pure judgements
-
-
-@pytest.fixture
-def sqs(moto_server: MotoServer) -> Any:
-    return moto_server.client("sqs")
-
-
-@pytest.fixture
-def sns(moto_server: MotoServer) -> Any:
-    return moto_server.client("sns")
-
-
-@pytest.fixture
-def now() -> float:
-    """The time a test starts at (tests pass it to cleanup instead of waiting)."""
-    return time.time()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return unique_prefix()
-
-
-@pytest.fixture
-def topic_arn(sns: Any, prefix: str) -> str:
-    return create_topic(sns, prefix)
 
 
 def test_stale_queue_is_deleted_with_its_subscription(

@@ -6,46 +6,19 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from socketio_cloud.cli import main
-from tests.aws import create_node_queue, create_topic, queue_exists, unique_prefix
+from tests.aws import create_node_queue, queue_exists
 from tests.support.moto import AWS_ACCOUNT_ID, AWS_REGION, MotoServer
 
 pytestmark = pytest.mark.aws
 
 STALE_AGE = 5000
 FRESH_AGE = 60
-
-
-@pytest.fixture
-def sqs(moto_server: MotoServer) -> Any:
-    return moto_server.client("sqs")
-
-
-@pytest.fixture
-def sns(moto_server: MotoServer) -> Any:
-    return moto_server.client("sns")
-
-
-@pytest.fixture
-def now() -> float:
-    """The time a test starts at (tests pass it to cleanup instead of waiting)."""
-    return time.time()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return unique_prefix()
-
-
-@pytest.fixture
-def topic_arn(sns: Any, prefix: str) -> str:
-    return create_topic(sns, prefix)
 
 
 @pytest.fixture
