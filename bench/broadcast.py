@@ -24,12 +24,11 @@ from bench.procs import (
     ChildError,
     cpu_of,
     find_broker_process,
-    free_port,
     node_child,
-    port_open,
     python_child,
     stop_all,
 )
+from tests.support.services import free_port, port_open
 
 logger = logging.getLogger("bench.broadcast")
 
