@@ -899,31 +899,6 @@ class AwsSqsEmitter(Emitter):
 
     transport: AwsSqsTransport
 
-    def __init__(
-        self,
-        *,
-        topic_name: str = DEFAULT_TOPIC_NAME,
-        topic_arn: str | None = None,
-        topic_tags: Mapping[str, str] | None = None,
-        large_payload_bucket: str | None = None,
-        large_payload_prefix: str = "socketio-cloud/",
-        session: boto3.session.Session | None = None,
-        sns_client: SNSClient | None = None,
-        s3_client: S3Client | None = None,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        namespace: str = "/",
-    ) -> None:
-        transport = AwsSqsTransport(
-            topic_name=topic_name,
-            topic_arn=topic_arn,
-            topic_tags=topic_tags,
-            large_payload_bucket=large_payload_bucket,
-            large_payload_prefix=large_payload_prefix,
-            session=session,
-            sns_client=sns_client,
-            s3_client=s3_client,
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-        )
-        super().__init__(transport, namespace=namespace)
+    def __init__(self, *, namespace: str = "/", **options: Any) -> None:
+        """Takes the options of :class:`AwsSqsTransport` (those about publishing)."""
+        super().__init__(AwsSqsTransport(**options), namespace=namespace)

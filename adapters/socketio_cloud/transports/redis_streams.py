@@ -636,21 +636,6 @@ class RedisStreamsEmitter(Emitter):
 
     transport: RedisStreamsTransport
 
-    def __init__(
-        self,
-        *,
-        redis: Redis | None = None,
-        url: str | None = None,
-        stream_name: str = "socket.io",
-        stream_count: int = 1,
-        max_len: int = 10_000,
-        namespace: str = "/",
-    ) -> None:
-        transport = RedisStreamsTransport(
-            redis=redis,
-            url=url,
-            stream_name=stream_name,
-            stream_count=stream_count,
-            max_len=max_len,
-        )
-        super().__init__(transport, namespace=namespace)
+    def __init__(self, *, namespace: str = "/", **options: Any) -> None:
+        """Takes the options of :class:`RedisStreamsTransport` (those about publishing)."""
+        super().__init__(RedisStreamsTransport(**options), namespace=namespace)
