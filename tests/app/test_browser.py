@@ -116,6 +116,8 @@ def test_two_pages_on_two_nodes_chat_list_users_and_ask_the_servers(
 
             page_a.fill("#message", "Hello from node-a!")
             page_a.press("#message", "Enter")
+            # messages sent on two nodes have no cluster-wide order: answer once it arrived
+            expect(page_b.locator("#messages .message .text")).to_have_text(["Hello from node-a!"])
             page_b.fill("#message", "Hi Ada, greetings from node-b.")
             page_b.click("#send")
             for page in pages:
