@@ -35,6 +35,7 @@ from .operators import BroadcastOperator, Selector, normalize_namespace, room_li
 from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
+from .tasks import cancel_and_wait
 from .transports.base import Transport
 
 __all__ = ["ClusterManager", "RemoteSocket", "split_options"]
@@ -181,10 +182,7 @@ class ClusterManager(LocalManager, Selector):
 
     async def _stop(self) -> None:
         self._state = "closed"
-        tasks = [*self._loops, *self._tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait([*self._loops, *self._tasks])
         self._loops.clear()
         error = NotReadyError("the manager was closed")
         for request in self._requests.values():

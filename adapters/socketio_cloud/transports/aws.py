@@ -99,6 +99,7 @@ from ..cluster import ClusterManager, split_options
 from ..emitter import Emitter
 from ..exceptions import DecodeError, PayloadTooLarge, TransportError
 from ..protocol import ClusterMessage
+from ..tasks import cancel_and_wait
 from .aws_calls import AwsCalls, Backoff, error_code, is_transient
 from .aws_payloads import POINTER_ATTRIBUTE, S3PayloadStore
 from .base import MessageHandler, Transport, log_rejected
@@ -439,9 +440,7 @@ class AwsSqsTransport(Transport):
         tasks = [*self._loops, *self._background]
         if self._recovery is not None:
             tasks.append(self._recovery)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         self._loops.clear()
         self._background.clear()
 

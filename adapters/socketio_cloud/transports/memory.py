@@ -15,6 +15,7 @@ from ..cluster import ClusterManager
 from ..emitter import Emitter
 from ..exceptions import DecodeError, TransportError
 from ..protocol import ClusterMessage
+from ..tasks import cancel_and_wait
 from .base import MessageHandler, Transport, log_rejected
 
 __all__ = ["MemoryBus", "MemoryEmitter", "MemoryManager", "MemoryTransport"]
@@ -115,8 +116,7 @@ class MemoryTransport(Transport):
         if self._uid is not None:
             self.bus._detach(self._uid)
         if self._consumer is not None:
-            self._consumer.cancel()
-            await asyncio.gather(self._consumer, return_exceptions=True)
+            await cancel_and_wait([self._consumer])
 
 
 class MemoryManager(ClusterManager):
