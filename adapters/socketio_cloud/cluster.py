@@ -38,7 +38,7 @@ from .requests import AckRequest, PendingRequest
 from .tasks import cancel_and_wait
 from .transports.base import Transport
 
-__all__ = ["ClusterManager", "RemoteSocket", "split_options"]
+__all__ = ["BrokerManager", "ClusterManager", "RemoteSocket", "split_options"]
 
 #: Responses a node publishes at the same time, at most.
 MAX_CONCURRENT_RESPONSES = 16
@@ -815,6 +815,20 @@ class ClusterManager(LocalManager, Selector):
     @property
     def _root(self) -> BroadcastOperator:
         return BroadcastOperator(self)
+
+
+class BrokerManager(ClusterManager):
+    """A :class:`ClusterManager` that builds its own transport: the keyword arguments of
+    ``transport_class`` configure the broker, the others go to :class:`ClusterManager`."""
+
+    #: Called with the broker options and ``limits``.
+    transport_class: Callable[..., Transport]
+
+    def __init__(self, **options: Any) -> None:
+        transport_options, cluster_options = split_options(options, ClusterManager)
+        limits = cluster_options.get("limits")
+        transport = self.transport_class(limits=limits, **transport_options)
+        super().__init__(transport, **cluster_options)
 
 
 def split_options(

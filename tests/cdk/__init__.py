@@ -24,6 +24,22 @@ CERTIFICATE_ARN = (
     "arn:aws:acm:us-east-1:123456789012:certificate/0b3c5d1e-7f00-4a1b-9c2d-3e4f5a6b7c8d"
 )
 
+#: The IAM resource of the default prefix's queues, as the stack writes it.
+QUEUES_ARN = {
+    "Fn::Join": [
+        "",
+        [
+            "arn:",
+            {"Ref": "AWS::Partition"},
+            ":sqs:",
+            {"Ref": "AWS::Region"},
+            ":",
+            {"Ref": "AWS::AccountId"},
+            ":socket-io-*",
+        ],
+    ]
+}
+
 # The construct package lives in cdk/, next to app.py, as it does for the CDK CLI.
 if str(CDK_DIR) not in sys.path:
     sys.path.insert(0, str(CDK_DIR))

@@ -7,24 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.cdk import REPO_ROOT, Synthesis
+from tests.cdk import QUEUES_ARN, REPO_ROOT, Synthesis
 
 pytestmark = pytest.mark.cdk
-
-QUEUES_ARN = {
-    "Fn::Join": [
-        "",
-        [
-            "arn:",
-            {"Ref": "AWS::Partition"},
-            ":sqs:",
-            {"Ref": "AWS::Region"},
-            ":",
-            {"Ref": "AWS::AccountId"},
-            ":socket-io-*",
-        ],
-    ]
-}
 
 LIBRARY_FILES = {
     "socketio_cloud/__init__.py",

@@ -6,24 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.cdk import CERTIFICATE_ARN, REGISTRY_IMAGE, Synthesis
+from tests.cdk import CERTIFICATE_ARN, QUEUES_ARN, REGISTRY_IMAGE, Synthesis
 
 pytestmark = pytest.mark.cdk
-
-QUEUES_ARN = {
-    "Fn::Join": [
-        "",
-        [
-            "arn:",
-            {"Ref": "AWS::Partition"},
-            ":sqs:",
-            {"Ref": "AWS::Region"},
-            ":",
-            {"Ref": "AWS::AccountId"},
-            ":socket-io-*",
-        ],
-    ]
-}
 
 QUEUE_ACTIONS = [
     "sqs:CreateQueue",

@@ -95,7 +95,7 @@ from ..cleanup.aws import (
     alive_mark,
     node_queue_name,
 )
-from ..cluster import ClusterManager, split_options
+from ..cluster import BrokerManager
 from ..emitter import Emitter
 from ..exceptions import DecodeError, PayloadTooLarge, TransportError
 from ..protocol import ClusterMessage
@@ -867,7 +867,7 @@ def _url_account(queue_url: str) -> str:
     return parts[-2] if len(parts) >= 2 and parts[-2].isdigit() else ""
 
 
-class AwsSqsManager(ClusterManager):
+class AwsSqsManager(BrokerManager):
     """A :class:`~socketio_cloud.cluster.ClusterManager` over SNS and SQS.
 
     >>> mgr = AwsSqsManager(topic_arn="arn:aws:sns:eu-west-1:123456789012:chat")
@@ -880,10 +880,7 @@ class AwsSqsManager(ClusterManager):
 
     transport: AwsSqsTransport
 
-    def __init__(self, **options: Any) -> None:
-        transport_options, cluster_options = split_options(options, ClusterManager)
-        transport = AwsSqsTransport(limits=cluster_options.get("limits"), **transport_options)
-        super().__init__(transport, **cluster_options)
+    transport_class = AwsSqsTransport
 
 
 class AwsSqsEmitter(Emitter):

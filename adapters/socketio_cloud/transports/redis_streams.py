@@ -36,7 +36,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from .. import protocol
-from ..cluster import ClusterManager, split_options
+from ..cluster import BrokerManager
 from ..emitter import Emitter
 from ..exceptions import DecodeError, PayloadTooLarge, TransportError
 from ..protocol import ClusterMessage, Limits, MessageType
@@ -598,7 +598,7 @@ def _is_ephemeral(message: ClusterMessage) -> bool:
 # ---------------------------------------------------------------------------- public faces
 
 
-class RedisStreamsManager(ClusterManager):
+class RedisStreamsManager(BrokerManager):
     """A :class:`~socketio_cloud.cluster.ClusterManager` on Redis Streams, able to share a
     cluster with Node servers using ``@socket.io/redis-streams-adapter`` 0.3.x.
 
@@ -617,10 +617,7 @@ class RedisStreamsManager(ClusterManager):
 
     transport: RedisStreamsTransport
 
-    def __init__(self, **options: Any) -> None:
-        transport_options, cluster_options = split_options(options, ClusterManager)
-        transport = RedisStreamsTransport(limits=cluster_options.get("limits"), **transport_options)
-        super().__init__(transport, **cluster_options)
+    transport_class = RedisStreamsTransport
 
 
 class RedisStreamsEmitter(Emitter):
