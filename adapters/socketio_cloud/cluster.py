@@ -19,7 +19,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 from . import protocol
 from .exceptions import (
@@ -36,12 +36,25 @@ from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
 from .tasks import cancel_and_wait
-from .transports.base import Transport
+from .transport import Transport
 
-__all__ = ["BrokerManager", "ClusterManager", "RemoteSocket", "split_options"]
+__all__ = ["BrokerManager", "ClusterManager", "ClusterOptions", "RemoteSocket", "split_options"]
 
 #: Responses a node publishes at the same time, at most.
 MAX_CONCURRENT_RESPONSES = 16
+
+
+class ClusterOptions(TypedDict, total=False):
+    """The keyword options of :class:`ClusterManager` that every broker manager also takes
+    (``AwsSqsManager(topic_arn=..., heartbeat_interval=2)``); see :class:`ClusterManager`."""
+
+    heartbeat_interval: float
+    heartbeat_timeout: float
+    requests_timeout: float
+    callback_timeout: float
+    fanout: Fanout
+    limits: protocol.Limits | None
+    logger: logging.Logger | None
 
 
 def _event_args(data: Any) -> list[Any]:
@@ -96,6 +109,7 @@ class ClusterManager(LocalManager, Selector):
         if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < heartbeat_timeout")
         self.transport = transport
+        self._heartbeats = transport.membership == "heartbeats"
         self.uid = protocol.new_uid()
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
@@ -152,7 +166,7 @@ class ClusterManager(LocalManager, Selector):
             self._state = "ready"
             for namespace in sorted(self._served_namespaces()):
                 await self._announce(namespace)
-            if self.transport.heartbeats:
+            if self._heartbeats:
                 self._loops.append(asyncio.ensure_future(self._sweep_loop()))
                 self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
             self.logger.info("node %s joined the cluster", self.uid)
@@ -162,7 +176,7 @@ class ClusterManager(LocalManager, Selector):
         if self._state in ("closed", "new"):
             self._state = "closed"
             return
-        if self.transport.heartbeats:
+        if self._heartbeats:
             for namespace in sorted(self._namespaces):
                 try:
                     await self.transport.publish(
@@ -223,7 +237,7 @@ class ClusterManager(LocalManager, Selector):
             return
         self._namespaces.add(namespace)
         await self.transport.add_namespace(namespace)
-        if self.transport.heartbeats and self._state == "ready":
+        if self._heartbeats and self._state == "ready":
             await self._publish_quietly(
                 ClusterMessage(MessageType.INITIAL_HEARTBEAT, self.uid, namespace)
             )
@@ -269,7 +283,7 @@ class ClusterManager(LocalManager, Selector):
     async def server_count(self, namespace: str = "/") -> int:
         """Number of servers in the cluster serving ``namespace``, this one included."""
         namespace = normalize_namespace(namespace)
-        if not self.transport.heartbeats:
+        if not self._heartbeats:
             await self._ensure_ready(namespace)
             return await self.transport.server_count(namespace)
         return 1 + len(self._nodes.get(namespace, ()))
@@ -335,7 +349,7 @@ class ClusterManager(LocalManager, Selector):
             return
         namespace = message.nsp
         kind = message.type
-        if self.transport.heartbeats and uid != EMITTER_UID:
+        if self._heartbeats and uid != EMITTER_UID:
             self._nodes.setdefault(namespace, {})[uid] = time.monotonic()
         if kind is MessageType.INITIAL_HEARTBEAT:
             if namespace not in self._namespaces and self._accepts_any_namespace():
@@ -580,7 +594,7 @@ class ClusterManager(LocalManager, Selector):
             request = AckRequest(future, 1)
         else:
             await self._ensure_ready(namespace)
-            missing = self._known_nodes(namespace) if self.transport.heartbeats else None
+            missing = self._known_nodes(namespace) if self._heartbeats else None
             servers = await self.server_count(namespace)
             request = AckRequest(future, servers, missing=missing)
         request_id = protocol.new_request_id()
@@ -631,7 +645,7 @@ class ClusterManager(LocalManager, Selector):
         await self._ensure_ready(namespace)
         timeout = timeout if timeout is not None else self.requests_timeout
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        if self.transport.heartbeats:
+        if self._heartbeats:
             missing = self._known_nodes(namespace)
             if not missing:
                 return []

@@ -40,7 +40,8 @@ from ..cluster import BrokerManager
 from ..emitter import Emitter
 from ..exceptions import DecodeError, PayloadTooLarge, TransportError
 from ..protocol import ClusterMessage, Limits, MessageType
-from .base import MessageHandler, Transport, log_rejected
+from ..runtime import log_rejected
+from ..transport import MembershipKind, MessageHandler, Transport
 
 __all__ = [
     "RedisStreamsEmitter",
@@ -220,7 +221,7 @@ class RedisStreamsTransport(Transport):
       transport publishes (:class:`PayloadTooLarge` beyond it, since receivers drop it).
     """
 
-    heartbeats: ClassVar[bool] = False
+    membership: ClassVar[MembershipKind] = "broker"
 
     def __init__(
         self,

@@ -1,0 +1,177 @@
+"""The broker runtime: what every transport needs besides its own broker calls.
+
+- :class:`Backoff`: jittered exponential delays between retries, never a busy loop.
+- :class:`LinkState`: the state of a transport's connections (a receive loop, a publisher,
+  a subscriber), one ``connected`` answer, and one log line per change of that answer.
+- :class:`Inbox`: decode, drop what is malformed (logged at a bounded rate and counted), and
+  deliver to the core in order.
+- :func:`log_rejected`: the rate-limited log line for a dropped message.
+
+Payloads larger than a broker accepts go through :mod:`socketio_cloud.offload`; background
+tasks are owned and stopped with :mod:`socketio_cloud.tasks`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from .exceptions import DecodeError
+from .protocol import ClusterMessage
+from .transport import MessageHandler
+
+__all__ = ["Backoff", "Inbox", "LinkState", "log_rejected"]
+
+logger = logging.getLogger("socketio_cloud.runtime")
+
+
+class Backoff:
+    """Exponential backoff with full jitter between ``first`` and ``cap`` seconds.
+
+    >>> backoff = Backoff(0.1, 10.0)
+    >>> delay = backoff.next_delay()   # after a failure
+    >>> backoff.reset()                # after a success
+    """
+
+    def __init__(self, first: float = 0.1, cap: float = 10.0) -> None:
+        if first <= 0 or cap < first:
+            raise ValueError("need 0 < first <= cap")
+        self.first = first
+        self.cap = cap
+        self._attempt = 0
+
+    @property
+    def failures(self) -> int:
+        """Failures since the last :meth:`reset`."""
+        return self._attempt
+
+    def next_delay(self) -> float:
+        """The delay before the next try; each call doubles the ceiling up to ``cap``."""
+        ceiling = min(self.cap, self.first * 2 ** min(self._attempt, 32))
+        self._attempt += 1
+        # never less than ``first``: a failing call must not turn into a busy loop
+        return max(self.first, random.uniform(0, ceiling))
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class LinkState:
+    """The health of a transport's named links, and the transport's ``connected`` answer.
+
+    A transport reports each outcome (``ok(link)`` / ``failed(link, error)``); the state is
+    connected while every link known so far is up. Each change of that answer is logged once
+    (a warning when lost, info when back), so an outage costs two log lines, not one per try.
+    """
+
+    def __init__(self, broker: str, *, owner: str = "", log: logging.Logger | None = None) -> None:
+        self.broker = broker
+        self.owner = owner
+        self._log = log or logger
+        self._links: dict[str, bool] = {}
+        self._connected = False
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected and not self._closed
+
+    def ok(self, link: str = "broker") -> None:
+        """A call on ``link`` reached the broker."""
+        self._set(link, True, None)
+
+    def failed(self, link: str = "broker", error: BaseException | str | None = None) -> None:
+        """A call on ``link`` failed to reach the broker."""
+        self._set(link, False, error)
+
+    def forget(self, link: str) -> None:
+        """``link`` no longer exists (a reader that was stopped on purpose)."""
+        self._links.pop(link, None)
+        self._update(None, None)
+
+    def close(self) -> None:
+        """The transport is closed: ``connected`` is False from now on, and nothing is logged."""
+        self._closed = True
+
+    def _set(self, link: str, up: bool, error: BaseException | str | None) -> None:
+        self._links[link] = up
+        self._update(link, error)
+
+    def _update(self, link: str | None, error: BaseException | str | None) -> None:
+        connected = bool(self._links) and all(self._links.values())
+        if connected == self._connected:
+            return
+        self._connected = connected
+        if self._closed:
+            return
+        who = f"{self.owner}: " if self.owner else ""
+        if connected:
+            self._log.info("%s%s is reachable again", who, self.broker)
+        else:
+            self._log.warning("%slost the connection to %s (%s: %s)", who, self.broker, link, error)
+
+
+_last_rejection_log: dict[str, float] = {}
+
+
+def log_rejected(broker: str, reason: object, *, interval: float = 5.0) -> None:
+    """Log a dropped, malformed message: a warning at most once per ``interval`` per broker
+    (the rest at debug level), so a flood of garbage cannot flood the log."""
+    now = time.monotonic()
+    if now - _last_rejection_log.get(broker, 0.0) >= interval:
+        _last_rejection_log[broker] = now
+        logger.warning("%s: dropped a malformed message: %s", broker, reason)
+    else:
+        logger.debug("%s: dropped a malformed message: %s", broker, reason)
+
+
+class Inbox:
+    """Where a transport hands what it receives: decode, drop, deliver.
+
+    ``accept(decode, offset)`` runs the transport's decoder; a
+    :class:`~socketio_cloud.exceptions.DecodeError` (or any error a hostile message provokes
+    in a decoder) drops the message, logged at a bounded rate and counted in ``stats``;
+    a decoder may return None for messages to skip silently (another namespace, a probe).
+    Messages are delivered one at a time, in the order the transport accepts them; the
+    core's handler never raises.
+    """
+
+    def __init__(self, broker: str, on_message: MessageHandler) -> None:
+        self.broker = broker
+        self._on_message = on_message
+        self.stats: Counter[str] = Counter()
+
+    async def accept(
+        self,
+        decode: Callable[[], ClusterMessage | Awaitable[ClusterMessage | None] | None],
+        offset: str | None = None,
+    ) -> None:
+        """Decode one received item and deliver the message it holds, if any.
+
+        ``decode`` may be a coroutine function (a decoder that fetches an offloaded payload).
+        """
+        try:
+            decoded = decode()
+            message = await decoded if inspect.isawaitable(decoded) else decoded
+        except DecodeError as exc:
+            self.reject(exc)
+            return
+        except Exception as exc:  # whatever a hostile message provokes, keep consuming
+            self.reject(f"{type(exc).__name__}: {exc}")
+            return
+        if message is not None:
+            await self.deliver(message, offset)
+
+    async def deliver(self, message: ClusterMessage, offset: str | None = None) -> None:
+        """Deliver an already decoded message."""
+        self.stats["delivered"] += 1
+        await self._on_message(message, offset)
+
+    def reject(self, reason: object) -> None:
+        """Count and log (rate-limited) a message that was dropped as malformed."""
+        self.stats["rejected"] += 1
+        log_rejected(self.broker, reason)

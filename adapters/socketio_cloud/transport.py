@@ -1,0 +1,133 @@
+"""The transport contract: what a broker implements and what the cluster core relies on.
+
+A transport only moves bytes. It creates the node's queue or subscription, publishes cluster
+messages in its broker's framing, hands every received message to the core and deletes what
+it created when it closes. What a message means, who is alive and how long to wait is the
+core's business (:mod:`socketio_cloud.cluster`); what every broker needs besides its own
+calls (backoff, link state, decoding and delivering, payload offload) is in
+:mod:`socketio_cloud.runtime` and :mod:`socketio_cloud.offload`.
+
+Dependencies run one way: brokers (``socketio_cloud.transports.*``) import this module and
+the runtime; the core imports this module and never a broker.
+
+The guarantees every transport gives, checked for each broker by the transport contract suite
+(``tests/contract``):
+
+1. :meth:`Transport.start` returns only once a message another node publishes after it
+   returned reaches ``on_message``.
+2. :meth:`Transport.publish` reaches every other started node of the cluster (serving the
+   message's namespace), and never the publisher itself.
+3. :meth:`Transport.publish_response` reaches the requester only.
+4. Malformed input is dropped (logged at a bounded rate) and consumption goes on.
+5. :attr:`Transport.connected` turns False on the first failed publish or receive and True
+   again on the next success.
+6. :meth:`Transport.close` is idempotent and deletes the node's broker resources;
+   :meth:`Transport.abort` leaves them behind, as a crashed process does.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Mapping
+from typing import ClassVar, Literal
+
+from .protocol import DEFAULT_LIMITS, ClusterMessage, Limits
+
+__all__ = ["MembershipKind", "MessageHandler", "Transport"]
+
+MessageHandler = Callable[[ClusterMessage, "str | None"], Awaitable[None]]
+"""Called by a transport for every message it receives: ``(message, offset)``.
+
+The core's handler never raises; a transport awaits it without a ``try``.
+"""
+
+MembershipKind = Literal["heartbeats", "broker"]
+"""How the core learns which nodes are alive.
+
+``"heartbeats"``: nodes announce themselves and send heartbeats (Node's
+``ClusterAdapterWithHeartbeat``). ``"broker"``: the broker counts the nodes serving a namespace
+(Redis ``PUBSUB NUMSUB``); the transport implements :meth:`Transport.server_count` and the core
+publishes no heartbeat-class message at all.
+"""
+
+
+class Transport(abc.ABC):
+    """One broker connection of one node (or of an emitter).
+
+    Lifecycle: :meth:`start` once (or :meth:`open_publisher` for an emitter), then any number
+    of :meth:`publish` / :meth:`publish_response` calls, then :meth:`close` (graceful: the
+    node's resources are deleted) or :meth:`abort` (the node vanishes as if it had died).
+    """
+
+    #: How cluster membership is kept on this broker.
+    membership: ClassVar[MembershipKind] = "heartbeats"
+
+    #: Short broker name for logs and rejection counters (``"aws"``, ``"redis-streams"``).
+    broker: ClassVar[str] = "broker"
+
+    #: Bounds for decoding untrusted input; a transport refuses to publish what receivers
+    #: would drop (:class:`~socketio_cloud.exceptions.PayloadTooLarge`).
+    limits: Limits = DEFAULT_LIMITS
+
+    #: The largest message this transport publishes, in bytes as its broker counts them
+    #: (with a payload-offload store: the largest that can be offloaded). None: unbounded.
+    max_message_size: int | None = None
+
+    @abc.abstractmethod
+    async def start(self, uid: str, on_message: MessageHandler) -> None:
+        """Create the node's per-node resources and begin consuming (guarantee 1).
+
+        Messages the transport cannot decode are dropped through the runtime's
+        :class:`~socketio_cloud.runtime.Inbox`; consumption goes on.
+        """
+
+    @abc.abstractmethod
+    async def publish(self, message: ClusterMessage) -> str | None:
+        """Send a message to every other node; return the broker offset if it has one.
+
+        Raises :class:`~socketio_cloud.exceptions.TransportError` when the broker cannot be
+        reached and :class:`~socketio_cloud.exceptions.PayloadTooLarge` when the message
+        cannot be carried.
+        """
+
+    @abc.abstractmethod
+    async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
+        """Send a response to the node ``requester_uid`` only (guarantee 3)."""
+
+    async def open_publisher(self) -> None:  # noqa: B027 - optional hook
+        """Prepare for publishing only, without per-node resources (used by emitters).
+
+        Called once before the first :meth:`publish` of an emitter; :meth:`start` implies it.
+        """
+
+    async def add_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
+        """Called once for each namespace the node serves, before its first publish there.
+
+        Transports that route by namespace (a channel per namespace) subscribe here.
+        """
+
+    async def server_count(self, namespace: str) -> int:
+        """Nodes serving ``namespace``, self included (``membership = "broker"`` only)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no broker-side membership")
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop consuming and delete the per-node resources. Idempotent."""
+
+    async def abort(self) -> None:
+        """Stop consuming without any cleanup, as a crashed process would.
+
+        The default just closes; transports whose resources outlive a crash override it so
+        that tests and the cleanup can see what a dead node leaves behind.
+        """
+        await self.close()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the transport reaches its broker (guarantee 5)."""
+        return True
+
+    @property
+    def stats(self) -> Mapping[str, int]:
+        """Counters of broker calls and notable events, by name (empty when not counted)."""
+        return {}
