@@ -41,9 +41,29 @@ def aws_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def servicebus_manager(settings: Settings) -> ClusterManager:
+    """Azure Service Bus: a connection string, or the namespace with the managed identity."""
+    from socketio_cloud.transports.servicebus import ServiceBusManager
+
+    admin_options = {}
+    if settings.servicebus_ca_file is not None:
+        admin_options["connection_verify"] = settings.servicebus_ca_file
+    return ServiceBusManager(
+        connection_string=settings.servicebus_connection_string,
+        fully_qualified_namespace=settings.servicebus_namespace,
+        topic_name=settings.servicebus_topic,
+        subscription_prefix=settings.subscription_prefix,
+        large_payload_container=settings.large_payload_container,
+        large_payload_account_url=settings.large_payload_account_url,
+        admin_options=admin_options,
+        **settings.cluster_options(),
+    )
+
+
 BACKENDS: dict[str, ManagerFactory] = {
     "memory": memory_manager,
     "aws": aws_manager,
+    "servicebus": servicebus_manager,
 }
 
 

@@ -3,7 +3,7 @@
 ============================  =============================================  =====================
 Variable                      Meaning                                        Default
 ============================  =============================================  =====================
-``SIO_BACKEND``               cluster broker: ``memory`` or ``aws``          ``memory``
+``SIO_BACKEND``               ``memory``, ``aws`` or ``servicebus``          ``memory``
 ``PORT``                      TCP port to listen on                          ``8000``
 ``SIO_HOST``                  address to listen on                           ``0.0.0.0``
 ``SIO_NODE_NAME``             name shown to users and other servers          the host name
@@ -16,6 +16,18 @@ Variable                      Meaning                                        Def
 ``SIO_SHUTDOWN_TIMEOUT``      seconds open connections get at shutdown       ``5``
 ``SIO_LOG_LEVEL``             ``debug``, ``info``, ``warning`` or ``error``  ``info``
 ``AWS_REGION``                AWS region (aws), else ``AWS_DEFAULT_REGION``  boto3's configuration
+``SIO_SERVICEBUS_CONNECTION_STRING``  namespace connection string (servicebus)  none
+``SIO_SERVICEBUS_NAMESPACE``  ``<ns>.servicebus.windows.net``, with the      none
+                              managed identity (servicebus, no connection
+                              string)
+``SIO_SERVICEBUS_TOPIC``      the cluster's topic (servicebus)               ``socket.io``
+``SIO_SUBSCRIPTION_PREFIX``   per-node subscription prefix (servicebus)      ``socket.io``
+``SIO_LARGE_PAYLOAD_CONTAINER``  Blob container for messages over 256 KB     none
+                              (servicebus)
+``SIO_LARGE_PAYLOAD_ACCOUNT_URL``  ``https://<account>.blob.core.windows.net``  none
+                              of that container (servicebus)
+``SIO_SERVICEBUS_CA_FILE``    CA bundle the administration client trusts     system CAs
+                              (servicebus; for a local test double)
 ============================  =============================================  =====================
 
 The AWS endpoint and credentials come from boto3's own variables (``AWS_ENDPOINT_URL``,
@@ -40,6 +52,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 # Same rule as the AWS transport's: the prefix is part of SQS queue names.
 _QUEUE_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _NODE_NAME_MAX = 64
+# Service Bus subscription names: <prefix>-<16 hex> within 50 characters.
+_SUBSCRIPTION_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,32}$")
 
 
 class SettingsError(SocketIOCloudError, ValueError):
@@ -64,6 +78,13 @@ class Settings:
     shutdown_timeout: float = 5.0
     log_level: str = "info"
     aws_region: str | None = None
+    servicebus_connection_string: str | None = None
+    servicebus_namespace: str | None = None
+    servicebus_topic: str = "socket.io"
+    subscription_prefix: str = "socket.io"
+    large_payload_container: str | None = None
+    large_payload_account_url: str | None = None
+    servicebus_ca_file: str | None = None
     # permessage-deflate costs CPU per client and message, and rules out the shared-frame
     # fan-out (socketio_cloud.direct_frames): off unless asked for
     ws_compression: bool = False
@@ -91,6 +112,13 @@ class Settings:
             log_level=env.choice("SIO_LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
             ws_compression=env.choice("SIO_WS_COMPRESSION", "off", ("on", "off")) == "on",
+            servicebus_connection_string=env.optional("SIO_SERVICEBUS_CONNECTION_STRING"),
+            servicebus_namespace=env.optional("SIO_SERVICEBUS_NAMESPACE"),
+            servicebus_topic=env.text("SIO_SERVICEBUS_TOPIC", defaults.servicebus_topic),
+            subscription_prefix=env.text("SIO_SUBSCRIPTION_PREFIX", defaults.subscription_prefix),
+            large_payload_container=env.optional("SIO_LARGE_PAYLOAD_CONTAINER"),
+            large_payload_account_url=env.optional("SIO_LARGE_PAYLOAD_ACCOUNT_URL"),
+            servicebus_ca_file=env.optional("SIO_SERVICEBUS_CA_FILE"),
         )
         settings.check()
         return settings
@@ -110,6 +138,24 @@ class Settings:
             self.topic_arn.startswith("arn:") and ":sns:" in self.topic_arn
         ):
             raise SettingsError(f"SIO_TOPIC_ARN: not an SNS topic ARN: {self.topic_arn!r}")
+        if self.backend == "servicebus":
+            self._check_servicebus()
+
+    def _check_servicebus(self) -> None:
+        if (self.servicebus_connection_string is None) == (self.servicebus_namespace is None):
+            raise SettingsError(
+                "servicebus: set exactly one of SIO_SERVICEBUS_CONNECTION_STRING and "
+                "SIO_SERVICEBUS_NAMESPACE"
+            )
+        if not _SUBSCRIPTION_PREFIX.match(self.subscription_prefix):
+            raise SettingsError(
+                "SIO_SUBSCRIPTION_PREFIX: 1 to 33 letters, digits, '.', '-' or '_', "
+                f"got {self.subscription_prefix!r}"
+            )
+        if (self.large_payload_container is None) != (self.large_payload_account_url is None):
+            raise SettingsError(
+                "SIO_LARGE_PAYLOAD_CONTAINER and SIO_LARGE_PAYLOAD_ACCOUNT_URL go together"
+            )
 
     def cluster_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`socketio_cloud.cluster.ClusterManager`."""

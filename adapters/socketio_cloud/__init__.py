@@ -23,6 +23,8 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "ServiceBusManager": "socketio_cloud.transports.servicebus",
+    "ServiceBusEmitter": "socketio_cloud.transports.servicebus",
     "Transport": "socketio_cloud.transports.base",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
     from .transports.memory import MemoryManager as MemoryManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
+    from .transports.servicebus import ServiceBusEmitter as ServiceBusEmitter
+    from .transports.servicebus import ServiceBusManager as ServiceBusManager
 
 
 def __getattr__(name: str) -> Any:

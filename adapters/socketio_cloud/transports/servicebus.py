@@ -196,7 +196,14 @@ class ServiceBusTransport(Transport):
         self.client_options = {**_CLIENT_RETRY, **(client_options or {})}
         self.admin_options = dict(admin_options or {})
         self.limits = limits or protocol.DEFAULT_LIMITS
-        self._large_payload = (large_payload_container, large_payload_account_url)
+        if large_payload_container is not None and large_payload_account_url is not None:
+            # no I/O here: the container client connects on first use
+            payload_store = BlobPayloadStore.from_account(
+                large_payload_account_url,
+                large_payload_container,
+                credential=credential,
+                limits=self.limits,
+            )
         self._offload = Offload(
             max_message_size,
             payload_store,
@@ -248,12 +255,6 @@ class ServiceBusTransport(Transport):
             return
         self._client = self._make_client()
         self._sender = self._client.get_topic_sender(self.topic_name)
-        if self._offload.store is None and self._large_payload[0] is not None:
-            container, account_url = self._large_payload
-            assert container is not None and account_url is not None
-            self._offload.store = BlobPayloadStore.from_account(
-                account_url, container, credential=self.credential, limits=self.limits
-            )
         self._opened = True
         try:
             # opening the link now reports a wrong namespace, topic or key here, not later

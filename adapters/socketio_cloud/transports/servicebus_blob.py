@@ -54,6 +54,7 @@ class BlobPayloadStore:
         self.limits = limits
         #: Whether closing the transport closes the container client.
         self.owned = owned
+        self._credential: Any = None  # a credential made here, closed with the store
 
     @classmethod
     def from_account(
@@ -71,14 +72,17 @@ class BlobPayloadStore:
         SAS token)."""
         if not container_name or "/" in container_name:
             raise ValueError(f"invalid container name {container_name!r}")
+        own_credential = None
         if credential is None:
             from azure.identity.aio import DefaultAzureCredential
 
-            credential = DefaultAzureCredential()
+            credential = own_credential = DefaultAzureCredential()
         container = ContainerClient(
             account_url, container_name, credential=credential, **client_options
         )
-        return cls(container, prefix=prefix, limits=limits, owned=True)
+        store = cls(container, prefix=prefix, limits=limits, owned=True)
+        store._credential = own_credential
+        return store
 
     @property
     def container_name(self) -> str:
@@ -117,3 +121,5 @@ class BlobPayloadStore:
 
     async def close(self) -> None:
         await self.container.close()
+        if self._credential is not None:
+            await self._credential.close()
