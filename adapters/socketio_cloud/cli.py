@@ -190,7 +190,7 @@ def _add_cleanup_azure(brokers: argparse._SubParsersAction[argparse.ArgumentPars
 
 def _cleanup_azure(args: argparse.Namespace) -> int:
     try:
-        from .cleanup import azure as _azure_cleanup  # noqa: F401 - fail early without the SDK
+        from .cleanup import azure as _azure_cleanup
     except ImportError:
         sys.stderr.write(
             "socketio-cloud: azure-servicebus is missing; install socketio-cloud[azure]\n"
@@ -198,6 +198,11 @@ def _cleanup_azure(args: argparse.Namespace) -> int:
         return 1
     if not args.connection_string and not args.namespace:
         sys.stderr.write("socketio-cloud: give --connection-string or --namespace\n")
+        return 2
+    if args.stale_after < _azure_cleanup.MIN_STALE_AFTER:
+        sys.stderr.write(
+            f"socketio-cloud: --stale-after must be at least {_azure_cleanup.MIN_STALE_AFTER:g}\n"
+        )
         return 2
     options = {"connection_verify": args.ca_file} if args.ca_file else {}
 

@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,15 @@ async def cleanup_subscriptions(timer: func.TimerRequest) -> None:
 
 
 async def run_cleanup(
-    settings: Mapping[str, str], *, admin_options: Mapping[str, Any] | None = None
+    settings: Mapping[str, str],
+    *,
+    admin_options: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Run one cleanup with ``settings`` (the app settings); return the report as a dict.
 
-    ``admin_options`` go to the administration client (tests pass ``connection_verify``).
+    ``admin_options`` go to the administration client (tests pass ``connection_verify``);
+    ``now`` shifts the clock (tests).
     """
     from azure.servicebus.aio.management import ServiceBusAdministrationClient
 
@@ -68,6 +73,8 @@ async def run_cleanup(
     topic = settings.get("SERVICEBUS_TOPIC") or "socket.io"
     prefix = settings.get("SUBSCRIPTION_PREFIX") or azure_cleanup.DEFAULT_SUBSCRIPTION_PREFIX
     stale_after = _seconds(settings, "STALE_AFTER_SECONDS", azure_cleanup.DEFAULT_STALE_AFTER)
+    if stale_after < azure_cleanup.MIN_STALE_AFTER:
+        raise ValueError(f"STALE_AFTER_SECONDS must be at least {azure_cleanup.MIN_STALE_AFTER:g}")
     dry_run = settings.get("DRY_RUN", "").strip().lower() in _TRUE
     connection_string = settings.get("SERVICEBUS_CONNECTION_STRING")
     namespace = settings.get("SERVICEBUS_NAMESPACE")
@@ -79,6 +86,7 @@ async def run_cleanup(
             subscription_prefix=prefix,
             stale_after=stale_after,
             dry_run=dry_run,
+            now=now,
         )
 
     if connection_string:

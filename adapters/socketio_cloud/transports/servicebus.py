@@ -44,7 +44,11 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
-from azure.servicebus.exceptions import MessageSizeExceededError, ServiceBusError
+from azure.servicebus.exceptions import (
+    MessageSizeExceededError,
+    MessagingEntityNotFoundError,
+    ServiceBusError,
+)
 from azure.servicebus.management import SqlRuleFilter
 
 from .. import protocol
@@ -100,6 +104,8 @@ logger = logging.getLogger("socketio_cloud.transports.servicebus")
 # The SDK retries each operation itself; a few quick tries, then the transport's own backoff
 # (the SDK's default of 3 tries backing off up to 120 s would hide an outage for minutes).
 _CLIENT_RETRY = {"retry_total": 2, "retry_backoff_factor": 0.2, "retry_backoff_max": 2.0}
+# Times start() creates the subscription and opens its receiver before it gives up.
+_START_ATTEMPTS = 3
 _BACKOFF_FIRST = 0.1
 _BACKOFF_CAP = 10.0
 
@@ -278,9 +284,17 @@ class ServiceBusTransport(Transport):
         try:
             if self.create_topic:
                 await self._ensure_topic()
-            await self._ensure_subscription()
             await self.open_publisher()
-            self._receiver = await self._open_receiver()
+            for attempt in range(_START_ATTEMPTS):
+                # the subscription right before the receiver: a subscription without one is
+                # idle, and idle subscriptions go away (or the cleanup raced us)
+                await self._ensure_subscription()
+                try:
+                    self._receiver = await self._open_receiver()
+                    break
+                except MessagingEntityNotFoundError:
+                    if attempt + 1 == _START_ATTEMPTS:
+                        raise
         except (ServiceBusError, AzureError, OSError) as exc:
             self._link.failed("receiver", exc)
             raise TransportError(f"cannot start on Service Bus: {exc}") from exc
