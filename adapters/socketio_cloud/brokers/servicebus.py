@@ -113,7 +113,9 @@ NODE_API_CALLS = (
 )
 EMITTER_API_CALLS = ("ServiceBusSender.send_messages",)
 CLEANUP_API_CALLS = (
+    "ServiceBusAdministrationClient.get_topic",
     "ServiceBusAdministrationClient.list_subscriptions_runtime_properties",
+    "ServiceBusAdministrationClient.get_subscription_runtime_properties",
     "ServiceBusAdministrationClient.delete_subscription",
 )
 

@@ -171,6 +171,8 @@ async def cleanup(
     # ``now`` shifts the clock of the whole run, the re-check before each deletion included
     shift = (now - datetime.now(timezone.utc)) if now is not None else timedelta(0)
     try:
+        # listing the subscriptions of a missing topic may answer an empty list
+        await admin.get_topic(topic_name)
         decisions = await find_stale_subscriptions(
             admin, topic_name, subscription_prefix, stale_after=stale_after, now=now
         )
