@@ -29,6 +29,8 @@ from .codec import (
     decode,
     described_list,
     encode,
+)
+from .codec import (
     field as fld,
 )
 from .namespace import Namespace, StoredMessage, Subscription, Topic
@@ -90,6 +92,24 @@ def parse_message(payload: bytes) -> list[tuple[int, bytes, Any]]:
         sections.append((int(value.descriptor), payload[offset:end], value.value))
         offset = end
     return sections
+
+
+def with_message_id(sections: list[tuple[int, bytes, Any]]) -> list[tuple[int, bytes, Any]]:
+    """Give a message without a message-id one, as Service Bus does (a GUID without dashes)."""
+    for index, (code, _, value) in enumerate(sections):
+        if code == PROPERTIES:
+            if fld(value, 0) is not None:
+                return sections
+            fields = list(value) or [None]
+            fields[0] = uuid.uuid4().hex
+            raw = encode(described_list(PROPERTIES, list(fields)))
+            return [*sections[:index], (PROPERTIES, raw, fields), *sections[index + 1 :]]
+    fields = [uuid.uuid4().hex]
+    position = next(
+        (i for i, (code, _, _) in enumerate(sections) if code > PROPERTIES), len(sections)
+    )
+    raw = encode(described_list(PROPERTIES, list(fields)))
+    return [*sections[:position], (PROPERTIES, raw, fields), *sections[position:]]
 
 
 def entity_path(address: str) -> str:
@@ -176,7 +196,7 @@ class AmqpConnection:
         try:
             await self._handshake()
             while not self.closing:
-                frame_type, channel, body = await self._read_frame()
+                _, channel, body = await self._read_frame()
                 if body:
                     self._dispatch(channel, body)
         except (ConnectionClosed, asyncio.IncompleteReadError, ConnectionError, DecodeError) as exc:
@@ -593,6 +613,7 @@ class AmqpConnection:
         )
 
     def _publish(self, topic: Topic, sections: list[tuple[int, bytes, Any]]) -> None:
+        sections = with_message_id(sections)
         values = {code: value for code, _, value in sections}
         application = dict(values.get(APP_PROPERTIES) or {})
         properties = values.get(PROPERTIES) or []
@@ -601,6 +622,13 @@ class AmqpConnection:
             for index, name in enumerate(PROPERTY_FIELDS)
             if index < len(properties) and properties[index] is not None
         }
+        # Service Bus's session ids travel as AMQP group ids.
+        for group_field, name in (
+            ("group_id", "session_id"),
+            ("reply_to_group_id", "reply_to_session_id"),
+        ):
+            if group_field in system:
+                system[name] = system[group_field]
         header = values.get(HEADER) or []
         ttl_ms = fld(header, 2)
         ttl = int(ttl_ms) / 1000 if ttl_ms else None

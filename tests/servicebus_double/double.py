@@ -104,7 +104,7 @@ class ServiceBusDouble:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._connections: set[AmqpConnection] = set()
         self._http: web.Server | None = None
-        self._http_transports: set[asyncio.BaseTransport] = set()
+        self._http_transports: set[asyncio.Transport] = set()
 
     # --- connection strings ------------------------------------------------------------------
 
@@ -187,8 +187,13 @@ class ServiceBusDouble:
     async def _route(self, client: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         client.setblocking(False)
-        readable = loop.create_future()
-        loop.add_reader(client.fileno(), lambda: readable.done() or readable.set_result(None))
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def on_readable() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(client.fileno(), on_readable)
         try:
             await asyncio.wait_for(readable, timeout=30)
         except asyncio.TimeoutError:
@@ -206,6 +211,7 @@ class ServiceBusDouble:
             return
         if first[0] == TLS_RECORD_HANDSHAKE and self._http is not None:
             transport, _ = await loop.connect_accepted_socket(self._http, client, ssl=self._ssl)
+            self._http_transports = {t for t in self._http_transports if not t.is_closing()}
             self._http_transports.add(transport)
             return
         reader, writer = await asyncio.open_connection(sock=client, limit=2**20)

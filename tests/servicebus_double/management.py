@@ -150,7 +150,9 @@ def _value_xml(value: Any) -> str:
     kind = "boolean" if isinstance(value, bool) else "int" if isinstance(value, int) else None
     kind = kind or ("double" if isinstance(value, float) else "string")
     text = str(value).lower() if isinstance(value, bool) else escape(str(value))
-    return f'<Value xmlns:d6p1="http://www.w3.org/2001/XMLSchema" i:type="d6p1:{kind}">{text}</Value>'
+    return (
+        f'<Value xmlns:d6p1="http://www.w3.org/2001/XMLSchema" i:type="d6p1:{kind}">{text}</Value>'
+    )
 
 
 def filter_xml(rule_filter: RuleFilter) -> str:
@@ -222,7 +224,9 @@ class ManagementApi:
         top = int(request.query.get("$top", "100"))
         if parts == ["$Resources", "Topics"] or parts == ["$Resources", "topics"]:
             topics = sorted(self.namespace.topics.values(), key=lambda t: t.name)
-            return self._feed("Topics", "$Resources/Topics", [self._topic_entry(t) for t in topics], skip, top)
+            return self._feed(
+                "Topics", "$Resources/Topics", [self._topic_entry(t) for t in topics], skip, top
+            )
         if len(parts) == 1:
             return self._topic(method, parts[0], body, request)
         if len(parts) >= 2 and parts[1].lower() == "subscriptions":
@@ -232,7 +236,9 @@ class ManagementApi:
                     return self._feed("Subscriptions", parts[0] + "/subscriptions", [], skip, top)
                 subscriptions = sorted(topic.subscriptions.values(), key=lambda s: s.name)
                 entries = [self._subscription_entry(s) for s in subscriptions]
-                return self._feed("Subscriptions", f"{topic.name}/subscriptions", entries, skip, top)
+                return self._feed(
+                    "Subscriptions", f"{topic.name}/subscriptions", entries, skip, top
+                )
             if len(parts) == 3:
                 return self._subscription(method, topic, parts[0], parts[2], body, request)
             if len(parts) >= 4 and parts[3].lower() == "rules":

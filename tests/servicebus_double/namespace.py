@@ -147,7 +147,7 @@ class Subscription:
                 del self.locked[token]
                 self._requeue(message)
         if self.available and any(m.expires_at <= now for m in self.available):
-            keep = deque()
+            keep: deque[StoredMessage] = deque()
             for message in self.available:
                 if message.expires_at <= now:
                     self._expire(message)

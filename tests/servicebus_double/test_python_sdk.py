@@ -11,29 +11,30 @@ import pytest
 
 pytest.importorskip("azure.servicebus")
 
-from azure.core.exceptions import (  # noqa: E402
+from azure.core.exceptions import (
     ClientAuthenticationError,
+    HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
 )
-from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode  # noqa: E402
-from azure.servicebus.aio import ServiceBusClient  # noqa: E402
-from azure.servicebus.aio.management import ServiceBusAdministrationClient  # noqa: E402
-from azure.servicebus.exceptions import (  # noqa: E402
+from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode
+from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.aio.management import ServiceBusAdministrationClient
+from azure.servicebus.exceptions import (
     MessageSizeExceededError,
     MessagingEntityNotFoundError,
     ServiceBusAuthenticationError,
     ServiceBusError,
 )
-from azure.servicebus.management import (  # noqa: E402
+from azure.servicebus.management import (
     CorrelationRuleFilter,
     FalseRuleFilter,
     SqlRuleFilter,
 )
 
-from tests.servicebus_double.double import ServiceBusDoubleThread  # noqa: E402
-from tests.servicebus_double.fixtures import IDLE_SCALE  # noqa: E402
-from tests.support.services import wait_until  # noqa: E402
+from tests.servicebus_double.double import ServiceBusDoubleThread
+from tests.servicebus_double.fixtures import IDLE_SCALE
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.azure
 
@@ -44,7 +45,9 @@ def topic() -> str:
 
 
 @pytest.fixture
-async def admin(servicebus_double: ServiceBusDoubleThread) -> AsyncIterator[ServiceBusAdministrationClient]:
+async def admin(
+    servicebus_double: ServiceBusDoubleThread,
+) -> AsyncIterator[ServiceBusAdministrationClient]:
     client = ServiceBusAdministrationClient.from_connection_string(
         servicebus_double.admin_connection_string, connection_verify=servicebus_double.ca_file
     )
@@ -60,17 +63,23 @@ async def client(servicebus_double: ServiceBusDoubleThread) -> AsyncIterator[Ser
         yield sb
 
 
-async def receive_bodies(client: ServiceBusClient, topic: str, name: str, expected: int) -> list[bytes]:
-    """Receive and complete until ``expected`` messages arrived (or 5 s passed)."""
+async def receive_bodies(
+    client: ServiceBusClient, topic: str, name: str, expected: int
+) -> list[bytes]:
+    """Receive and complete until ``expected`` messages arrived (5 s at most).
+
+    With ``expected=0`` this is one short receive that shows nothing is waiting.
+    """
     bodies: list[bytes] = []
+    deadline = asyncio.get_running_loop().time() + 5
     async with client.get_subscription_receiver(topic, name) as receiver:
-        for _ in range(10):
-            if len(bodies) >= expected:
-                break
-            for message in await receiver.receive_messages(max_message_count=10, max_wait_time=0.5):
+        while True:
+            batch = await receiver.receive_messages(max_message_count=10, max_wait_time=0.5)
+            for message in batch:
                 bodies.append(b"".join(message.body))
                 await receiver.complete_message(message)
-    return bodies
+            if len(bodies) >= expected or asyncio.get_running_loop().time() > deadline:
+                return bodies
 
 
 async def test_sql_filters_route_by_application_properties(admin, client, topic) -> None:
@@ -92,7 +101,9 @@ async def test_sql_filters_route_by_application_properties(admin, client, topic)
             [
                 ServiceBusMessage(b"from-a", application_properties={"uid": "a", "nsp": "/"}),
                 ServiceBusMessage(body, application_properties={"uid": "b", "nsp": "/"}),
-                ServiceBusMessage(b"a-asks-b", application_properties={"uid": "b", "requesterUid": "a"}),
+                ServiceBusMessage(
+                    b"a-asks-b", application_properties={"uid": "b", "requesterUid": "a"}
+                ),
             ]
         )
     assert await receive_bodies(client, topic, "a", 2) == [body, b"a-asks-b"]
@@ -128,11 +139,13 @@ async def test_correlation_true_and_false_filters(admin, client, topic) -> None:
     assert [rule.name for rule in rules] == ["nsp"]
     assert rules[0].filter.properties == {"nsp": "/admin"}
     async with client.get_topic_sender(topic) as sender:
-        await sender.send_messages(ServiceBusMessage(b"1", application_properties={"nsp": "/admin"}))
+        await sender.send_messages(
+            ServiceBusMessage(b"1", application_properties={"nsp": "/admin"})
+        )
         await sender.send_messages(ServiceBusMessage(b"2", application_properties={"nsp": "/"}))
     assert await receive_bodies(client, topic, "corr", 1) == [b"1"]
     assert sorted(await receive_bodies(client, topic, "every", 2)) == [b"1", b"2"]
-    assert await receive_bodies(client, topic, "none", 1) == []
+    assert await receive_bodies(client, topic, "none", 0) == []
 
 
 async def test_peek_lock_abandon_redelivers_and_complete_removes(
@@ -155,7 +168,9 @@ async def test_peek_lock_abandon_redelivers_and_complete_removes(
     assert (snapshot["active"], snapshot["deliveries"], snapshot["completed"]) == (0, 2, 1)
 
 
-async def test_receive_and_delete_needs_no_settlement(admin, client, topic, servicebus_double) -> None:
+async def test_receive_and_delete_needs_no_settlement(
+    admin, client, topic, servicebus_double
+) -> None:
     await admin.create_topic(topic)
     await admin.create_subscription(topic, "s")
     async with client.get_topic_sender(topic) as sender:
@@ -190,7 +205,7 @@ async def test_expired_messages_are_not_delivered(admin, client, topic, serviceb
         lambda: servicebus_double.subscription_snapshot(topic, "long")["active"] == 1,
         message="message TTL expiry",
     )
-    assert await receive_bodies(client, topic, "short", 1) == []
+    assert await receive_bodies(client, topic, "short", 0) == []
     assert await receive_bodies(client, topic, "long", 1) == [b"old"]
 
 
@@ -292,7 +307,9 @@ async def test_idle_subscription_is_auto_deleted(admin, client, topic, servicebu
     assert [s.name async for s in admin.list_subscriptions(topic)] == ["busy"]
 
 
-async def test_subscription_deleted_behind_a_receiver(admin, client, topic, servicebus_double) -> None:
+async def test_subscription_deleted_behind_a_receiver(
+    admin, client, topic, servicebus_double
+) -> None:
     await admin.create_topic(topic)
     await admin.create_subscription(topic, "s")
     async with client.get_subscription_receiver(topic, "s") as receiver:
@@ -301,3 +318,23 @@ async def test_subscription_deleted_behind_a_receiver(admin, client, topic, serv
         with pytest.raises(MessagingEntityNotFoundError):
             for _ in range(5):
                 await receiver.receive_messages(max_wait_time=0.5)
+
+
+async def test_lock_renewal_goes_through_the_management_node(admin, client, topic) -> None:
+    await admin.create_topic(topic)
+    await admin.create_subscription(topic, "s", lock_duration=timedelta(seconds=30))
+    async with client.get_topic_sender(topic) as sender:
+        await sender.send_messages(ServiceBusMessage(b"x"))
+    async with client.get_subscription_receiver(topic, "s") as receiver:
+        (message,) = await receiver.receive_messages(max_message_count=1, max_wait_time=5)
+        first_until = message.locked_until_utc
+        await asyncio.sleep(0.01)  # lock times have millisecond resolution
+        renewed_until = await receiver.renew_message_lock(message)
+        assert renewed_until > first_until
+        await receiver.complete_message(message)
+
+
+async def test_auto_delete_below_five_minutes_is_rejected(admin, topic) -> None:
+    await admin.create_topic(topic)
+    with pytest.raises(HttpResponseError):
+        await admin.create_subscription(topic, "s", auto_delete_on_idle=timedelta(minutes=1))
