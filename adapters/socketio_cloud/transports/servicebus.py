@@ -279,7 +279,7 @@ class ServiceBusTransport(Transport):
             raise TransportError("the Service Bus transport is closed")
         self._uid = uid
         self._link.owner = f"node {uid}"
-        self._inbox = Inbox(self.broker, on_message)
+        self._inbox = Inbox(self.broker, on_message, uid=uid)
         self._admin = self._make_admin()
         try:
             if self.create_topic:
@@ -501,11 +501,11 @@ class ServiceBusTransport(Transport):
         if received is not None:
             await inbox.accept(lambda: self._decode(received))
 
-    async def _decode(self, received: Received) -> ClusterMessage | None:
+    async def _decode(self, received: Received) -> ClusterMessage:
         raw = received.body
         if received.pointer is not None:
             raw = await self._offload.fetch_payload(received.pointer)
-        return decode_envelope(raw, self._uid, limits=self.limits)
+        return decode_envelope(raw, limits=self.limits)
 
     # ------------------------------------------------------------------ publishing
 

@@ -34,6 +34,7 @@ __all__ = [
     "PROPERTY_OVERHEAD",
     "Frame",
     "Received",
+    "decode_envelope",
     "encode_frame",
     "offloaded_frame",
     "published_size",
@@ -138,10 +139,7 @@ def read_frame(
     return Received(body, _text(properties, PROPERTY_PAYLOAD))
 
 
-def decode_envelope(raw: bytes, own_uid: str, *, limits: Limits) -> ClusterMessage | None:
-    """The cluster message in ``raw`` envelope bytes; None for the node's own messages (the
-    envelope's ``uid`` is what counts when the property lied)."""
-    message = protocol.decode(raw, limits=limits)
-    if message.uid == own_uid:
-        return None
-    return message
+def decode_envelope(raw: bytes, *, limits: Limits) -> ClusterMessage:
+    """The cluster message in ``raw`` envelope bytes (the runtime's inbox drops the node's
+    own, whatever the properties said)."""
+    return protocol.decode(raw, limits=limits)
