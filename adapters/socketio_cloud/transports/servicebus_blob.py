@@ -24,6 +24,7 @@ from ..exceptions import DecodeError
 from ..protocol import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
+    from azure.core.credentials import AzureNamedKeyCredential
     from azure.core.credentials_async import AsyncTokenCredential
 
 __all__ = ["DEFAULT_BLOB_PREFIX", "BlobPayloadStore"]
@@ -62,14 +63,14 @@ class BlobPayloadStore:
         account_url: str,
         container_name: str,
         *,
-        credential: AsyncTokenCredential | str | None = None,
+        credential: AsyncTokenCredential | AzureNamedKeyCredential | str | None = None,
         prefix: str = DEFAULT_BLOB_PREFIX,
         limits: Limits = DEFAULT_LIMITS,
         **client_options: Any,
     ) -> BlobPayloadStore:
         """A store on ``container_name`` of the account at ``account_url``, with
-        ``credential`` (default: ``DefaultAzureCredential()``; a string is an account key or a
-        SAS token)."""
+        ``credential`` (default: ``DefaultAzureCredential()``; also an account name and key,
+        or a SAS token string)."""
         if not container_name or "/" in container_name:
             raise ValueError(f"invalid container name {container_name!r}")
         own_credential = None
