@@ -6,6 +6,10 @@ topic, runs ``--nodes`` app nodes (``python -m app`` processes, AWS backend) on
 prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node gracefully and
 checks that their SQS queues are gone. ``--check`` does all of that without waiting.
 
+``--backend servicebus`` runs the nodes on Azure Service Bus instead: the loopback Service
+Bus double of the test suite (``tests/servicebus_double``, so from a source checkout only),
+and checks that their subscriptions are gone.
+
 Exit status: 0 when the cluster came up and shut down cleanly, 1 otherwise, 2 on a usage
 error.
 """
@@ -27,9 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .embedded_aws import EmbeddedAws
+
+if TYPE_CHECKING:
+    from tests.servicebus_double.double import ServiceBusDoubleThread
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC_NAME = "socketio-cloud-demo"
@@ -93,6 +100,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--aws-port", type=int, default=0, help="port of the embedded AWS (default: any free one)"
     )
     parser.add_argument(
+        "--backend",
+        choices=("aws", "servicebus"),
+        default="aws",
+        help="aws: embedded moto; servicebus: the Service Bus test double (default: aws)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         default=os.environ.get("DEMO_CHECK") == "1",
@@ -121,6 +134,48 @@ class StopRequest:
         self.event.set()
 
 
+class ServiceBusDemoBroker:
+    """The Service Bus test double, in a thread of this process."""
+
+    resources = "node subscriptions"
+
+    def __init__(self) -> None:
+        self.double: ServiceBusDoubleThread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.double is not None
+
+    def start(self) -> None:
+        try:
+            from tests.servicebus_double.double import ServiceBusDouble, ServiceBusDoubleThread
+        except ImportError as exc:
+            raise DemoError(
+                f"the Service Bus double needs a source checkout and azure-servicebus: {exc}"
+            ) from exc
+        self.double = ServiceBusDoubleThread(ServiceBusDouble()).open()
+        say(f"==> Service Bus double on 127.0.0.1:{self.double.port}, topic {TOPIC_NAME}")
+
+    def environ(self) -> dict[str, str]:
+        assert self.double is not None
+        return {
+            "SIO_BACKEND": "servicebus",
+            "SIO_SERVICEBUS_CONNECTION_STRING": self.double.connection_string,
+            "SIO_SERVICEBUS_CA_FILE": self.double.ca_file,
+            "SIO_SERVICEBUS_TOPIC": TOPIC_NAME,
+            "SIO_SUBSCRIPTION_PREFIX": QUEUE_PREFIX,
+        }
+
+    def node_resources(self) -> list[str]:
+        assert self.double is not None
+        return list(self.double.topics().get(TOPIC_NAME, []))
+
+    def stop(self) -> None:
+        if self.double is not None:
+            self.double.close()
+            self.double = None
+
+
 class Demo:
     """The embedded AWS and the node processes of one demo run."""
 
@@ -128,12 +183,20 @@ class Demo:
         self.args = args
         self.stop = stop
         self.aws = EmbeddedAws(port=args.aws_port)
+        self.servicebus = ServiceBusDemoBroker() if args.backend == "servicebus" else None
         self.nodes: list[NodeProcess] = []
         self.topic_arn = ""
+
+    @property
+    def resources(self) -> str:
+        return self.servicebus.resources if self.servicebus is not None else "node queues"
 
     # ------------------------------------------------------------------------ up
 
     def start_aws(self) -> None:
+        if self.servicebus is not None:
+            self.servicebus.start()
+            return
         try:
             self.aws.start()
         except RuntimeError as exc:
@@ -144,15 +207,22 @@ class Demo:
     def node_environment(self, name: str, port: int) -> dict[str, str]:
         # Drop the caller's AWS settings: profiles or real endpoints must not leak in.
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-        env.update(self.aws.environ())
+        if self.servicebus is not None:
+            env.update(self.servicebus.environ())
+        else:
+            env.update(self.aws.environ())
+            env.update(
+                {
+                    "SIO_BACKEND": "aws",
+                    "SIO_TOPIC_ARN": self.topic_arn,
+                    "SIO_QUEUE_PREFIX": QUEUE_PREFIX,
+                }
+            )
         env.update(
             {
-                "SIO_BACKEND": "aws",
                 "SIO_HOST": "127.0.0.1",
                 "PORT": str(port),
                 "SIO_NODE_NAME": name,
-                "SIO_TOPIC_ARN": self.topic_arn,
-                "SIO_QUEUE_PREFIX": QUEUE_PREFIX,
                 "SIO_LOG_LEVEL": "info" if self.args.verbose else "warning",
                 "PYTHONUNBUFFERED": "1",
             }
@@ -215,12 +285,16 @@ class Demo:
             raise Interrupted("stopping before the cluster was up")
 
     def node_queues(self) -> list[str]:
+        """The per-node resources left on the broker (queues or subscriptions)."""
+        if self.servicebus is not None:
+            return self.servicebus.node_resources()
         urls = self.aws.client("sqs").list_queues(QueueNamePrefix=QUEUE_PREFIX)
         return [url.rsplit("/", 1)[-1] for url in urls.get("QueueUrls", [])]
 
     def banner(self) -> None:
         say("")
-        say(f"The cluster is up: {len(self.nodes)} nodes, one SQS queue each.")
+        each = "Service Bus subscription" if self.servicebus is not None else "SQS queue"
+        say(f"The cluster is up: {len(self.nodes)} nodes, one {each} each.")
         say("Open two of these pages side by side and chat across the nodes:")
         for node in self.nodes:
             say(f"    {node.name}  {node.url}/")
@@ -265,9 +339,9 @@ class Demo:
     def verify_queues_deleted(self) -> bool:
         left = self.node_queues()
         if left:
-            say(f"!! node queues left behind: {', '.join(left)}")
+            say(f"!! {self.resources} left behind: {', '.join(left)}")
             return False
-        say(f"==> all {len(self.nodes)} node queues were deleted; bye")
+        say(f"==> all {len(self.nodes)} {self.resources} were deleted; bye")
         return True
 
 
@@ -280,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.start_nodes()
         demo.wait_until_healthy()
         demo.wait_until_clustered()
-        say(f"==> node queues on SQS: {', '.join(demo.node_queues())}")
+        say(f"==> {demo.resources}: {', '.join(demo.node_queues())}")
         demo.banner()
         if not args.check:
             demo.watch()
@@ -295,10 +369,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         try:
             ok = demo.stop_nodes() and ok
-            if demo.aws.running and demo.nodes:
+            broker_up = demo.servicebus.running if demo.servicebus else demo.aws.running
+            if broker_up and demo.nodes:
                 ok = demo.verify_queues_deleted() and ok
         finally:
             demo.aws.stop()
+            if demo.servicebus is not None:
+                demo.servicebus.stop()
     return 0 if ok else 1
 
 
