@@ -97,13 +97,25 @@ async def test_an_existing_topic_is_used_without_create_rights(
     await wait_until(lambda: inbox.from_uid(first._uid), message="the heartbeat")
 
 
-async def test_a_missing_topic_without_create_topic_fails_start(
+async def test_a_missing_topic_without_create_topic_fails_start_and_can_retry(
     sb_cluster: ServiceBusBackend,
 ) -> None:
     transport = sb_cluster.make_transport(create_topic=False)
+    inbox: list[ClusterMessage] = []
+
+    async def on_message(message: ClusterMessage, offset: str | None) -> None:
+        inbox.append(message)
+
     with pytest.raises(TransportError):
-        await transport.start(new_uid(), lambda m, o: None)  # type: ignore[arg-type,return-value]
-    await transport.close()
+        await transport.start(new_uid(), on_message)
+    assert not transport.connected
+    async with sb_cluster.admin() as admin:
+        await admin.create_topic(sb_cluster.topic_name)
+    try:
+        await transport.start(new_uid(), on_message)
+        assert transport.connected
+    finally:
+        await transport.close()
 
 
 # ---------------------------------------------------------------------------- routing
@@ -179,6 +191,16 @@ async def test_a_message_over_the_limit_without_a_store_raises(start_node: Start
     transport, _ = await start_node()
     with pytest.raises(PayloadTooLarge):
         await transport.publish(broadcast(transport._uid, "x" * 300_000))
+    assert transport.connected
+
+
+async def test_a_message_the_broker_refuses_as_too_large_raises(start_node: StartNode) -> None:
+    """A limit set above the entity's (a Premium size on a Standard namespace): the broker's
+    refusal becomes PayloadTooLarge, and the link stays up."""
+    transport, _ = await start_node(max_message_size=1_000_000)
+    with pytest.raises(PayloadTooLarge):
+        await transport.publish(broadcast(transport._uid, "x" * 300_000))
+    await transport.publish(heartbeat(transport._uid))
     assert transport.connected
 
 

@@ -259,17 +259,20 @@ class ServiceBusTransport(Transport):
             raise TransportError("the Service Bus transport is closed")
         if self._opened:
             return
-        self._client = self._make_client()
-        self._sender = self._client.get_topic_sender(self.topic_name)
-        self._opened = True
+        client = self._make_client()
+        sender = client.get_topic_sender(self.topic_name)
         try:
             # opening the link now reports a wrong namespace, topic or key here, not later
-            await self._sender.__aenter__()
+            await sender.__aenter__()
         except (ServiceBusError, AzureError, OSError) as exc:
             self._link.failed("sender", exc)
+            await self._quietly(sender.close(), "closing a sender that did not open")
+            await self._quietly(client.close(), "closing the client")
             raise TransportError(
                 f"cannot open a sender to topic {self.topic_name!r}: {exc}"
             ) from exc
+        self._client, self._sender = client, sender
+        self._opened = True
         self._link.ok("sender")
 
     async def start(self, uid: str, on_message: MessageHandler) -> None:
@@ -295,7 +298,12 @@ class ServiceBusTransport(Transport):
                 except MessagingEntityNotFoundError:
                     if attempt + 1 == _START_ATTEMPTS:
                         raise
-        except (ServiceBusError, AzureError, OSError) as exc:
+        except (ServiceBusError, AzureError, OSError, TransportError) as exc:
+            # leave the transport as it was, so that the node can try again
+            await self._quietly(self._admin.close(), "closing the administration client")
+            self._admin = None
+            if isinstance(exc, TransportError):
+                raise
             self._link.failed("receiver", exc)
             raise TransportError(f"cannot start on Service Bus: {exc}") from exc
         self._link.ok("receiver")
@@ -461,6 +469,8 @@ class ServiceBusTransport(Transport):
             receiver = self._receiver
             try:
                 if receiver is None:
+                    if self.create_topic:
+                        await self._ensure_topic()
                     if await self._ensure_subscription():
                         self._counts["recreated"] += 1
                         logger.warning(
