@@ -536,6 +536,11 @@ class ServiceBusTransport(Transport):
         if not self._offload.fits(size):
             pointer = await self._offload.store_payload(sender_uid, frame.body, size)
             frame = offloaded_frame(frame, pointer)
+        elif len(frame.body) > self.limits.max_message_size:
+            # a Premium limit above the receivers' bounds
+            raise PayloadTooLarge(
+                len(frame.body), self.limits.max_message_size, "receivers would drop it"
+            )
         outgoing = ServiceBusMessage(
             frame.body,
             application_properties=dict(frame.properties),  # type: ignore[arg-type]
