@@ -37,10 +37,9 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError
 from azure.servicebus import ServiceBusMessage, ServiceBusReceiveMode
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
@@ -49,21 +48,17 @@ from azure.servicebus.exceptions import (
     MessagingEntityNotFoundError,
     ServiceBusError,
 )
-from azure.servicebus.management import SqlRuleFilter
 
 from .. import protocol
 from ..brokers.servicebus import (
     DEFAULT_AUTO_DELETE_ON_IDLE,
     DEFAULT_MESSAGE_TIME_TO_LIVE,
-    DEFAULT_RULE_NAME,
     DEFAULT_SUBSCRIPTION_PREFIX,
     DEFAULT_TOPIC_NAME,
     MIN_AUTO_DELETE_ON_IDLE,
-    NODE_RULE_NAME,
     STANDARD_MAX_MESSAGE_SIZE,
     check_subscription_prefix,
     node_subscription_name,
-    subscription_filter,
 )
 from ..cluster import ClusterManager
 from ..emitter import Emitter
@@ -83,6 +78,7 @@ from .servicebus_framing import (
     published_size,
     read_frame,
 )
+from .servicebus_resources import NodeResources
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -220,7 +216,7 @@ class ServiceBusTransport(Transport):
 
         self._uid = ""
         self._client: ServiceBusClient | None = None
-        self._admin: ServiceBusAdministrationClient | None = None
+        self._resources: NodeResources | None = None
         self._sender: ServiceBusSender | None = None
         self._receiver: ServiceBusReceiver | None = None
         self._inbox: Inbox | None = None
@@ -283,15 +279,23 @@ class ServiceBusTransport(Transport):
         self._uid = uid
         self._link.owner = f"node {uid}"
         self._inbox = Inbox(self.broker, on_message, uid=uid)
-        self._admin = self._make_admin()
+        self._resources = resources = NodeResources(
+            self._make_admin(),
+            topic_name=self.topic_name,
+            subscription_prefix=self.subscription_prefix,
+            uid=uid,
+            message_time_to_live=self.message_time_to_live,
+            auto_delete_on_idle=self.auto_delete_on_idle,
+            counts=self._counts,
+        )
         try:
             if self.create_topic:
-                await self._ensure_topic()
+                await resources.ensure_topic()
             await self.open_publisher()
             for attempt in range(_START_ATTEMPTS):
                 # the subscription right before the receiver: a subscription without one is
                 # idle, and idle subscriptions go away (or the cleanup raced us)
-                await self._ensure_subscription()
+                await resources.ensure_subscription()
                 try:
                     self._receiver = await self._open_receiver()
                     break
@@ -300,8 +304,8 @@ class ServiceBusTransport(Transport):
                         raise
         except (ServiceBusError, AzureError, OSError, TransportError) as exc:
             # leave the transport as it was, so that the node can try again
-            await self._quietly(self._admin.close(), "closing the administration client")
-            self._admin = None
+            await resources.close()
+            self._resources = None
             if isinstance(exc, TransportError):
                 raise
             self._link.failed("receiver", exc)
@@ -328,26 +332,14 @@ class ServiceBusTransport(Transport):
         if self._receiver is not None:
             await self._quietly(self._receiver.close(), "closing the receiver")
             self._receiver = None
-        if delete and self._started and self._admin is not None:
-            name = self.subscription_name
-            assert name is not None
-            try:
-                await self._admin.delete_subscription(self.topic_name, name)
-                self._counts["admin"] += 1
-            except ResourceNotFoundError:
-                pass
-            except (AzureError, OSError) as exc:
-                logger.warning(
-                    "could not delete subscription %s (auto-delete on idle removes it): %s",
-                    name,
-                    exc,
-                )
+        if delete and self._started and self._resources is not None:
+            await self._resources.delete_subscription()
         if self._sender is not None:
             await self._quietly(self._sender.close(), "closing the sender")
         if self._client is not None:
             await self._quietly(self._client.close(), "closing the client")
-        if self._admin is not None:
-            await self._quietly(self._admin.close(), "closing the administration client")
+        if self._resources is not None:
+            await self._resources.close()
         store = self._offload.store
         if isinstance(store, BlobPayloadStore) and store.owned:
             await self._quietly(store.close(), "closing the payload store")
@@ -389,61 +381,6 @@ class ServiceBusTransport(Transport):
             self.credential = DefaultAzureCredential()
         return self.credential
 
-    # ------------------------------------------------------------------ node resources
-
-    async def _ensure_topic(self) -> None:
-        assert self._admin is not None
-        self._counts["admin"] += 1
-        try:
-            await self._admin.get_topic(self.topic_name)
-            return
-        except ResourceNotFoundError:
-            pass
-        self._counts["admin"] += 1
-        try:
-            await self._admin.create_topic(self.topic_name)
-            logger.info("created topic %s", self.topic_name)
-        except ResourceExistsError:
-            pass  # another node was first
-
-    async def _ensure_subscription(self) -> bool:
-        """Create the node's subscription and rule; an existing one is kept as it is.
-        Returns whether the subscription was created."""
-        assert self._admin is not None
-        name = self.subscription_name
-        assert name is not None
-        self._counts["admin"] += 1
-        try:
-            await self._admin.create_subscription(
-                self.topic_name,
-                name,
-                default_message_time_to_live=timedelta(seconds=self.message_time_to_live),
-                auto_delete_on_idle=timedelta(seconds=self.auto_delete_on_idle),
-                dead_lettering_on_message_expiration=False,
-            )
-            created = True
-        except ResourceExistsError:
-            created = False
-        self._counts["admin"] += 1
-        try:
-            await self._admin.create_rule(
-                self.topic_name,
-                name,
-                NODE_RULE_NAME,
-                filter=SqlRuleFilter(subscription_filter(self._uid)),
-            )
-        except ResourceExistsError:
-            pass
-        self._counts["admin"] += 1
-        try:
-            await self._admin.delete_rule(self.topic_name, name, DEFAULT_RULE_NAME)
-        except ResourceNotFoundError:
-            pass
-        except (AzureError, OSError) as exc:
-            # the node still filters on receipt; it only pays for what it drops
-            logger.warning("could not remove the match-all rule of %s: %s", name, exc)
-        return created
-
     async def _open_receiver(self) -> ServiceBusReceiver:
         assert self._client is not None
         name = self.subscription_name
@@ -469,9 +406,10 @@ class ServiceBusTransport(Transport):
             receiver = self._receiver
             try:
                 if receiver is None:
+                    assert self._resources is not None
                     if self.create_topic:
-                        await self._ensure_topic()
-                    if await self._ensure_subscription():
+                        await self._resources.ensure_topic()
+                    if await self._resources.ensure_subscription():
                         self._counts["recreated"] += 1
                         logger.warning(
                             "subscription %s was gone; re-created it", self.subscription_name
