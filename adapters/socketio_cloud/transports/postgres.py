@@ -20,6 +20,7 @@ has every node run the ``DELETE``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -224,14 +225,22 @@ class PostgresTransport(Transport):
             raise TransportError("the PostgreSQL transport is closed")
         if self._pool is None:
             try:
+                # min_size=0: while the server is down, asyncpg would otherwise log a
+                # traceback each time it fails to restore an idle connection
                 self._pool = await asyncpg.create_pool(
-                    self.dsn, min_size=1, max_size=self.pool_size, timeout=_CALL_TIMEOUT
+                    self.dsn, min_size=0, max_size=self.pool_size, timeout=_CALL_TIMEOUT
                 )
             except _DB_ERRORS as exc:
                 self._link.failed("publish", exc)
                 raise TransportError(f"cannot connect to PostgreSQL: {exc}") from exc
         if self.create_table:
             await self._create_table()
+        else:
+            try:
+                await self._pool.fetchval("SELECT 1", timeout=_CALL_TIMEOUT)
+            except _DB_ERRORS as exc:
+                self._link.failed("publish", exc)
+                raise TransportError(f"cannot reach PostgreSQL: {exc}") from exc
         self._opened = True
         self._link.ok("publish")
 
@@ -244,6 +253,7 @@ class PostgresTransport(Transport):
         except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
             pass  # another node created it at the same moment
         except _DB_ERRORS as exc:
+            self._link.failed("publish", exc)
             raise TransportError(f"cannot create table {self.table_name}: {exc}") from exc
 
     async def start(self, uid: str, on_message: MessageHandler) -> None:
@@ -388,9 +398,10 @@ class PostgresTransport(Transport):
             if pool is not None:
                 # releasing resets the session: UNLISTEN *, advisory locks released
                 await pool.release(listener, timeout=_CALL_TIMEOUT)
-        except Exception as exc:  # a dead connection: the pool replaces it anyway
+        except Exception as exc:
+            # a connection that died was already handed back to the pool by asyncpg
             logger.debug("releasing the listening connection: %s", exc)
-            if not listener.is_closed():
+            with contextlib.suppress(Exception):
                 listener.terminate()
 
     async def _supervise(self) -> None:
@@ -406,7 +417,10 @@ class PostgresTransport(Transport):
             self._link.failed("listen", error)
             self._stats["listen_outages"] += 1
             logger.debug("listening connection lost (%s)", error)
-            await self._drop_listener()
+            try:
+                await self._drop_listener()
+            except Exception:  # never let the supervisor die: it is the only one reconnecting
+                logger.exception("dropping the lost listening connection failed")
             while True:
                 await asyncio.sleep(backoff.next_delay())
                 try:
