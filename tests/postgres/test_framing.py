@@ -62,15 +62,29 @@ def test_node_emitter_message_without_nsp_takes_the_channel_namespace() -> None:
         '{"type":3,"data":{"packet":{"type":2,"data":["hi"],"nsp":"/admin"},'
         '"opts":{"rooms":[],"flags":{},"except":[]}},"uid":"emitter"}'
     )
-    message = parse_notification(payload, "/admin")
-    assert isinstance(message, ClusterMessage)
+    message, requester = parse_notification(payload, "/admin")
+    assert isinstance(message, ClusterMessage) and requester is None
     assert (message.type, message.uid, message.nsp) == (MessageType.BROADCAST, "emitter", "/admin")
 
 
 @pytest.mark.parametrize("attachment_id", ['"42"', "42"])
 def test_attachment_ids_are_accepted_as_text_or_number(attachment_id: str) -> None:
     notice = parse_notification(f'{{"uid":"u","type":3,"attachmentId":{attachment_id}}}', "/")
-    assert notice == AttachmentNotice("u", "42")
+    assert notice == (AttachmentNotice("u", "42"), None)
+
+
+def test_a_response_names_its_requester_for_python_nodes() -> None:
+    response = ClusterMessage(
+        MessageType.SERVER_SIDE_EMIT_RESPONSE, UID, "/", {"requestId": "ab" * 8, "packet": 1}
+    )
+    text = notification_text(response, "fedcba9876543210")
+    assert text == (
+        '{"type":10,"data":{"requestId":"abababababababab","packet":1},'
+        '"uid":"0123456789abcdef","nsp":"/","requesterUid":"fedcba9876543210"}'
+    )
+    assert parse_notification(text, "/") == (response, "fedcba9876543210")
+    notice = attachment_notice(UID, 10, "7", "fedcba9876543210")
+    assert parse_notification(notice, "/") == (AttachmentNotice(UID, "7"), "fedcba9876543210")
 
 
 def test_an_attachment_is_the_whole_envelope_in_msgpack() -> None:

@@ -37,7 +37,6 @@ from ..cluster import ClusterManager
 from ..emitter import Emitter
 from ..exceptions import DecodeError, TransportError
 from ..offload import Offload
-from ..operators import normalize_namespace
 from ..protocol import DEFAULT_LIMITS, ClusterMessage, Limits
 from ..runtime import Backoff, Inbox, LinkState, log_rejected
 from ..tasks import TaskSet
@@ -262,7 +261,7 @@ class PostgresTransport(Transport):
         await self.open_publisher()
         self._uid = uid
         self._link.owner = f"node {uid}"
-        self._inbox = Inbox(self.broker, on_message)
+        self._inbox = Inbox(self.broker, on_message, uid=uid)
         await self._connect_listener()
         self._started = True
         self._tasks.spawn(self._consume(), name="postgres consumer")
@@ -299,22 +298,20 @@ class PostgresTransport(Transport):
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, message: ClusterMessage) -> str | None:
-        channel = facts.check_channel(self.channel(message.nsp))
-        text = framing.notification_text(message)
-        if text is not None and self.offload.fits(len(text.encode())):
-            await self._notify(channel, text)
-        else:
-            await self._publish_attachment(channel, message, text)
+        await self._publish(message, None)
         return None
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
-        # as in Node, responses are broadcast on the namespace's channel: the other nodes
-        # ignore request ids they do not know
-        await self.publish(message)
+        # As in Node, responses go on the namespace's channel, where Node nodes ignore
+        # request ids they do not know; ``requesterUid`` lets other Python nodes drop them.
+        await self._publish(message, requester_uid)
 
-    async def _publish_attachment(
-        self, channel: str, message: ClusterMessage, text: str | None
-    ) -> None:
+    async def _publish(self, message: ClusterMessage, requester_uid: str | None) -> None:
+        channel = facts.check_channel(self.channel(message.nsp))
+        text = framing.notification_text(message, requester_uid)
+        if text is not None and self.offload.fits(len(text.encode())):
+            await self._notify(channel, text)
+            return
         payload = protocol.encode(message)
         size = len(text.encode()) if text is not None else len(payload)
         try:
@@ -322,9 +319,8 @@ class PostgresTransport(Transport):
         except TransportError as exc:
             self._publish_failed(exc)
             raise
-        await self._notify(
-            channel, framing.attachment_notice(message.uid, message.type, attachment_id)
-        )
+        notice = framing.attachment_notice(message.uid, message.type, attachment_id, requester_uid)
+        await self._notify(channel, notice)
 
     async def _notify(self, channel: str, payload: str) -> None:
         pool = self._pool_or_fail()
@@ -494,7 +490,9 @@ class PostgresTransport(Transport):
             await inbox.accept(functools.partial(self._decode, payload, namespace))
 
     async def _decode(self, payload: str, namespace: str) -> ClusterMessage | None:
-        parsed = framing.parse_notification(payload, namespace, limits=self.limits)
+        parsed, requester = framing.parse_notification(payload, namespace, limits=self.limits)
+        if requester is not None and requester != self._uid:
+            return None  # a response to another node
         if isinstance(parsed, framing.AttachmentNotice):
             if parsed.uid == self._uid:
                 return None  # our own message: no need to fetch it
@@ -548,17 +546,6 @@ class PostgresManager(ClusterManager):
             limits=cluster.get("limits"),
         )
         super().__init__(transport, **cluster)
-
-    async def server_count(self, namespace: str = "/") -> int:
-        """Number of servers serving ``namespace``, this one included.
-
-        Serves ``namespace`` first (as ``io.of(nsp)`` does in Node): a node hears the
-        heartbeats of a namespace only on that namespace's channel.
-        """
-        # TODO(core): ClusterManager.server_count does not announce the namespace under
-        # heartbeat membership; brokers that route by namespace then never count the nodes.
-        await self._ensure_ready(normalize_namespace(namespace))
-        return await super().server_count(namespace)
 
 
 class PostgresEmitter(Emitter):

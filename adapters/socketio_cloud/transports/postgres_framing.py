@@ -7,6 +7,9 @@
   notification then is ``{"uid", "type", "attachmentId"}`` with the row id as a JSON string.
 - Node's emitter omits the envelope's ``nsp`` (in both forms): the channel's namespace is
   taken instead.
+- Node sends responses unaddressed on the namespace's channel. A Python node adds the
+  top-level key ``requesterUid`` to its responses (and to their attachment notices), which
+  Node ignores, so that other Python nodes drop them without decoding them further.
 """
 
 from __future__ import annotations
@@ -48,12 +51,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON in a cluster message")
 
 
-def notification_text(message: ClusterMessage) -> str | None:
-    """The message as Node's ``JSON.stringify`` writes it, or None when it holds binary data
-    (it must go through the attachments table)."""
+def notification_text(message: ClusterMessage, requester_uid: str | None = None) -> str | None:
+    """The message as Node's ``JSON.stringify`` writes it (plus ``requesterUid`` for a
+    response), or None when it holds binary data (it must go through the attachments table)."""
     if message.data is not None and protocol.has_binary(message.data):
         return None
     wire = message.to_wire()
+    if requester_uid is not None:
+        wire["requesterUid"] = requester_uid
     try:
         text = json.dumps(wire, separators=(",", ":"), ensure_ascii=False, default=_json_default)
         text.encode()
@@ -63,12 +68,15 @@ def notification_text(message: ClusterMessage) -> str | None:
     return text
 
 
-def attachment_notice(uid: str, type_: int, attachment_id: str) -> str:
+def attachment_notice(
+    uid: str, type_: int, attachment_id: str, requester_uid: str | None = None
+) -> str:
     """The notification announcing an attachment, with the id as a JSON string (as Node,
     whose driver returns a bigint as text)."""
-    return json.dumps(
-        {"uid": uid, "type": type_, "attachmentId": attachment_id}, separators=(",", ":")
-    )
+    notice: dict[str, Any] = {"uid": uid, "type": type_, "attachmentId": attachment_id}
+    if requester_uid is not None:
+        notice["requesterUid"] = requester_uid
+    return json.dumps(notice, separators=(",", ":"))
 
 
 def _attachment_id(value: Any) -> str:
@@ -88,8 +96,9 @@ def _attachment_id(value: Any) -> str:
 
 def parse_notification(
     payload: str, namespace: str, *, limits: Limits = protocol.DEFAULT_LIMITS
-) -> ClusterMessage | AttachmentNotice:
-    """Decode a notification received on ``namespace``'s channel.
+) -> tuple[ClusterMessage | AttachmentNotice, str | None]:
+    """Decode a notification received on ``namespace``'s channel; also return the
+    ``requesterUid`` it is addressed to, if any.
 
     Raises :class:`DecodeError` for anything malformed.
     """
@@ -101,12 +110,15 @@ def parse_notification(
         raise DecodeError(f"invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise DecodeError(f"notification must be a JSON object, got {type(obj).__name__}")
+    requester = obj.get("requesterUid")
+    requester = requester if isinstance(requester, str) else None
     if "attachmentId" in obj:
         uid = obj.get("uid")
-        return AttachmentNotice(
+        notice = AttachmentNotice(
             uid if isinstance(uid, str) else None, _attachment_id(obj["attachmentId"])
         )
-    return _validate(obj, namespace, limits)
+        return notice, requester
+    return _validate(obj, namespace, limits), requester
 
 
 def message_from_attachment(
