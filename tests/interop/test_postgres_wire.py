@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
+from socketio_cloud.transports.postgres import PostgresEmitter
 from socketio_cloud.transports.postgres_framing import (
     AttachmentNotice,
     notification_text,
     parse_notification,
 )
 from tests.backends.postgres import PostgresServer
-from tests.interop.harness import POSTGRES_PACKAGES, NodeProcess, node_missing
+from tests.interop.harness import POSTGRES_PACKAGES, Client, NodeProcess, node_missing
 from tests.support.services import require_service, wait_until
 
 pytestmark = [pytest.mark.interop, pytest.mark.postgres]
@@ -99,3 +100,27 @@ async def test_node_notifies_a_payload_of_exactly_8000_bytes_and_postgresql_refu
     assert not any('"edge"' in p for p in wire.payloads)
     rows = await wire.conn.fetchval(f"SELECT count(*) FROM {wire.table}")
     assert rows == 0
+
+
+async def test_node_servers_drop_the_node_emitters_messages(
+    wire: Wire, postgres_server: PostgresServer
+) -> None:
+    client = Client("node-client")
+    await client.connect(wire.node.url)
+    emitter = PostgresEmitter(
+        dsn=postgres_server.dsn,
+        channel_prefix=wire.channel.split("#")[0],
+        table_name=wire.table,
+    )
+    try:
+        await wire.node.call("emitterEmit", event="from-node-emitter", args=[1])
+        # once our listener saw it, Node's listener has it before anything published later
+        await wait_until(
+            lambda: any("from-node-emitter" in p for p in wire.payloads), message="the NOTIFY"
+        )
+        await emitter.emit("marker")
+        await wait_until(lambda: client.received("marker"), message="our emitter's marker")
+        assert client.received("from-node-emitter") == []
+    finally:
+        await emitter.close()
+        await client.close()
