@@ -135,8 +135,9 @@ async def test_garbage_in_the_channel_and_the_table_is_dropped_and_counted(
     await backend_postgres.publish_malformed()
     await publisher.publish(event("after-garbage", uid=uid))
     await wait_until(lambda: received.events() == ["after-garbage"], message="a valid message")
-    # eleven notifications: ten malformed, one without uid... all dropped
+    # eleven malformed notifications (one names a missing row, one a garbage row)
     assert receiver.stats["rejected"] >= 10
+    assert receiver.stats["attachments_missing"] == 1  # the notice naming no row
     assert receiver.connected
 
 

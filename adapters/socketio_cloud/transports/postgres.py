@@ -97,6 +97,7 @@ class PostgresAttachments:
         except asyncpg.DataError as exc:  # an id beyond bigint
             raise DecodeError(f"invalid attachment id {pointer}: {exc}") from None
         if payload is None:
+            self._transport._stats["attachments_missing"] += 1
             raise DecodeError(f"attachment {pointer} does not exist (deleted as old?)")
         limit = self._transport.limits.max_message_size
         if len(payload) > limit:
