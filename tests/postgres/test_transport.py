@@ -279,3 +279,26 @@ async def test_a_user_pool_is_used_and_left_open(
         assert await pool.fetchval("SELECT 1") == 1
     finally:
         await pool.close()
+
+
+async def test_a_killed_listening_connection_is_replaced(
+    nodes: Nodes, backend_postgres: PostgresBackend
+) -> None:
+    # no probes: LISTEN stays their last statement, and the loss is seen without them
+    publisher, _, uid = await nodes.start(probe_interval=600)
+    listener, received, _ = await nodes.start(probe_interval=600)
+    conn = await backend_postgres.connect()
+    try:
+        # the listening backends of this cluster: LISTEN was their last statement
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN %' AND query LIKE $1",
+            f'%"{backend_postgres.channel_prefix}#/"%',
+        )
+    finally:
+        await conn.close()
+    assert killed == 2
+    await wait_until(lambda: listener.stats.get("reconnects", 0) >= 1, 15, "a reconnection")
+    await wait_until(lambda: listener.connected, message="the listener to be back")
+    await publisher.publish(event("after-kill", uid=uid))
+    await wait_until(lambda: received.events() == ["after-kill"], message="a message")

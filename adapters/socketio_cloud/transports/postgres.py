@@ -407,7 +407,7 @@ class PostgresTransport(Transport):
         while True:
             try:
                 await self._watch()
-            except _DB_ERRORS as exc:
+            except Exception as exc:  # whatever ends the connection, reconnect
                 error: BaseException | str = exc
             else:
                 error = "connection closed"
@@ -422,7 +422,7 @@ class PostgresTransport(Transport):
                 await asyncio.sleep(backoff.next_delay())
                 try:
                     await self._connect_listener()
-                except TransportError as exc:
+                except Exception as exc:  # the supervisor must outlive any failure
                     logger.debug("reconnection failed: %s", exc)
                     continue
                 break
