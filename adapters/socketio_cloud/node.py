@@ -11,7 +11,9 @@ and the entry point of everything its transport receives.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
+import weakref
 
 from . import compat, protocol
 from .exceptions import NotReadyError, PayloadTooLarge, TransportError
@@ -28,6 +30,15 @@ __all__ = ["MAX_CONCURRENT_RESPONSES", "ClusterNode"]
 
 #: Responses a node publishes at the same time, at most.
 MAX_CONCURRENT_RESPONSES = 16
+
+# Started nodes not closed yet: told about at interpreter exit (see _warn_unclosed).
+_open_nodes: weakref.WeakSet[ClusterNode] = weakref.WeakSet()
+
+
+@atexit.register
+def _warn_unclosed_at_exit() -> None:
+    for node in list(_open_nodes):
+        node._warn_unclosed("the interpreter exits")
 
 
 class ClusterNode(LocalManager):
@@ -108,6 +119,7 @@ class ClusterNode(LocalManager):
                 self._state = "new"
                 raise
             self._state = "ready"
+            _open_nodes.add(self)
             await self.membership.start()
             self.logger.info("node %s joined the cluster", self.uid)
 
@@ -127,7 +139,23 @@ class ClusterNode(LocalManager):
         await self._stop()
         await self.transport.abort()
 
+    def _warn_unclosed(self, why: str) -> None:
+        if getattr(self, "_state", None) != "ready":
+            return
+        self.logger.warning(
+            "node %s was never closed (%s): its %s resources stay behind until the broker "
+            "expires them or the cleanup sweeps them; call `await manager.close()` at shutdown "
+            "(see the README's Quick start for the lifespan wiring)",
+            self.uid,
+            why,
+            self.transport.broker,
+        )
+
+    def __del__(self) -> None:
+        self._warn_unclosed("it was garbage-collected")
+
     async def _stop(self) -> None:
+        _open_nodes.discard(self)
         self._state = "closed"
         await self.membership.stop()
         await cancel_and_wait(self._tasks)
