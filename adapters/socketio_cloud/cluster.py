@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
-from . import protocol
+from . import compat, protocol
 from .exceptions import (
     AckTimeoutError,
     FetchSocketsTimeout,
@@ -212,24 +212,10 @@ class ClusterManager(LocalManager, Selector):
 
     def _served_namespaces(self) -> set[str]:
         served = {"/", *self._namespaces, *(ns for ns in self.rooms if ns)}
-        server = self.server
-        if server is not None:
-            served.update(ns for ns in getattr(server, "handlers", {}) if ns != "*")
-            served.update(ns for ns in getattr(server, "namespace_handlers", {}) if ns != "*")
-            listed = getattr(server, "namespaces", None)
-            if isinstance(listed, (list, tuple, set)):
-                served.update(ns for ns in listed if ns != "*")
-        return served
+        return served | compat.served_namespaces(self.server)
 
     def _accepts_any_namespace(self) -> bool:
-        server = self.server
-        if server is None:
-            return False
-        return (
-            getattr(server, "namespaces", None) == "*"
-            or "*" in getattr(server, "handlers", {})
-            or "*" in getattr(server, "namespace_handlers", {})
-        )
+        return compat.accepts_any_namespace(self.server)
 
     async def _announce(self, namespace: str) -> None:
         """Start serving a namespace: subscribe the transport, send the initial heartbeat."""
