@@ -97,7 +97,6 @@ def test_switch_turns_every_touch_off() -> None:
     server.on("connect", lambda sid, environ: None, namespace="/chat")
     assert "_handle_connect" not in vars(server)
     assert compat.served_namespaces(server) == set()
-    assert compat.accepts_any_namespace(server) is False
     assert compat.forget_pending(manager, "sid", "/") is False
 
 
@@ -106,35 +105,13 @@ def test_served_namespaces_reads_handlers_namespace_classes_and_options() -> Non
     server.on("connect", lambda sid, environ: None, namespace="/chat")
     server.register_namespace(socketio.AsyncNamespace("/admin"))
     assert compat.served_namespaces(server) == {"/", "/listed", "/chat", "/admin"}
-    assert compat.accepts_any_namespace(server) is False
 
 
-def _catch_all_handler(server: socketio.AsyncServer) -> None:
+def test_catch_all_namespaces_are_not_listed_as_served() -> None:
+    server = _server(namespaces="*")
     server.on("connect", lambda sid, environ: None, namespace="*")
-
-
-def _catch_all_namespace_class(server: socketio.AsyncServer) -> None:
     server.register_namespace(socketio.AsyncNamespace("*"))
-
-
-@pytest.mark.parametrize(
-    ("options", "configure"),
-    [
-        ({"namespaces": "*"}, None),
-        ({}, _catch_all_handler),
-        ({}, _catch_all_namespace_class),
-    ],
-    ids=["namespaces-option", "catch-all-handler", "catch-all-namespace-class"],
-)
-def test_accepts_any_namespace(
-    options: dict[str, Any], configure: Callable[[socketio.AsyncServer], None] | None
-) -> None:
-    server = _server(**options)
-    assert compat.accepts_any_namespace(server) is (configure is None)
-    if configure is not None:
-        configure(server)
-    assert compat.accepts_any_namespace(server) is True
-    assert "*" not in compat.served_namespaces(server)
+    assert compat.served_namespaces(server) == set()
 
 
 def test_handler_tables_of_an_unexpected_shape_are_ignored() -> None:
@@ -143,7 +120,6 @@ def test_handler_tables_of_an_unexpected_shape_are_ignored() -> None:
     server.namespace_handlers = None
     server.namespaces = "/"
     assert compat.served_namespaces(server) == set()
-    assert compat.accepts_any_namespace(server) is False
 
 
 def test_forget_pending_drops_the_sid_and_empty_namespaces() -> None:

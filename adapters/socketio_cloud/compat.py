@@ -8,9 +8,9 @@ that reaches for them (Engine.IO's internals are :mod:`socketio_cloud.fanout`'s)
 - the CONNECT packet's ``auth``, which Node reports in every socket's handshake while
   python-socketio hands it to the connect handler only: ``AsyncServer._handle_connect`` is
   wrapped (:func:`capture_connect_auth`);
-- the namespaces a server accepts, which a node heartbeats before any client connects: the
+- the namespaces a server serves, which a node announces before any client connects: the
   server's handler tables ``handlers``, ``namespace_handlers`` and ``namespaces``
-  (:func:`served_namespaces`, :func:`accepts_any_namespace`);
+  (:func:`served_namespaces`);
 - forgetting a disconnected socket in time proportional to its own rooms (the base class
   scans every room of the namespace): the manager's ``pending_connect`` and
   ``pending_disconnect`` tables (:func:`forget_pending`).
@@ -41,7 +41,6 @@ from .exceptions import UnsupportedVersionError
 
 __all__ = [
     "SUPPORTED",
-    "accepts_any_namespace",
     "capture_connect_auth",
     "check_socketio_version",
     "forget_pending",
@@ -171,19 +170,6 @@ def served_namespaces(server: Any) -> set[str]:
     if isinstance(listed, list | tuple | set):
         served.update(ns for ns in listed if isinstance(ns, str) and ns != "*")
     return served
-
-
-def accepts_any_namespace(server: Any) -> bool:
-    """Whether ``server`` accepts connections to every namespace (``namespaces="*"`` or a
-    catch-all handler), read from the same tables as :func:`served_namespaces`; False when
-    they are unavailable."""
-    if server is None or not internals_enabled(getattr(server, "manager", None)):
-        return False
-    return (
-        getattr(server, "namespaces", None) == "*"
-        or "*" in _table(server, "handlers")
-        or "*" in _table(server, "namespace_handlers")
-    )
 
 
 def _table(server: Any, name: str) -> dict[Any, Any]:
