@@ -26,7 +26,8 @@ How it is guarded, as the fan-out seam is:
   type or signature, and falls back otherwise;
 - **fallbacks**: no ``auth`` in handshakes; the namespaces that have sockets (plus ``/``) as
   the served ones; the base class's ``basic_disconnect``;
-- **switch**: ``socketio_internals=False`` on the manager turns every touch off.
+- **switch**: setting a manager's ``socketio_internals`` attribute to False before it is
+  given to a server turns every touch off.
 """
 
 from __future__ import annotations
