@@ -33,6 +33,7 @@ _EXPORTS = {
     "FetchSocketsTimeout": "socketio_cloud.exceptions",
     "ServerSideEmitTimeout": "socketio_cloud.exceptions",
     "AckTimeoutError": "socketio_cloud.exceptions",
+    "UnsupportedVersionError": "socketio_cloud.exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from .exceptions import ServerSideEmitTimeout as ServerSideEmitTimeout
     from .exceptions import SocketIOCloudError as SocketIOCloudError
     from .exceptions import TransportError as TransportError
+    from .exceptions import UnsupportedVersionError as UnsupportedVersionError
     from .operators import BroadcastOperator as BroadcastOperator
     from .transport import Transport as Transport
     from .transports.aws import AwsSqsEmitter as AwsSqsEmitter
