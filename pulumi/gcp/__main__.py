@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# The component package sits next to this program's folder; the library in adapters/.
+# The component package sits next to this program's folder; the library in adapters/ (when
+# the project is not installed in the virtualenv).
 _PULUMI_DIR = Path(__file__).resolve().parents[1]
 for _path in (_PULUMI_DIR, _PULUMI_DIR.parent / "adapters"):
     if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+        sys.path.append(str(_path))
 
 import pulumi  # noqa: E402
 from socketio_cloud_pulumi.gcp import SocketIoCloudGcp  # noqa: E402

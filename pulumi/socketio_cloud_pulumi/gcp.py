@@ -178,6 +178,8 @@ class ArtifactRegistryRepository(pulumi.ComponentResource):
             format="DOCKER",
             description="socketio-cloud app images",
             labels=dict(labels),
+            # Apply the policies below, rather than only reporting what they would delete.
+            cleanup_policy_dry_run=False,
             cleanup_policies=[
                 gcp.artifactregistry.RepositoryCleanupPolicyArgs(
                     id="keep-newest",

@@ -21,7 +21,7 @@ PULUMI_DIR = REPO_ROOT / "pulumi"
 
 # The component package lives in pulumi/, next to the programs, as it does for `pulumi up`.
 if str(PULUMI_DIR) not in sys.path:
-    sys.path.insert(0, str(PULUMI_DIR))
+    sys.path.append(str(PULUMI_DIR))
 
 T = TypeVar("T")
 

@@ -98,7 +98,10 @@ def test_durations_are_written_the_iso_8601_way(seconds: int, duration: str) -> 
 
 
 def test_app_keeps_websocket_sessions_on_one_replica(azure_stack: Stack) -> None:
-    ingress = azure_stack.one(CONTAINER_APP).inputs["configuration"]["ingress"]
+    configuration = azure_stack.one(CONTAINER_APP).inputs["configuration"]
+    # Sticky sessions work only with one active revision.
+    assert configuration["activeRevisionsMode"] == "Single"
+    ingress = configuration["ingress"]
     assert ingress["stickySessions"] == {"affinity": "sticky"}
     assert ingress["external"] is True
     assert ingress["allowInsecure"] is False

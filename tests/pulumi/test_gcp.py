@@ -223,6 +223,7 @@ def test_image_repository_keeps_the_newest_versions(gcp_stack: Stack) -> None:
     assert repository["format"] == "DOCKER"
     assert repository["repositoryId"] == "socketio-cloud"
     assert repository["location"] == "europe-west1"
+    assert repository["cleanupPolicyDryRun"] is False
     keep, delete = repository["cleanupPolicies"]
     assert keep["action"] == "KEEP" and keep["mostRecentVersions"]["keepCount"] == 10
     assert delete["action"] == "DELETE" and delete["condition"]["olderThan"] == "2592000s"
