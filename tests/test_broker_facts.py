@@ -37,3 +37,22 @@ def test_servicebus_roles_are_known_built_in_roles_holding_the_data_actions() ->
     assert servicebus.EMITTER_DATA_ACTIONS <= servicebus.ROLE_DATA_ACTIONS[servicebus.EMITTER_ROLE]
     assert servicebus.MANAGE in servicebus.ROLE_DATA_ACTIONS[servicebus.NODE_ROLE]
     assert servicebus.SHARED_ACCESS_CLAIMS["emitter"] == {"Send"}
+
+
+def test_pubsub_permission_sets_are_what_their_calls_need() -> None:
+    def needed(calls: frozenset[str]) -> frozenset[str]:
+        return frozenset().union(*(pubsub.CALL_PERMISSIONS[call] for call in calls))
+
+    assert needed(pubsub.NODE_CALLS) == pubsub.NODE_PERMISSIONS
+    assert needed(pubsub.EMITTER_CALLS) == pubsub.EMITTER_PERMISSIONS
+    assert needed(pubsub.CLEANUP_CALLS) == pubsub.CLEANUP_PERMISSIONS
+    assert needed(pubsub.PAYLOAD_CALLS) == pubsub.PAYLOAD_PERMISSIONS
+
+
+def test_servicebus_data_actions_are_what_their_calls_need() -> None:
+    def needed(calls: frozenset[str]) -> frozenset[str]:
+        return frozenset(servicebus.CALL_DATA_ACTIONS[call] for call in calls)
+
+    assert needed(servicebus.NODE_CALLS) == servicebus.NODE_DATA_ACTIONS
+    assert needed(servicebus.EMITTER_CALLS) == servicebus.EMITTER_DATA_ACTIONS
+    assert needed(servicebus.CLEANUP_CALLS) == servicebus.CLEANUP_DATA_ACTIONS

@@ -13,9 +13,14 @@ to the cluster's prefix. Deploy the cluster in a project of its own where that m
 from __future__ import annotations
 
 __all__ = [
+    "CALL_PERMISSIONS",
+    "CLEANUP_CALLS",
     "CLEANUP_PERMISSIONS",
+    "EMITTER_CALLS",
     "EMITTER_PERMISSIONS",
+    "NODE_CALLS",
     "NODE_PERMISSIONS",
+    "PAYLOAD_CALLS",
     "PAYLOAD_PERMISSIONS",
     "PERMISSION_SCOPES",
 ]
@@ -75,3 +80,41 @@ PERMISSION_SCOPES = {
     "pubsub.subscriptions.": "project",
     "storage.objects.": "bucket",
 }
+
+#: The permissions each API call needs, by RPC method name (Cloud Storage: JSON API method),
+#: so a test can map the calls a transport counted onto the permissions they need.
+CALL_PERMISSIONS: dict[str, frozenset[str]] = {
+    "GetTopic": frozenset({"pubsub.topics.get"}),
+    "Publish": frozenset({"pubsub.topics.publish"}),
+    "CreateSubscription": frozenset(
+        {"pubsub.subscriptions.create", "pubsub.topics.attachSubscription"}
+    ),
+    "GetSubscription": frozenset({"pubsub.subscriptions.get"}),
+    "UpdateSubscription": frozenset({"pubsub.subscriptions.update"}),
+    "DeleteSubscription": frozenset({"pubsub.subscriptions.delete"}),
+    "StreamingPull": frozenset({"pubsub.subscriptions.consume"}),
+    "Pull": frozenset({"pubsub.subscriptions.consume"}),
+    "Acknowledge": frozenset({"pubsub.subscriptions.consume"}),
+    "ModifyAckDeadline": frozenset({"pubsub.subscriptions.consume"}),
+    "ListTopicSubscriptions": frozenset({"pubsub.topics.get"}),
+    "objects.insert": frozenset({"storage.objects.create"}),
+    "objects.get": frozenset({"storage.objects.get"}),
+}
+
+NODE_CALLS = frozenset(
+    {
+        "GetTopic",
+        "Publish",
+        "CreateSubscription",
+        "GetSubscription",
+        "UpdateSubscription",
+        "DeleteSubscription",
+        "StreamingPull",
+        "Pull",
+        "Acknowledge",
+        "ModifyAckDeadline",
+    }
+)
+EMITTER_CALLS = frozenset({"Publish"})
+CLEANUP_CALLS = frozenset({"ListTopicSubscriptions", "GetSubscription", "DeleteSubscription"})
+PAYLOAD_CALLS = frozenset({"objects.insert", "objects.get"})

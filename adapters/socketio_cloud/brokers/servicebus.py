@@ -10,11 +10,15 @@ nodes and the cleanup get that role, assigned on the cluster's topic and nothing
 from __future__ import annotations
 
 __all__ = [
+    "CALL_DATA_ACTIONS",
+    "CLEANUP_CALLS",
     "CLEANUP_DATA_ACTIONS",
     "CLEANUP_ROLE",
+    "EMITTER_CALLS",
     "EMITTER_DATA_ACTIONS",
     "EMITTER_ROLE",
     "MANAGE",
+    "NODE_CALLS",
     "NODE_DATA_ACTIONS",
     "NODE_ROLE",
     "PAYLOAD_DATA_ACTIONS",
@@ -82,3 +86,48 @@ ROLE_DATA_ACTIONS = {
         }
     ),
 }
+
+#: The data action each SDK call needs (``azure.servicebus.aio`` client and receiver methods,
+#: and ``ServiceBusAdministrationClient`` methods), so a test can map the calls a transport
+#: counted onto the roles it holds.
+CALL_DATA_ACTIONS = {
+    "send_messages": SEND,
+    "receive_messages": RECEIVE,
+    "complete_message": RECEIVE,
+    "abandon_message": RECEIVE,
+    "get_topic": MANAGE,
+    "create_subscription": MANAGE,
+    "get_subscription": MANAGE,
+    "update_subscription": MANAGE,
+    "delete_subscription": MANAGE,
+    "create_rule": MANAGE,
+    "delete_rule": MANAGE,
+    "list_subscriptions": MANAGE,
+    "list_subscriptions_runtime_properties": MANAGE,
+    "get_subscription_runtime_properties": MANAGE,
+}
+
+NODE_CALLS = frozenset(
+    {
+        "send_messages",
+        "receive_messages",
+        "complete_message",
+        "abandon_message",
+        "get_topic",
+        "create_subscription",
+        "get_subscription",
+        "update_subscription",
+        "delete_subscription",
+        "create_rule",
+        "delete_rule",
+    }
+)
+EMITTER_CALLS = frozenset({"send_messages"})
+CLEANUP_CALLS = frozenset(
+    {
+        "list_subscriptions",
+        "list_subscriptions_runtime_properties",
+        "get_subscription_runtime_properties",
+        "delete_subscription",
+    }
+)
