@@ -518,7 +518,7 @@ class AzureCleanupFunction(pulumi.ComponentResource):
             "function",
             resource_group_name=resource_group.name,
             location=settings.location,
-            name=f"{settings.name}-cleanup",
+            # No fixed name: function app names are global (<name>.azurewebsites.net).
             kind="functionapp,linux",
             reserved=True,
             server_farm_id=self.plan.id,

@@ -130,6 +130,10 @@ class GcpSettings:
             raise SettingsError("config minInstances/maxInstances: 0 <= min <= max, max >= 1")
         if not 1 <= self.concurrency <= 1000:
             raise SettingsError("config concurrency: 1 to 1000 (Cloud Run's limit)")
+        if not 0 < self.shutdown_timeout < 10:
+            raise SettingsError(
+                "config shutdownTimeout: under 10 (Cloud Run kills an instance 10 s after SIGTERM)"
+            )
         if not 1 <= self.request_timeout <= 3600:
             raise SettingsError("config requestTimeoutSeconds: 1 to 3600 (Cloud Run's limit)")
         if self.payload_retention_days < 1:

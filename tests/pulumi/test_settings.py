@@ -56,6 +56,7 @@ def test_gcp_keys_override_defaults() -> None:
         ({"heartbeatTimeout": "4"}, "config heartbeatTimeout (4) must exceed"),
         ({"subscriptionPrefix": "9lives"}, "config subscriptionPrefix: a letter"),
         ({"requestTimeoutSeconds": "7200"}, "config requestTimeoutSeconds: 1 to 3600"),
+        ({"shutdownTimeout": "12"}, "config shutdownTimeout: under 10"),
         ({"cleanupSchedule": "0 */15 * * * *"}, "config cleanupSchedule: five cron fields"),
         ({"name": "Socket_IO"}, "config name: 3 to 20 lower-case"),
         ({"labels": "team"}, "config labels='team': 'team' is not key=value"),
