@@ -363,6 +363,7 @@ async def test_a_flood_of_cluster_requests_from_one_client_is_shared_and_bounded
     async with serving(first) as url_a, serving(second):
         await first.manager.ready()
         await second.manager.ready()
+
         async def two_servers() -> bool:
             return await first.manager.server_count() == 2
 
