@@ -14,6 +14,8 @@ pytestmark = pytest.mark.cdk
 LIBRARY_FILES = {
     "socketio_cloud/__init__.py",
     "socketio_cloud/py.typed",
+    "socketio_cloud/brokers/__init__.py",
+    "socketio_cloud/brokers/aws.py",
     "socketio_cloud/cleanup/__init__.py",
     "socketio_cloud/cleanup/aws.py",
 }

@@ -215,7 +215,12 @@ def test_cleanup_function_exists_with_its_code(
     (archive,) = archives
     body = s3.get_object(Bucket=ASSETS_BUCKET, Key=archive)["Body"].read()
     names = set(zipfile.ZipFile(io.BytesIO(body)).namelist())
-    assert {"handler.py", "socketio_cloud/__init__.py", "socketio_cloud/cleanup/aws.py"} <= names
+    assert {
+        "handler.py",
+        "socketio_cloud/__init__.py",
+        "socketio_cloud/brokers/aws.py",
+        "socketio_cloud/cleanup/aws.py",
+    } <= names
 
 
 def test_schedule_rule_invokes_the_cleanup_function(
