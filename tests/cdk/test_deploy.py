@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import pytest
 
+from socketio_cloud.brokers.aws import DEFAULT_QUEUE_PREFIX
 from tests.cdk import CDK_DIR, REGISTRY_IMAGE, STACK_NAME
 from tests.support.moto import AWS_ACCOUNT_ID, AWS_REGION, MotoServer
 from tests.support.services import require_service
@@ -292,7 +293,7 @@ def test_task_role_policy_is_scoped_to_the_cluster(
         statement["Sid"]: statement["Resource"] for statement in document["Statement"]
     }
     assert resources_by_sid["OwnQueue"] == (
-        f"arn:aws:sqs:{AWS_REGION}:{AWS_ACCOUNT_ID}:socket-io-*"
+        f"arn:aws:sqs:{AWS_REGION}:{AWS_ACCOUNT_ID}:{DEFAULT_QUEUE_PREFIX}-*"
     )
     assert resources_by_sid["ClusterTopic"] == output(outputs, "ClusterTopicTopicArn")
     assert resources_by_sid["LargePayloads"].endswith("/socketio-cloud/*")
