@@ -227,6 +227,32 @@ async def test_publishing_while_aws_is_unreachable_raises_transport_error(
         await publisher.close()
 
 
+async def test_a_started_nodes_failed_publish_turns_connected_false_until_one_succeeds(
+    aws_cluster: AwsBackend, start_node: StartNode
+) -> None:
+    sns = single_attempt(aws_cluster, "sns")
+    refuse = {"on": False}
+
+    def maybe_refuse(**_: Any) -> None:
+        if refuse["on"]:
+            raise EndpointConnectionError(endpoint_url=aws_cluster.server.endpoint_url)
+
+    sns.meta.events.register("before-send.sns.Publish", maybe_refuse)
+    a, _ = await start_node(A, sns_client=sns)
+    _b, inbox_b = await start_node(B)
+    assert a.connected
+
+    refuse["on"] = True
+    with pytest.raises(TransportError, match="cannot publish"):
+        await a.publish(broadcast(A, "lost"))
+    assert not a.connected  # although its receives still succeed
+
+    refuse["on"] = False
+    await a.publish(broadcast(A, "after"))
+    assert a.connected
+    await wait_until(lambda: len(inbox_b.messages) == 1, 10, "the broadcast")
+
+
 # ---------------------------------------------------------------------------- permissions
 
 
