@@ -46,12 +46,16 @@ __all__ = [
     "TOPIC_CREATION_ACTIONS",
     "TRANSIENT_ERROR_CODES",
     "CallCosts",
+    "TopicArn",
     "alive_mark",
     "error_code",
     "is_node_queue_name",
     "node_design_costs",
     "node_queue_name",
+    "node_queue_wildcard",
     "our_costs",
+    "parse_topic_arn",
+    "topic_region",
 ]
 
 # ---------------------------------------------------------------------------- names and tags
@@ -111,6 +115,36 @@ def is_node_queue_name(name: str, queue_prefix: str) -> bool:
     prefixes such as ``<queue_prefix>x`` or ``<queue_prefix>-eu``.
     """
     return re.fullmatch(f"{re.escape(queue_prefix)}-{NODE_UID_PATTERN}", name) is not None
+
+
+_TOPIC_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)$"
+)
+
+
+@dataclass(frozen=True)
+class TopicArn:
+    """The parts of an SNS topic ARN."""
+
+    partition: str
+    region: str
+    account: str
+    name: str
+
+
+def parse_topic_arn(arn: str) -> TopicArn | None:
+    """The parts of ``arn``, or None when it is not an SNS topic ARN."""
+    match = _TOPIC_ARN.match(arn)
+    if match is None:
+        return None
+    return TopicArn(**match.groupdict())
+
+
+def topic_region(arn: str) -> str | None:
+    """The region an SNS topic ARN names (None when ``arn`` is not one)."""
+    parsed = parse_topic_arn(arn)
+    return parsed.region if parsed else None
 
 
 def node_queue_wildcard(queue_prefix: str) -> str:
