@@ -74,11 +74,10 @@ class RabbitMQServer:
 
     def start(self) -> None:
         """Start the node and return once it accepts AMQP connections (blocking)."""
-        log = open(self.directory / "server.out", "ab")  # noqa: SIM115 - closed in stop()
-        self._process = subprocess.Popen(
-            [self.server_script], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
+        with open(self.directory / "server.out", "ab") as log:
+            self._process = subprocess.Popen(
+                [self.server_script], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + _START_TIMEOUT
         while not port_open(self.port):
             if self._process.poll() is not None:
