@@ -1,0 +1,218 @@
+"""The AMQP transport on a real RabbitMQ: routing by room, responses, bounds, lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from socketio_cloud.brokers import amqp as names
+from socketio_cloud.exceptions import TransportError
+from socketio_cloud.protocol import ClusterMessage, MessageType
+from socketio_cloud.transports.amqp import AmqpTransport
+from tests.amqp.conftest import Recorder
+from tests.backends.amqp import AmqpBackend
+from tests.support.services import wait_until
+
+pytestmark = pytest.mark.amqp
+
+
+def broadcast(sender: Recorder, rooms: list[str], arg: Any, nsp: str = "/") -> ClusterMessage:
+    return ClusterMessage(
+        MessageType.BROADCAST,
+        sender.uid,
+        nsp,
+        {
+            "opts": {"rooms": rooms, "except": [], "flags": {}},
+            "packet": {"type": 2, "data": ["e", arg]},
+        },
+    )
+
+
+async def test_a_node_without_members_receives_none_of_the_rooms_broadcasts(
+    amqp_nodes: Any,
+) -> None:
+    member, bystander, sender = await amqp_nodes(3)
+    member.transport.room_created("/", "lobby")
+    assert await member.transport.sync_bindings()
+    for i in range(50):
+        await sender.transport.publish(broadcast(sender, ["lobby"], i))
+    await sender.transport.publish(broadcast(sender, [], "marker"))
+    await member.wait_for(lambda: "marker" in member.events(), "the member's marker")
+    await bystander.wait_for(lambda: "marker" in bystander.events(), "the bystander's marker")
+    assert member.events() == [*range(50), "marker"]
+    # counted where the broker hands deliveries over: one delivery, the marker
+    assert bystander.events() == ["marker"]
+    assert bystander.transport.stats["received"] == 1
+    assert member.transport.stats["received"] == 51
+    assert member.transport.stats["room_bindings"] == 1
+    assert bystander.transport.stats["room_bindings"] == 0
+
+
+async def test_a_broadcast_to_several_rooms_arrives_once_per_node(amqp_nodes: Any) -> None:
+    both, one, sender = await amqp_nodes(3)
+    both.transport.room_created("/", "a")
+    both.transport.room_created("/", "b")
+    one.transport.room_created("/", "b")
+    await both.transport.sync_bindings()
+    await one.transport.sync_bindings()
+    await sender.transport.publish(broadcast(sender, ["a", "b", "c"], 1))
+    await sender.transport.publish(broadcast(sender, ["a"], 2))
+    await sender.transport.publish(broadcast(sender, [], "marker"))
+    await both.wait_for(lambda: "marker" in both.events(), "marker")
+    await one.wait_for(lambda: "marker" in one.events(), "marker")
+    assert both.events() == [1, 2, "marker"]
+    assert one.events() == [1, "marker"]
+
+
+async def test_the_last_member_leaving_unbinds_the_room(amqp_nodes: Any) -> None:
+    node, sender = await amqp_nodes(2)
+    node.transport.room_created("/", "r")
+    await node.transport.sync_bindings()
+    await sender.transport.publish(broadcast(sender, ["r"], 1))
+    await node.wait_for(lambda: node.events() == [1], "the room broadcast")
+    node.transport.room_deleted("/", "r")
+    await node.transport.sync_bindings()
+    assert node.transport.stats["room_bindings"] == 0
+    await sender.transport.publish(broadcast(sender, ["r"], 2))
+    await sender.transport.publish(broadcast(sender, [], "marker"))
+    await node.wait_for(lambda: "marker" in node.events(), "marker")
+    assert node.events() == [1, "marker"]
+
+
+async def test_rooms_of_other_namespaces_are_not_received(amqp_nodes: Any) -> None:
+    node, sender = await amqp_nodes(2)
+    await node.transport.add_namespace("/admin")
+    node.transport.room_created("/admin", "r")
+    await node.transport.sync_bindings()
+    await sender.transport.publish(broadcast(sender, ["r"], "root"))
+    await sender.transport.publish(broadcast(sender, ["r"], "admin", nsp="/admin"))
+    await sender.transport.publish(broadcast(sender, [], "marker"))
+    await node.wait_for(lambda: "marker" in node.events(), "marker")
+    assert node.events() == ["admin", "marker"]
+
+
+async def test_past_the_binding_bound_a_node_receives_every_room_broadcast(
+    amqp_nodes: Any,
+) -> None:
+    node, sender = await amqp_nodes(2, max_room_bindings=2)
+    for room in ("a", "b"):
+        node.transport.room_created("/", room)
+    await node.transport.sync_bindings()
+    assert node.transport.room_routing
+    node.transport.room_created("/", "c")
+    await node.transport.sync_bindings()
+    assert not node.transport.room_routing
+    assert node.transport.stats["fallback"] == 1
+    assert node.transport.stats["room_bindings"] == 1  # the namespace's wildcard
+    await sender.transport.publish(broadcast(sender, ["elsewhere"], 1))
+    await node.wait_for(lambda: node.events() == [1], "a broadcast to a room it lacks")
+    # below half the bound: back to one binding per room
+    node.transport.room_deleted("/", "a")
+    node.transport.room_deleted("/", "b")
+    await node.transport.sync_bindings()
+    assert node.transport.room_routing
+    assert node.transport.stats["room_bindings"] == 1
+    await sender.transport.publish(broadcast(sender, ["elsewhere"], 2))
+    await sender.transport.publish(broadcast(sender, ["c"], 3))
+    await node.wait_for(lambda: 3 in node.events(), "the room broadcast")
+    assert node.events() == [1, 3]
+
+
+async def test_room_routing_off_receives_every_broadcast(amqp_nodes: Any) -> None:
+    node, sender = await amqp_nodes(2, max_room_bindings=0)
+    await sender.transport.publish(broadcast(sender, ["anything"], 1))
+    await node.wait_for(lambda: node.events() == [1], "the room broadcast")
+
+
+async def test_responses_reach_the_requester_only(amqp_nodes: Any) -> None:
+    requester, other, responder = await amqp_nodes(3)
+    response = ClusterMessage(
+        MessageType.SERVER_SIDE_EMIT_RESPONSE,
+        responder.uid,
+        "/",
+        {"requestId": "0123456789abcdef", "packet": "pong"},
+    )
+    await responder.transport.publish_response(requester.uid, response)
+    await responder.transport.publish(broadcast(responder, [], "marker"))
+    await requester.wait_for(lambda: response in requester.messages, "the response")
+    await other.wait_for(lambda: "marker" in other.events(), "marker")
+    assert response not in other.messages
+    assert other.transport.stats["received"] == 1
+
+
+async def test_a_node_never_receives_its_own_messages(amqp_nodes: Any) -> None:
+    node, other = await amqp_nodes(2)
+    await node.transport.publish(broadcast(node, [], "own"))
+    await other.transport.publish(broadcast(other, [], "marker"))
+    await node.wait_for(lambda: "marker" in node.events(), "marker")
+    assert node.events() == ["marker"]
+    assert node.transport.stats["own"] == 1
+
+
+async def test_joins_sent_by_a_node_route_its_room_broadcasts_to_everyone_for_a_while(
+    amqp_nodes: Any,
+) -> None:
+    # the joined sockets' node binds the room only when the SOCKETS_JOIN arrives: meanwhile
+    # the sender's broadcasts to that room must not depend on that binding
+    node, sender = await amqp_nodes(2)
+    join = ClusterMessage(
+        MessageType.SOCKETS_JOIN,
+        sender.uid,
+        "/",
+        {"opts": {"rooms": [], "except": []}, "rooms": ["fresh"]},
+    )
+    await sender.transport.publish(join)
+    await sender.transport.publish(broadcast(sender, ["fresh"], 1))
+    await node.wait_for(lambda: node.events() == [1], "the broadcast right after the join")
+
+
+async def test_close_deletes_the_queue_and_abort_leaves_it(
+    backend_amqp: AmqpBackend, amqp_nodes: Any
+) -> None:
+    closed, aborted = await amqp_nodes(2)
+    assert await backend_amqp.node_resources(closed.uid) != []
+    await closed.transport.close()
+    await closed.transport.close()
+    assert await backend_amqp.node_resources(closed.uid) == []
+    await aborted.transport.abort()
+    assert await backend_amqp.node_resources(aborted.uid) == [aborted.transport.queue_name]
+    assert not aborted.transport.connected
+    with pytest.raises(TransportError):
+        await aborted.transport.publish(broadcast(aborted, [], 1))
+
+
+async def test_queue_arguments_make_a_dead_nodes_queue_expire(
+    backend_amqp: AmqpBackend, amqp_nodes: Any
+) -> None:
+    (node,) = await amqp_nodes(1, queue_expires=1.0)
+    await node.transport.abort()
+    name = node.transport.queue_name
+
+    async def gone() -> bool:
+        return name not in backend_amqp.server.queue_stats()
+
+    await wait_until(gone, 15, "the aborted node's queue to expire")
+
+
+async def test_start_fails_clearly_without_a_broker() -> None:
+    transport = AmqpTransport(url="amqp://guest:guest@127.0.0.1:1/", connect_timeout=2.0)
+    with pytest.raises(TransportError, match="cannot reach"):
+        await transport.start("0123456789abcdef", _ignore)
+    await transport.close()
+
+
+async def _ignore(message: ClusterMessage, offset: str | None) -> None:
+    pass
+
+
+def test_options_are_validated() -> None:
+    for bad in (
+        {"exchange": ""},
+        {"queue_expires": 0},
+        {"prefetch": 0},
+        {"max_room_bindings": -1},
+    ):
+        with pytest.raises(ValueError):
+            AmqpTransport(**bad)
+    assert names.DEFAULT_EXCHANGE == "socket.io"
