@@ -45,6 +45,19 @@ __all__ = ["AmqpEmitter", "AmqpManager", "AmqpTransport"]
 
 logger = logging.getLogger("socketio_cloud.transports.amqp")
 
+_COUNTERS = (
+    "published",
+    "received",
+    "received_by_room",
+    "own",
+    "delivered",
+    "rejected",
+    "redelivered_dropped",
+    "binds",
+    "unbinds",
+    "reconnects",
+)
+
 #: Acknowledge deliveries in batches of at most this many (one frame for the batch).
 _ACK_BATCH = 32
 
@@ -122,6 +135,7 @@ class AmqpTransport(Transport):
         self._lost = asyncio.Event()
         self._first_connect: asyncio.Future[None] | None = None
         self._delivery_task: asyncio.Task[Any] | None = None
+        self._consumer_tag = ""
         # room routing: what the node wants bound, what is bound, who waits for it
         self._namespaces: set[str] = set()
         self._rooms: dict[str, set[str]] = {}
@@ -150,11 +164,13 @@ class AmqpTransport(Transport):
 
     @property
     def stats(self) -> Mapping[str, int]:
-        """Counters: ``published``, ``received`` (deliveries from the broker), ``own``
+        """Counters: ``published``, ``received`` (deliveries from the broker; of which
+        ``received_by_room`` were published to a room's key), ``own``
         (own messages dropped before decoding), ``delivered``/``rejected`` (by the inbox),
         ``redelivered_dropped``, ``binds``, ``unbinds``, ``reconnects``, and the gauges
         ``room_bindings`` and ``fallback`` (1 while every room broadcast is received)."""
-        counts = Counter(self._counters)
+        counts = Counter(dict.fromkeys(_COUNTERS, 0))
+        counts.update(self._counters)
         if self._inbox is not None:
             counts.update(self._inbox.stats)
         counts["room_bindings"] = sum(1 for key in self._bound if ".r." in key)
@@ -214,6 +230,8 @@ class AmqpTransport(Transport):
         queue, connection = self._queue, self._connection
         if delete_queue and queue is not None and connection is not None:
             try:
+                if self._consumer_tag:
+                    await queue.cancel(self._consumer_tag, timeout=self.connect_timeout)
                 await queue.delete(if_unused=False, if_empty=False, timeout=self.connect_timeout)
             except Exception as exc:  # the queue expires by itself anyway
                 logger.info("could not delete queue %s: %s", self.queue_name, exc)
@@ -306,7 +324,7 @@ class AmqpTransport(Transport):
         async def on_delivery(message: AbstractIncomingMessage) -> None:
             deliveries.put_nowait(message)
 
-        await queue.consume(on_delivery, no_ack=False)
+        self._consumer_tag = await queue.consume(on_delivery, no_ack=False)
 
     def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
         if not self._closed:
@@ -348,6 +366,8 @@ class AmqpTransport(Transport):
             if channel.is_closed:
                 return  # the broker delivers what was not acknowledged again
             counters["received"] += 1
+            if ".r." in (message.routing_key or ""):
+                counters["received_by_room"] += 1
             body = message.body
             if message.redelivered and self._maybe_redelivered[body] > 0:
                 self._maybe_redelivered[body] -= 1
