@@ -56,6 +56,7 @@ _COUNTERS = (
     "binds",
     "unbinds",
     "reconnects",
+    "connect_attempts",
 )
 
 #: Acknowledge deliveries in batches of at most this many (one frame for the batch).
@@ -167,7 +168,8 @@ class AmqpTransport(Transport):
         """Counters: ``published``, ``received`` (deliveries from the broker; of which
         ``received_by_room`` were published to a room's key), ``own``
         (own messages dropped before decoding), ``delivered``/``rejected`` (by the inbox),
-        ``redelivered_dropped``, ``binds``, ``unbinds``, ``reconnects``, and the gauges
+        ``redelivered_dropped``, ``binds``, ``unbinds``, ``reconnects`` (connections lost), ``connect_attempts``,
+        and the gauges
         ``room_bindings`` and ``fallback`` (1 while every room broadcast is received)."""
         counts = Counter(dict.fromkeys(_COUNTERS, 0))
         counts.update(self._counters)
@@ -277,6 +279,7 @@ class AmqpTransport(Transport):
                 await asyncio.sleep(backoff.next_delay())
 
     async def _connect(self) -> None:
+        self._counters["connect_attempts"] += 1
         self._lost.clear()
         connection = await aio_pika.connect(self.url, timeout=self.connect_timeout)
         self._connection = connection
