@@ -23,6 +23,8 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "AmqpManager": "socketio_cloud.transports.amqp",
+    "AmqpEmitter": "socketio_cloud.transports.amqp",
     "Transport": "socketio_cloud.transports.base",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
     from .exceptions import SocketIOCloudError as SocketIOCloudError
     from .exceptions import TransportError as TransportError
     from .operators import BroadcastOperator as BroadcastOperator
+    from .transports.amqp import AmqpEmitter as AmqpEmitter
+    from .transports.amqp import AmqpManager as AmqpManager
     from .transports.aws import AwsSqsEmitter as AwsSqsEmitter
     from .transports.aws import AwsSqsManager as AwsSqsManager
     from .transports.base import Transport as Transport
