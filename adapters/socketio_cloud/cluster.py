@@ -266,9 +266,8 @@ class ClusterManager(LocalManager, Selector):
             )
 
     async def _dispatch(self, message: ClusterMessage) -> None:
-        # Node's order: drop own messages, membership, drop other namespaces, dispatch
-        if message.uid == self.uid:
-            return
+        # Node's order: (own messages are dropped by the transport's Inbox), membership,
+        # drop other namespaces, dispatch
         namespace = message.nsp
         if self.membership.observe(message, namespace in self._namespaces):
             return
