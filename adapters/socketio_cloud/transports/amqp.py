@@ -166,9 +166,9 @@ class AmqpTransport(Transport):
     @property
     def stats(self) -> Mapping[str, int]:
         """Counters: ``published``, ``received`` (deliveries from the broker; of which
-        ``received_by_room`` were published to a room's key), ``own``
-        (own messages dropped before decoding), ``delivered``/``rejected`` (by the inbox),
-        ``redelivered_dropped``, ``binds``, ``unbinds``, ``reconnects`` (connections lost), ``connect_attempts``,
+        ``received_by_room`` were published to a room's key), ``own`` (own messages
+        dropped), ``delivered``/``rejected`` (by the inbox), ``redelivered_dropped``,
+        ``binds``, ``unbinds``, ``reconnects`` (connections lost), ``connect_attempts``,
         and the gauges
         ``room_bindings`` and ``fallback`` (1 while every room broadcast is received)."""
         counts = Counter(dict.fromkeys(_COUNTERS, 0))
@@ -189,7 +189,7 @@ class AmqpTransport(Transport):
     async def start(self, uid: str, on_message: MessageHandler) -> None:
         self._uid = uid
         self._link.owner = f"node {uid}"
-        self._inbox = Inbox("amqp", on_message)
+        self._inbox = Inbox("amqp", on_message, uid=uid)
         self._consuming = True
         await self._begin()
 
