@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import aio_pika
 import pytest
 
 from socketio_cloud.brokers import amqp as names
@@ -216,3 +218,60 @@ def test_options_are_validated() -> None:
         with pytest.raises(ValueError):
             AmqpTransport(**bad)
     assert names.DEFAULT_EXCHANGE == "socket.io"
+
+
+async def _delete(backend: AmqpBackend, *, queue: str = "", exchange: str = "") -> None:
+    connection = await aio_pika.connect(backend.url)
+    try:
+        channel = await connection.channel()
+        if queue:
+            await channel.queue_delete(queue)
+        if exchange:
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()
+
+
+async def _until_delivered(sender: Recorder, receiver: Recorder, rooms: list[str]) -> None:
+    """Publish (retrying while the sender recovers) until a broadcast gets through."""
+    tries = 0
+
+    async def delivered() -> bool:
+        nonlocal tries
+        tries += 1
+        with contextlib.suppress(TransportError):
+            await sender.transport.publish(broadcast(sender, rooms, f"probe-{tries}"))
+        return any(str(e).startswith("probe-") for e in receiver.events())
+
+    await wait_until(delivered, 30, "a broadcast after the recovery")
+
+
+async def test_a_queue_deleted_under_a_node_is_declared_again_with_its_bindings(
+    backend_amqp: AmqpBackend, amqp_nodes: Any
+) -> None:
+    node, sender = await amqp_nodes(2)
+    node.transport.room_created("/", "r")
+    await node.transport.sync_bindings()
+    await _delete(backend_amqp, queue=node.transport.queue_name)
+    await wait_until(lambda: node.transport.stats["reconnects"] >= 1, 15, "the node to notice")
+    await wait_until(lambda: node.transport.connected, 30, "the node to reconnect")
+    await _until_delivered(sender, node, ["r"])
+    assert node.transport.stats["room_bindings"] == 1
+
+
+async def test_an_exchange_deleted_under_the_cluster_is_declared_again(
+    backend_amqp: AmqpBackend, amqp_nodes: Any
+) -> None:
+    # deleting the exchange drops every binding and closes the channel of the next publish
+    node, sender = await amqp_nodes(2)
+    node.transport.room_created("/", "r")
+    await node.transport.sync_bindings()
+    await _delete(backend_amqp, exchange=backend_amqp.exchange)
+    with contextlib.suppress(TransportError):
+        await sender.transport.publish(broadcast(sender, [], "lost"))
+    # the node's bindings went with the exchange: it learns of it only when something closes
+    # its channel, so make it publish too (as its heartbeats would)
+    with contextlib.suppress(TransportError):
+        await node.transport.publish(broadcast(node, [], "lost"))
+    await wait_until(lambda: node.transport.connected and sender.transport.connected, 30, "up")
+    await _until_delivered(sender, node, ["r"])

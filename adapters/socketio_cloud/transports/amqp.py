@@ -283,16 +283,22 @@ class AmqpTransport(Transport):
         self._lost.clear()
         connection = await aio_pika.connect(self.url, timeout=self.connect_timeout)
         self._connection = connection
-        connection.close_callbacks.add(self._on_close)
+        # callbacks of a connection that was replaced meanwhile must not touch the new one
+        on_close = partial(self._on_close, connection)
+        connection.close_callbacks.add(on_close)
         publisher = await connection.channel(publisher_confirms=True)
-        publisher.close_callbacks.add(self._on_close)
+        publisher.close_callbacks.add(on_close)
         self._exchange = await publisher.declare_exchange(
             self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
         if not self._consuming:
             return
         consumer = await connection.channel(publisher_confirms=False)
-        consumer.close_callbacks.add(self._on_close)
+        consumer.close_callbacks.add(on_close)
+        # the broker cancels the consumer when the queue is deleted under it (by an operator,
+        # or a policy): start over, which declares the queue again
+        underlay = await consumer.get_underlay_channel()
+        underlay.on_consumer_cancel_callbacks.add(partial(self._on_cancelled, connection))
         await consumer.set_qos(prefetch_count=self.prefetch)
         queue = await consumer.declare_queue(
             self.queue_name,
@@ -329,11 +335,18 @@ class AmqpTransport(Transport):
 
         self._consumer_tag = await queue.consume(on_delivery, no_ack=False)
 
-    def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
+    def _on_close(
+        self, connection: AbstractConnection, _sender: Any, exc: BaseException | None = None
+    ) -> None:
+        if connection is not self._connection:
+            return
         if not self._closed:
             self._link.failed("connection", exc or "closed")
         self._lost.set()
         self._changed.set()
+
+    async def _on_cancelled(self, connection: AbstractConnection, _frame: Any) -> None:
+        self._on_close(connection, None, TransportError("the broker cancelled the consumer"))
 
     async def _drop_connection(self) -> None:
         connection = self._connection
