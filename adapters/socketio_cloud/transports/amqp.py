@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from collections.abc import Mapping
 from functools import partial
@@ -31,10 +30,11 @@ from ..brokers import amqp as names
 from ..cluster import ClusterManager
 from ..emitter import Emitter
 from ..exceptions import PayloadTooLarge, TransportError
-from ..protocol import ClusterMessage, Limits, MessageType
+from ..protocol import BroadcastOptions, ClusterMessage, Limits, MessageType
 from ..runtime import Backoff, Inbox, LinkState
 from ..tasks import TaskSet, cancel_and_wait
 from ..transport import MembershipKind, MessageHandler, Transport
+from .amqp_bindings import RecentJoins, RoomBindings
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -138,15 +138,9 @@ class AmqpTransport(Transport):
         self._delivery_task: asyncio.Task[Any] | None = None
         self._consumer_tag = ""
         # room routing: what the node wants bound, what is bound, who waits for it
-        self._namespaces: set[str] = set()
-        self._rooms: dict[str, set[str]] = {}
-        self._fallback = max_room_bindings == 0
+        self._bindings = RoomBindings(max_room_bindings)
         self._bound: set[str] = set()
-        self._changed = asyncio.Event()
-        self._version = 0
-        self._applied = 0
-        self._sync_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._recent_joins: dict[str, dict[str, float]] = {}
+        self._recent_joins = RecentJoins(route_grace)
         # deliveries handled but not yet acknowledged, and, after a lost connection, the
         # ones of them the broker may deliver again (dropped once, by body)
         self._unacked_bodies: list[bytes] = []
@@ -176,13 +170,13 @@ class AmqpTransport(Transport):
         if self._inbox is not None:
             counts.update(self._inbox.stats)
         counts["room_bindings"] = sum(1 for key in self._bound if ".r." in key)
-        counts["fallback"] = int(self._fallback)
+        counts["fallback"] = int(self._bindings.fallback)
         return dict(counts)
 
     @property
     def room_routing(self) -> bool:
         """Whether this node receives only the room broadcasts of rooms it has members in."""
-        return not self._fallback
+        return not self._bindings.fallback
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -209,11 +203,7 @@ class AmqpTransport(Transport):
         await asyncio.shield(self._first_connect)
 
     async def add_namespace(self, namespace: str) -> None:
-        if namespace in self._namespaces:
-            return
-        self._namespaces.add(namespace)
-        self._bump()
-        if self._consuming:
+        if self._bindings.add_namespace(namespace) and self._consuming:
             await self.sync_bindings()
 
     async def close(self) -> None:
@@ -239,10 +229,7 @@ class AmqpTransport(Transport):
                 logger.info("could not delete queue %s: %s", self.queue_name, exc)
         await self._drop_connection()
         self._link.close()
-        for _, waiter in self._sync_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._sync_waiters.clear()
+        self._bindings.release()
 
     # ------------------------------------------------------------------ connection
 
@@ -313,8 +300,8 @@ class AmqpTransport(Transport):
         self._queue = queue
         # the queue may have outlived a lost connection with its bindings, or be new after
         # a broker restart: bind everything wanted, drop what is no longer wanted
-        wanted = self._wanted_keys()
-        version = self._version
+        version = self._bindings.version
+        wanted = self._bindings.wanted_keys(self._uid)
         stale = self._bound - wanted
         self._bound = set()
         for key in sorted(wanted):
@@ -324,7 +311,7 @@ class AmqpTransport(Transport):
         for key in sorted(stale):
             await queue.unbind(self.exchange_name, key)
             self._counters["unbinds"] += 1
-        self._mark_applied(version)
+        self._bindings.applied(version)
         deliveries: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._delivery_task = self._tasks.spawn(
             self._handle_deliveries(deliveries, consumer), name="amqp-deliveries"
@@ -343,7 +330,7 @@ class AmqpTransport(Transport):
         if not self._closed:
             self._link.failed("connection", exc or "closed")
         self._lost.set()
-        self._changed.set()
+        self._bindings.changed.set()
 
     async def _on_cancelled(self, connection: AbstractConnection, _frame: Any) -> None:
         self._on_close(connection, None, TransportError("the broker cancelled the consumer"))
@@ -407,10 +394,9 @@ class AmqpTransport(Transport):
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, message: ClusterMessage) -> str | None:
-        recent = self._recent_rooms(message.nsp)
-        keys = names.routing_keys(message, recent)
-        if message.type is MessageType.SOCKETS_JOIN and self.route_grace > 0:
-            self._remember_joins(message)
+        keys = names.routing_keys(message, self._recent_joins.rooms(message.nsp))
+        if message.type is MessageType.SOCKETS_JOIN:
+            self._recent_joins.remember(message)
         await self._send(message, keys[0], keys[1:])
         return None
 
@@ -444,39 +430,16 @@ class AmqpTransport(Transport):
         self._link.ok("publisher")
         self._counters["published"] += 1
 
-    def _remember_joins(self, message: ClusterMessage) -> None:
-        assert message.data is not None
-        until = time.monotonic() + self.route_grace
-        rooms = self._recent_joins.setdefault(message.nsp, {})
-        for room in message.data.get("rooms", ()):
-            rooms[room] = until
-
-    def _recent_rooms(self, namespace: str) -> frozenset[str]:
-        rooms = self._recent_joins.get(namespace)
-        if not rooms:
-            return frozenset()
-        now = time.monotonic()
-        for room in [room for room, until in rooms.items() if until <= now]:
-            del rooms[room]
-        return frozenset(rooms)
-
     # ------------------------------------------------------------------ room bindings
 
     def room_created(self, namespace: str, room: str) -> None:
         """The node has a first local member of ``room``: bind its key (in the background;
         :meth:`sync_bindings` waits for it)."""
-        if names.routed_by_room(room):
-            self._rooms.setdefault(namespace, set()).add(room)
-            self._bump()
+        self._bindings.room_created(namespace, room)
 
     def room_deleted(self, namespace: str, room: str) -> None:
         """The node's last local member left ``room``: unbind its key (in the background)."""
-        rooms = self._rooms.get(namespace)
-        if rooms is not None and room in rooms:
-            rooms.discard(room)
-            if not rooms:
-                del self._rooms[namespace]
-            self._bump()
+        self._bindings.room_deleted(namespace, room)
 
     async def sync_bindings(self, timeout: float | None = None) -> bool:
         """Wait until every room change made so far is bound at the broker.
@@ -486,60 +449,14 @@ class AmqpTransport(Transport):
         """
         if not self._consuming or self._closed:
             return False
-        version = self._version
-        if self._applied >= version:
+        if self._bindings.is_applied():
             return True
         if not self.connected:
             return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sync_waiters.append((version, waiter))
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout or self.connect_timeout)
-        except asyncio.TimeoutError:
-            logger.warning("room bindings not confirmed within the timeout")
-            return False
-        return self._applied >= version
-
-    def _bump(self) -> None:
-        self._version += 1
-        self._changed.set()
-
-    def _mark_applied(self, version: int) -> None:
-        self._applied = max(self._applied, version)
-        still: list[tuple[int, asyncio.Future[None]]] = []
-        for wanted, waiter in self._sync_waiters:
-            if wanted <= self._applied:
-                if not waiter.done():
-                    waiter.set_result(None)
-            else:
-                still.append((wanted, waiter))
-        self._sync_waiters = still
-
-    def _wanted_keys(self) -> set[str]:
-        keys = {names.response_key(self._uid), names.HEARTBEAT_KEY}
-        keys.update(names.all_key(namespace) for namespace in self._namespaces)
-        count = sum(len(rooms) for rooms in self._rooms.values())
-        if self.max_room_bindings == 0:
-            self._fallback = True
-        elif not self._fallback and count > self.max_room_bindings:
-            self._fallback = True
-            logger.warning(
-                "node %s has %d rooms, more than max_room_bindings=%d: receiving every room "
-                "broadcast until it has at most %d",
-                self._uid,
-                count,
-                self.max_room_bindings,
-                self.max_room_bindings // 2,
-            )
-        elif self._fallback and count <= self.max_room_bindings // 2:
-            self._fallback = False
-            logger.info("node %s routes room broadcasts by room again", self._uid)
-        if self._fallback:
-            keys.update(names.room_wildcard(ns) for ns in self._namespaces | set(self._rooms))
-        else:
-            for namespace, rooms in self._rooms.items():
-                keys.update(names.room_key(namespace, room) for room in rooms)
-        return keys
+        if await self._bindings.wait(timeout or self.connect_timeout):
+            return True
+        logger.warning("room bindings not confirmed within the timeout")
+        return False
 
     async def _follow_rooms(self) -> None:
         """Apply room changes until the connection is lost: bind new keys before unbinding
@@ -547,15 +464,16 @@ class AmqpTransport(Transport):
         if not self._consuming:
             await self._lost.wait()
             raise ConnectionError("connection lost")
+        bindings = self._bindings
         while True:
-            await self._changed.wait()
-            self._changed.clear()
+            await bindings.changed.wait()
+            bindings.changed.clear()
             if self._lost.is_set():
                 raise ConnectionError("connection lost")
             queue = self._queue
             assert queue is not None
-            version = self._version
-            wanted = self._wanted_keys()
+            version = bindings.version
+            wanted = bindings.wanted_keys(self._uid)
             for key in sorted(wanted - self._bound):
                 await queue.bind(self.exchange_name, key)
                 self._bound.add(key)
@@ -564,7 +482,7 @@ class AmqpTransport(Transport):
                 await queue.unbind(self.exchange_name, key)
                 self._bound.discard(key)
                 self._counters["unbinds"] += 1
-            self._mark_applied(version)
+            bindings.applied(version)
 
 
 class AmqpManager(ClusterManager):
@@ -620,7 +538,7 @@ class AmqpManager(ClusterManager):
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         await self.transport.sync_bindings()
 
-    async def _add_sockets(self, namespace: str, opts: Any, rooms: list[str]) -> None:
+    async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
         # sockets_join(): the local sockets' rooms are bound before it returns, as for
         # enter_room (other nodes bind theirs when the SOCKETS_JOIN arrives; see route_grace)
         await super()._add_sockets(namespace, opts, rooms)
