@@ -9,8 +9,8 @@ import aio_pika
 import pytest
 
 from socketio_cloud.brokers import amqp as names
-from socketio_cloud.exceptions import TransportError
-from socketio_cloud.protocol import ClusterMessage, MessageType
+from socketio_cloud.exceptions import PayloadTooLarge, TransportError
+from socketio_cloud.protocol import ClusterMessage, Limits, MessageType
 from socketio_cloud.transports.amqp import AmqpTransport
 from tests.amqp.conftest import Recorder
 from tests.backends.amqp import AmqpBackend
@@ -275,3 +275,10 @@ async def test_an_exchange_deleted_under_the_cluster_is_declared_again(
         await node.transport.publish(broadcast(node, [], "lost"))
     await wait_until(lambda: node.transport.connected and sender.transport.connected, 30, "up")
     await _until_delivered(sender, node, ["r"])
+
+
+async def test_a_message_larger_than_the_limit_is_refused(amqp_nodes: Any) -> None:
+    (node,) = await amqp_nodes(1, limits=Limits(max_message_size=100))
+    with pytest.raises(PayloadTooLarge):
+        await node.transport.publish(broadcast(node, [], "x" * 200))
+    assert node.transport.connected
