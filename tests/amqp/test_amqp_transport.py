@@ -8,6 +8,7 @@ from typing import Any
 import aio_pika
 import pytest
 
+from socketio_cloud import protocol
 from socketio_cloud.brokers import amqp as names
 from socketio_cloud.exceptions import PayloadTooLarge, TransportError
 from socketio_cloud.protocol import ClusterMessage, Limits, MessageType
@@ -282,3 +283,42 @@ async def test_a_message_larger_than_the_limit_is_refused(amqp_nodes: Any) -> No
     with pytest.raises(PayloadTooLarge):
         await node.transport.publish(broadcast(node, [], "x" * 200))
     assert node.transport.connected
+
+
+async def test_the_wire_format(backend_amqp: AmqpBackend, amqp_nodes: Any) -> None:
+    """What a raw AMQP consumer bound to every key sees (docs/amqp.md, "Wire format")."""
+    (sender,) = await amqp_nodes(1)
+    connection = await aio_pika.connect(backend_amqp.url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(backend_amqp.exchange)
+        assert exchange.name == backend_amqp.exchange
+        tap = await channel.declare_queue(exclusive=True)
+        await tap.bind(backend_amqp.exchange, "#")
+        message = broadcast(sender, ["a", "b"], "framed")
+        await sender.transport.publish(message)
+        response = ClusterMessage(
+            MessageType.BROADCAST_CLIENT_COUNT,
+            sender.uid,
+            "/",
+            {"requestId": "0123456789abcdef", "clientCount": 2},
+        )
+        await sender.transport.publish_response("fedcba9876543210", response)
+        seen = []
+        async with tap.iterator() as deliveries:
+            async for delivery in deliveries:
+                await delivery.ack()
+                seen.append(delivery)
+                if len(seen) == 2:
+                    break
+    finally:
+        await connection.close()
+    room, answer = seen
+    assert room.routing_key == names.room_key("/", "a")
+    assert room.headers == {"CC": [names.room_key("/", "b")]}
+    assert room.app_id == sender.uid
+    assert room.content_type == "application/msgpack"
+    assert room.delivery_mode == aio_pika.DeliveryMode.NOT_PERSISTENT
+    assert room.body == protocol.encode(message)
+    assert answer.routing_key == "u.fedcba9876543210"
+    assert protocol.decode(answer.body) == response
