@@ -17,11 +17,13 @@ pytestmark = [pytest.mark.amqp, pytest.mark.slow]
 STOPPED_BY_SIGTERM = (0, -signal.SIGTERM)
 
 
-def test_two_app_nodes_form_a_cluster_on_rabbitmq(rabbitmq: RabbitMQServer, tmp_path: Path) -> None:
+def test_two_app_nodes_form_a_cluster_on_rabbitmq(
+    amqp_broker: RabbitMQServer, tmp_path: Path
+) -> None:
     name = f"app-{secrets.token_hex(4)}"
     env = {
         "SIO_BACKEND": "amqp",
-        "SIO_AMQP_URL": rabbitmq.url,
+        "SIO_AMQP_URL": amqp_broker.url,
         "SIO_AMQP_EXCHANGE": name,
         "SIO_QUEUE_PREFIX": name,
         "SIO_HEARTBEAT_INTERVAL": "1",
@@ -33,10 +35,10 @@ def test_two_app_nodes_form_a_cluster_on_rabbitmq(rabbitmq: RabbitMQServer, tmp_
         for node in nodes:
             node.wait_healthy(servers=2)
         uids = sorted((node.health() or {})["uid"] for node in nodes)
-        queues = sorted(q for q in rabbitmq.queue_stats() if q.startswith(f"{name}#"))
+        queues = sorted(q for q in amqp_broker.queue_stats() if q.startswith(f"{name}#"))
         assert queues == [f"{name}#{uid}" for uid in uids]
     finally:
         statuses = [node.stop() for node in nodes]
     for node, status in zip(nodes, statuses, strict=True):
         assert status in STOPPED_BY_SIGTERM, node.log()
-    assert [q for q in rabbitmq.queue_stats() if q.startswith(f"{name}#")] == []
+    assert [q for q in amqp_broker.queue_stats() if q.startswith(f"{name}#")] == []

@@ -25,7 +25,7 @@ from tests.support.services import require_service
 
 
 @pytest.fixture(scope="session")
-def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQServer]:
+def amqp_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQServer]:
     """A private RabbitMQ node for the whole session, stopped at the end."""
     installed = find_script("rabbitmq-server") is not None and find_script("rabbitmqctl")
     require_service(bool(installed), "rabbitmq-server is not installed")
@@ -105,5 +105,5 @@ class AmqpBackend:
 
 
 @pytest.fixture
-def backend_amqp(rabbitmq: RabbitMQServer) -> AmqpBackend:
-    return AmqpBackend(rabbitmq)
+def backend_amqp(amqp_broker: RabbitMQServer) -> AmqpBackend:
+    return AmqpBackend(amqp_broker)
