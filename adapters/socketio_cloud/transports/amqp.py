@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -141,9 +141,10 @@ class AmqpTransport(Transport):
         self._bindings = RoomBindings(max_room_bindings)
         self._bound: set[str] = set()
         self._recent_joins = RecentJoins(route_grace)
-        # deliveries handled but not yet acknowledged, and, after a lost connection, the
-        # ones of them the broker may deliver again (dropped once, by body)
-        self._unacked_bodies: list[bytes] = []
+        # the last deliveries handed to the core (as many as may be unacknowledged at the
+        # broker) and, after a lost connection, those the broker may deliver again: a
+        # redelivered message found there is dropped once (compared by body)
+        self._recent_bodies: deque[bytes] = deque(maxlen=prefetch)
         self._maybe_redelivered: Counter[bytes] = Counter()
 
     # ------------------------------------------------------------------ properties
@@ -305,11 +306,11 @@ class AmqpTransport(Transport):
         stale = self._bound - wanted
         self._bound = set()
         for key in sorted(wanted):
-            await queue.bind(self.exchange_name, key)
+            await queue.bind(self.exchange_name, key, timeout=self.connect_timeout)
             self._bound.add(key)
             self._counters["binds"] += 1
         for key in sorted(stale):
-            await queue.unbind(self.exchange_name, key)
+            await queue.unbind(self.exchange_name, key, timeout=self.connect_timeout)
             self._counters["unbinds"] += 1
         self._bindings.applied(version)
         deliveries: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
@@ -343,9 +344,9 @@ class AmqpTransport(Transport):
             await cancel_and_wait([task])
         self._exchange = None
         self._queue = None
-        if self._unacked_bodies:
-            self._maybe_redelivered.update(self._unacked_bodies)
-            self._unacked_bodies.clear()
+        if self._recent_bodies:
+            self._maybe_redelivered.update(self._recent_bodies)
+            self._recent_bodies.clear()
         if connection is not None and not connection.is_closed:
             try:
                 await asyncio.wait_for(connection.close(), self.connect_timeout)
@@ -363,7 +364,8 @@ class AmqpTransport(Transport):
         uid = self._uid
         limits = self.limits
         counters = self._counters
-        last: AbstractIncomingMessage | None = None
+        recent = self._recent_bodies
+        unacked = 0
         while True:
             message = await deliveries.get()
             if channel.is_closed:
@@ -380,16 +382,18 @@ class AmqpTransport(Transport):
             else:
                 if self._maybe_redelivered and not message.redelivered:
                     self._maybe_redelivered.clear()
+                # remembered before the core has it: if the connection drops meanwhile,
+                # the broker's second copy must not reach clients again
+                recent.append(body)
                 await inbox.accept(partial(protocol.decode, body, limits=limits))
-            self._unacked_bodies.append(body)
-            last = message
-            if deliveries.empty() or len(self._unacked_bodies) >= _ACK_BATCH:
+            unacked += 1
+            if deliveries.empty() or unacked >= _ACK_BATCH:
                 try:
-                    await last.ack(multiple=True)
+                    await message.ack(multiple=True)
                 except Exception as exc:
                     self._link.failed("connection", exc)
                     return
-                self._unacked_bodies.clear()
+                unacked = 0
 
     # ------------------------------------------------------------------ publishing
 
@@ -475,11 +479,11 @@ class AmqpTransport(Transport):
             version = bindings.version
             wanted = bindings.wanted_keys(self._uid)
             for key in sorted(wanted - self._bound):
-                await queue.bind(self.exchange_name, key)
+                await queue.bind(self.exchange_name, key, timeout=self.connect_timeout)
                 self._bound.add(key)
                 self._counters["binds"] += 1
             for key in sorted(self._bound - wanted):
-                await queue.unbind(self.exchange_name, key)
+                await queue.unbind(self.exchange_name, key, timeout=self.connect_timeout)
                 self._bound.discard(key)
                 self._counters["unbinds"] += 1
             bindings.applied(version)
