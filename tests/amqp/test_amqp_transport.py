@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from typing import Any
 
 import aio_pika
@@ -322,3 +323,47 @@ async def test_the_wire_format(backend_amqp: AmqpBackend, amqp_nodes: Any) -> No
     assert room.body == protocol.encode(message)
     assert answer.routing_key == "u.fedcba9876543210"
     assert protocol.decode(answer.body) == response
+
+
+async def test_the_documented_permissions_are_enough(
+    backend_amqp: AmqpBackend, amqp_broker: Any
+) -> None:
+    tag = secrets.token_hex(4)
+    exchange, prefix = f"perm-{tag}", f"perm-{tag}"
+    urls = {}
+    for role, node in (("node", True), ("emitter", False)):
+        user = f"{role}-{tag}"
+        grant = names.permissions(exchange, prefix, node=node)
+        amqp_broker.ctl("add_user", user, "secret")
+        amqp_broker.ctl(
+            "set_permissions", "-p", "/", user, grant["configure"], grant["write"], grant["read"]
+        )
+        urls[role] = f"amqp://{user}:secret@127.0.0.1:{amqp_broker.port}/"
+    options = {"exchange": exchange, "queue_prefix": prefix, "connect_timeout": 5.0}
+    nodes = [AmqpTransport(url=urls["node"], **options) for _ in range(2)]
+    emitter = AmqpTransport(url=urls["emitter"], exchange=exchange, connect_timeout=5.0)
+    recorders = [Recorder(t, protocol.new_uid()) for t in nodes]
+    try:
+        for recorder in recorders:
+            await recorder.transport.start(recorder.uid, recorder.on_message)
+            await recorder.transport.add_namespace("/")
+        first, second = recorders
+        first.transport.room_created("/", "r")
+        assert await first.transport.sync_bindings()
+        await emitter.open_publisher()
+        await emitter.publish(broadcast(Recorder(emitter, "emitter"), ["r"], "from-emitter"))
+        await second.transport.publish(broadcast(second, ["r"], "from-node"))
+        await first.wait_for(lambda: len(first.events()) == 2, "both broadcasts")
+        await first.transport.close()
+        assert first.transport.queue_name not in amqp_broker.queue_stats()
+    finally:
+        for transport in (*nodes, emitter):
+            await transport.close()
+        for role in ("node", "emitter"):
+            amqp_broker.ctl("delete_user", f"{role}-{tag}")
+        connection = await aio_pika.connect(backend_amqp.url)
+        try:
+            channel = await connection.channel()
+            await channel.exchange_delete(exchange)
+        finally:
+            await connection.close()

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_ROUTED_ROOMS",
     "all_key",
     "looks_like_sid",
+    "permissions",
     "queue_name",
     "response_key",
     "room_key",
@@ -158,3 +159,20 @@ def routing_keys(message: ClusterMessage, recent_joins: frozenset[str] = frozens
         ):
             return list(dict.fromkeys(room_key(message.nsp, room) for room in rooms))
     return [all_key(message.nsp)]
+
+
+def permissions(
+    exchange: str = DEFAULT_EXCHANGE, queue_prefix: str = DEFAULT_QUEUE_PREFIX, *, node: bool = True
+) -> dict[str, str]:
+    """The RabbitMQ permissions (``configure``, ``write``, ``read`` regular expressions for
+    ``rabbitmqctl set_permissions``) a node, or an emitter (``node=False``), needs.
+
+    A node declares the exchange and its queue and deletes the queue (configure), publishes
+    to the exchange and binds its queue (write on both), binds from the exchange and
+    consumes from its queue (read on both). An emitter declares the exchange and publishes.
+    """
+    exchange_only = f"^{re.escape(exchange)}$"
+    if not node:
+        return {"configure": exchange_only, "write": exchange_only, "read": "^$"}
+    both = f"^({re.escape(exchange)}|{re.escape(queue_prefix)}#[0-9a-f]+)$"
+    return {"configure": both, "write": both, "read": both}
