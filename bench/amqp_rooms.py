@@ -211,11 +211,12 @@ def main(argv: list[str] | None = None) -> None:
     rooms = args.rooms
 
     server = None
+    scratch = tempfile.TemporaryDirectory(prefix="bench-rabbitmq-")
     url = args.amqp_url
     if url is None:
         from tests.amqp.rabbitmq_server import RabbitMQServer
 
-        server = RabbitMQServer(Path(tempfile.mkdtemp(prefix="bench-rabbitmq-")))
+        server = RabbitMQServer(Path(scratch.name))
         server.start()
         url = server.url
     try:
@@ -246,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if server is not None:
             server.stop()
+        scratch.cleanup()
 
 
 if __name__ == "__main__":
