@@ -545,6 +545,10 @@ class AmqpManager(ClusterManager):
     async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
         # sockets_join(): the local sockets' rooms are bound before it returns, as for
         # enter_room (other nodes bind theirs when the SOCKETS_JOIN arrives; see route_grace)
+        # TODO(core): the core has no hook for "local room membership changed, await the
+        # transport" (the room events are fire-and-forget), so this overrides the operator
+        # target method _add_sockets; a transport hook awaited by enter_room/_apply_join
+        # would let any broker route by room without subclassing.
         await super()._add_sockets(namespace, opts, rooms)
         await self.transport.sync_bindings()
 
