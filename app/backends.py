@@ -41,6 +41,30 @@ def aws_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def amqp_manager(settings: Settings) -> ClusterManager:
+    """RabbitMQ (AMQP 0-9-1) with room-routed delivery."""
+    from socketio_cloud.transports.amqp import AmqpManager
+
+    return AmqpManager(
+        url=settings.amqp_url,
+        exchange=settings.amqp_exchange,
+        queue_prefix=settings.queue_prefix,
+        **settings.cluster_options(),
+    )
+
+
+def postgres_manager(settings: Settings) -> ClusterManager:
+    """PostgreSQL LISTEN/NOTIFY, compatible with Node's ``@socket.io/postgres-adapter``."""
+    from socketio_cloud.transports.postgres import PostgresManager
+
+    return PostgresManager(
+        dsn=settings.postgres_dsn,
+        channel_prefix=settings.postgres_channel_prefix,
+        table_name=settings.postgres_table,
+        **settings.cluster_options(),
+    )
+
+
 def servicebus_manager(settings: Settings) -> ClusterManager:
     """Azure Service Bus: a connection string, or the namespace with the managed identity."""
     from socketio_cloud.transports.servicebus import ServiceBusManager
@@ -63,6 +87,8 @@ def servicebus_manager(settings: Settings) -> ClusterManager:
 BACKENDS: dict[str, ManagerFactory] = {
     "memory": memory_manager,
     "aws": aws_manager,
+    "postgres": postgres_manager,
+    "amqp": amqp_manager,
     "servicebus": servicebus_manager,
 }
 

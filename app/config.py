@@ -3,7 +3,7 @@
 ============================  =============================================  =====================
 Variable                      Meaning                                        Default
 ============================  =============================================  =====================
-``SIO_BACKEND``               ``memory``, ``aws`` or ``servicebus``          ``memory``
+``SIO_BACKEND``               memory, aws, postgres, amqp or servicebus      ``memory``
 ``PORT``                      TCP port to listen on                          ``8000``
 ``SIO_HOST``                  address to listen on                           ``0.0.0.0``
 ``SIO_NODE_NAME``             name shown to users and other servers          the host name
@@ -13,6 +13,8 @@ Variable                      Meaning                                        Def
 ``SIO_HEARTBEAT_INTERVAL``    seconds between heartbeats                     ``5``
 ``SIO_HEARTBEAT_TIMEOUT``     seconds before a silent node is dropped        ``10``
 ``SIO_LARGE_PAYLOAD_BUCKET``  S3 bucket for messages over 256 KiB (aws)      none
+``SIO_AMQP_URL``              RabbitMQ URL, ``amqp[s]://...`` (amqp)         guest@localhost:5672
+``SIO_AMQP_EXCHANGE``         the cluster's topic exchange (amqp)            ``socket.io``
 ``SIO_SHUTDOWN_TIMEOUT``      seconds open connections get at shutdown       ``5``
 ``SIO_LOG_LEVEL``             ``debug``, ``info``, ``warning`` or ``error``  ``info``
 ``AWS_REGION``                AWS region (aws), else ``AWS_DEFAULT_REGION``  boto3's configuration
@@ -33,27 +35,32 @@ Variable                      Meaning                                        Def
 The AWS endpoint and credentials come from boto3's own variables (``AWS_ENDPOINT_URL``,
 ``AWS_ACCESS_KEY_ID``, ...) or the task role. boto3 reads only ``AWS_DEFAULT_REGION``, so
 ``AWS_REGION`` (what ECS and Lambda set) is passed on here. An empty variable counts as unset.
+
+The postgres backend reads ``SIO_POSTGRES_DSN`` (connection string, default
+``postgresql://localhost:5432/postgres``; libpq's ``PG*`` variables fill what it leaves out),
+``SIO_POSTGRES_CHANNEL_PREFIX`` (NOTIFY channel prefix, default ``socket.io``) and
+``SIO_POSTGRES_TABLE`` (attachments table, default ``socket_io_attachments``).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from socketio_cloud.brokers.aws import (
+    DEFAULT_QUEUE_PREFIX,
+    DEFAULT_TOPIC_NAME,
+    QUEUE_PREFIX_PATTERN,
+)
 from socketio_cloud.exceptions import SocketIOCloudError
 
 __all__ = ["LOG_LEVELS", "Settings", "SettingsError"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-# Same rule as the AWS transport's: the prefix is part of SQS queue names.
-_QUEUE_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _NODE_NAME_MAX = 64
-# Service Bus subscription names: <prefix>-<16 hex> within 50 characters.
-_SUBSCRIPTION_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,32}$")
 
 
 class SettingsError(SocketIOCloudError, ValueError):
@@ -70,14 +77,19 @@ class Settings:
     host: str = "0.0.0.0"
     node_name: str = field(default_factory=socket.gethostname)
     topic_arn: str | None = None
-    topic_name: str = "socket-io"
-    queue_prefix: str = "socket-io"
+    topic_name: str = DEFAULT_TOPIC_NAME
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 10.0
     large_payload_bucket: str | None = None
+    amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    amqp_exchange: str = "socket.io"
     shutdown_timeout: float = 5.0
     log_level: str = "info"
     aws_region: str | None = None
+    postgres_dsn: str | None = None
+    postgres_channel_prefix: str = "socket.io"
+    postgres_table: str = "socket_io_attachments"
     servicebus_connection_string: str | None = None
     servicebus_namespace: str | None = None
     servicebus_topic: str = "socket.io"
@@ -108,9 +120,16 @@ class Settings:
             heartbeat_interval=env.seconds("SIO_HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             heartbeat_timeout=env.seconds("SIO_HEARTBEAT_TIMEOUT", defaults.heartbeat_timeout),
             large_payload_bucket=env.optional("SIO_LARGE_PAYLOAD_BUCKET"),
+            amqp_url=env.text("SIO_AMQP_URL", defaults.amqp_url),
+            amqp_exchange=env.text("SIO_AMQP_EXCHANGE", defaults.amqp_exchange),
             shutdown_timeout=env.seconds("SIO_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout),
             log_level=env.choice("SIO_LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
+            postgres_dsn=env.optional("SIO_POSTGRES_DSN"),
+            postgres_channel_prefix=env.text(
+                "SIO_POSTGRES_CHANNEL_PREFIX", defaults.postgres_channel_prefix
+            ),
+            postgres_table=env.text("SIO_POSTGRES_TABLE", defaults.postgres_table),
             ws_compression=env.choice("SIO_WS_COMPRESSION", "off", ("on", "off")) == "on",
             servicebus_connection_string=env.optional("SIO_SERVICEBUS_CONNECTION_STRING"),
             servicebus_namespace=env.optional("SIO_SERVICEBUS_NAMESPACE"),
@@ -130,28 +149,44 @@ class Settings:
                 f"SIO_HEARTBEAT_TIMEOUT ({self.heartbeat_timeout:g}) must exceed "
                 f"SIO_HEARTBEAT_INTERVAL ({self.heartbeat_interval:g})"
             )
-        if not _QUEUE_PREFIX.match(self.queue_prefix):
+        if not QUEUE_PREFIX_PATTERN.match(self.queue_prefix):
             raise SettingsError(
                 f"SIO_QUEUE_PREFIX: 1 to 63 letters, digits, '-' or '_', got {self.queue_prefix!r}"
             )
+        if not self.amqp_url.startswith(("amqp://", "amqps://")):
+            raise SettingsError("SIO_AMQP_URL: expected an amqp:// or amqps:// URL")
         if self.topic_arn is not None and not (
             self.topic_arn.startswith("arn:") and ":sns:" in self.topic_arn
         ):
             raise SettingsError(f"SIO_TOPIC_ARN: not an SNS topic ARN: {self.topic_arn!r}")
+        self._check_postgres()
         if self.backend == "servicebus":
             self._check_servicebus()
 
+    def _check_postgres(self) -> None:
+        from socketio_cloud.brokers import postgres
+
+        try:
+            postgres.check_channel(postgres.channel_name(self.postgres_channel_prefix, "/"))
+        except ValueError as exc:
+            raise SettingsError(f"SIO_POSTGRES_CHANNEL_PREFIX: {exc}") from None
+        try:
+            postgres.check_table_name(self.postgres_table)
+        except ValueError as exc:
+            raise SettingsError(f"SIO_POSTGRES_TABLE: {exc}") from None
+
     def _check_servicebus(self) -> None:
+        from socketio_cloud.brokers import servicebus
+
         if (self.servicebus_connection_string is None) == (self.servicebus_namespace is None):
             raise SettingsError(
                 "servicebus: set exactly one of SIO_SERVICEBUS_CONNECTION_STRING and "
                 "SIO_SERVICEBUS_NAMESPACE"
             )
-        if not _SUBSCRIPTION_PREFIX.match(self.subscription_prefix):
-            raise SettingsError(
-                "SIO_SUBSCRIPTION_PREFIX: 1 to 33 letters, digits, '.', '-' or '_', "
-                f"got {self.subscription_prefix!r}"
-            )
+        try:
+            servicebus.check_subscription_prefix(self.subscription_prefix)
+        except ValueError as exc:
+            raise SettingsError(f"SIO_SUBSCRIPTION_PREFIX: {exc}") from None
         if (self.large_payload_container is None) != (self.large_payload_account_url is None):
             raise SettingsError(
                 "SIO_LARGE_PAYLOAD_CONTAINER and SIO_LARGE_PAYLOAD_ACCOUNT_URL go together"

@@ -23,9 +23,13 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "AmqpManager": "socketio_cloud.transports.amqp",
+    "AmqpEmitter": "socketio_cloud.transports.amqp",
+    "PostgresManager": "socketio_cloud.transports.postgres",
+    "PostgresEmitter": "socketio_cloud.transports.postgres",
     "ServiceBusManager": "socketio_cloud.transports.servicebus",
     "ServiceBusEmitter": "socketio_cloud.transports.servicebus",
-    "Transport": "socketio_cloud.transports.base",
+    "Transport": "socketio_cloud.transport",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
     "PayloadTooLarge": "socketio_cloud.exceptions",
@@ -35,6 +39,7 @@ _EXPORTS = {
     "FetchSocketsTimeout": "socketio_cloud.exceptions",
     "ServerSideEmitTimeout": "socketio_cloud.exceptions",
     "AckTimeoutError": "socketio_cloud.exceptions",
+    "UnsupportedVersionError": "socketio_cloud.exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -52,23 +57,51 @@ if TYPE_CHECKING:
     from .exceptions import ServerSideEmitTimeout as ServerSideEmitTimeout
     from .exceptions import SocketIOCloudError as SocketIOCloudError
     from .exceptions import TransportError as TransportError
+    from .exceptions import UnsupportedVersionError as UnsupportedVersionError
     from .operators import BroadcastOperator as BroadcastOperator
+    from .transport import Transport as Transport
+    from .transports.amqp import AmqpEmitter as AmqpEmitter
+    from .transports.amqp import AmqpManager as AmqpManager
     from .transports.aws import AwsSqsEmitter as AwsSqsEmitter
     from .transports.aws import AwsSqsManager as AwsSqsManager
-    from .transports.base import Transport as Transport
     from .transports.memory import MemoryBus as MemoryBus
     from .transports.memory import MemoryEmitter as MemoryEmitter
     from .transports.memory import MemoryManager as MemoryManager
+    from .transports.postgres import PostgresEmitter as PostgresEmitter
+    from .transports.postgres import PostgresManager as PostgresManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
     from .transports.servicebus import ServiceBusEmitter as ServiceBusEmitter
     from .transports.servicebus import ServiceBusManager as ServiceBusManager
 
 
+#: The optional dependency group ("extra") each broker module needs.
+_EXTRAS = {
+    "socketio_cloud.transports.aws": "aws",
+    "socketio_cloud.transports.redis_streams": "redis",
+    "socketio_cloud.transports.amqp": "amqp",
+    "socketio_cloud.transports.servicebus": "azure",
+}
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'socketio_cloud' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get(module)
+        if extra is None or (exc.name or "").startswith("socketio_cloud"):
+            raise
+        raise ModuleNotFoundError(
+            f"{name} needs the {extra!r} extra ({exc.name} is not installed): "
+            f"pip install 'socketio-cloud[{extra}]'",
+            name=exc.name,
+        ) from exc
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

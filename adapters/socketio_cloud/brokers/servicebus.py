@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 __all__ = [
-    "CLEANUP_API_CALLS",
+    "CALL_DATA_ACTIONS",
+    "CLEANUP_CALLS",
     "CLEANUP_DATA_ACTIONS",
     "CLEANUP_ROLE",
     "DEFAULT_AUTO_DELETE_ON_IDLE",
@@ -33,17 +34,17 @@ __all__ = [
     "DEFAULT_STALE_AFTER",
     "DEFAULT_SUBSCRIPTION_PREFIX",
     "DEFAULT_TOPIC_NAME",
-    "EMITTER_API_CALLS",
+    "EMITTER_CALLS",
     "EMITTER_DATA_ACTIONS",
     "EMITTER_ROLE",
     "MANAGE",
     "MAX_SUBSCRIPTION_NAME_LENGTH",
     "MIN_AUTO_DELETE_ON_IDLE",
-    "NODE_API_CALLS",
+    "NODE_CALLS",
     "NODE_DATA_ACTIONS",
     "NODE_ROLE",
     "NODE_RULE_NAME",
-    "NODE_TOPIC_API_CALLS",
+    "NODE_TOPIC_CALLS",
     "PAYLOAD_DATA_ACTIONS",
     "PAYLOAD_ROLE",
     "PREMIUM_MAX_MESSAGE_SIZE",
@@ -100,24 +101,6 @@ DEFAULT_RULE_NAME = "$Default"
 NODE_RULE_NAME = "socketio-cloud"
 
 _NODE_UID_PATTERN = "[0-9a-f]{16}"
-
-# SDK calls (azure.servicebus.aio and its administration client), per role of the kit.
-NODE_TOPIC_API_CALLS = ("ServiceBusAdministrationClient.get_topic", "create_topic")
-NODE_API_CALLS = (
-    "ServiceBusSender.send_messages",
-    "ServiceBusReceiver.receive_messages",  # receive-and-delete: nothing to settle
-    "ServiceBusAdministrationClient.create_subscription",
-    "ServiceBusAdministrationClient.create_rule",
-    "ServiceBusAdministrationClient.delete_rule",
-    "ServiceBusAdministrationClient.delete_subscription",
-)
-EMITTER_API_CALLS = ("ServiceBusSender.send_messages",)
-CLEANUP_API_CALLS = (
-    "ServiceBusAdministrationClient.get_topic",
-    "ServiceBusAdministrationClient.list_subscriptions_runtime_properties",
-    "ServiceBusAdministrationClient.get_subscription_runtime_properties",
-    "ServiceBusAdministrationClient.delete_subscription",
-)
 
 #: Sending to the topic (ServiceBusSender.send_messages).
 SEND = "Microsoft.ServiceBus/namespaces/messages/send/action"
@@ -176,6 +159,53 @@ ROLE_DATA_ACTIONS: Mapping[str, frozenset[str]] = {
         }
     ),
 }
+
+
+#: The data action each SDK call needs (``azure.servicebus.aio`` sender and receiver methods,
+#: and ``ServiceBusAdministrationClient`` methods), so a test can map the calls a transport
+#: makes onto the roles it holds.
+CALL_DATA_ACTIONS = {
+    "send_messages": SEND,
+    "receive_messages": RECEIVE,
+    "complete_message": RECEIVE,
+    "abandon_message": RECEIVE,
+    "get_topic": MANAGE,
+    "create_topic": MANAGE,
+    "create_subscription": MANAGE,
+    "get_subscription": MANAGE,
+    "update_subscription": MANAGE,
+    "delete_subscription": MANAGE,
+    "create_rule": MANAGE,
+    "delete_rule": MANAGE,
+    "list_subscriptions": MANAGE,
+    "list_subscriptions_runtime_properties": MANAGE,
+    "get_subscription_runtime_properties": MANAGE,
+}
+
+#: The calls a node makes (socketio_cloud.transports.servicebus): it receives and deletes, so
+#: it never completes nor abandons a message.
+NODE_CALLS = frozenset(
+    {
+        "send_messages",
+        "receive_messages",
+        "create_subscription",
+        "create_rule",
+        "delete_rule",
+        "delete_subscription",
+    }
+)
+#: What a node adds with ``create_topic=True`` (the default).
+NODE_TOPIC_CALLS = frozenset({"get_topic", "create_topic"})
+EMITTER_CALLS = frozenset({"send_messages"})
+#: The calls of socketio_cloud.cleanup.azure.
+CLEANUP_CALLS = frozenset(
+    {
+        "get_topic",
+        "list_subscriptions_runtime_properties",
+        "get_subscription_runtime_properties",
+        "delete_subscription",
+    }
+)
 
 
 def node_subscription_name(subscription_prefix: str, uid: str) -> str:
