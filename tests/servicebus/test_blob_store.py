@@ -21,7 +21,7 @@ from socketio_cloud.protocol import (
     MessageType,
     broadcast_data,
 )
-from socketio_cloud.transports.servicebus_blob import BlobPayloadStore
+from socketio_cloud.transports.servicebus.blob import BlobPayloadStore
 from tests.backends.servicebus import ServiceBusBackend
 from tests.support.services import free_port, port_open, require_service, wait_until
 

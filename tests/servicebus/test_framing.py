@@ -18,7 +18,7 @@ from socketio_cloud.brokers.servicebus import (
 )
 from socketio_cloud.exceptions import DecodeError
 from socketio_cloud.protocol import DEFAULT_LIMITS, ClusterMessage, Limits, MessageType
-from socketio_cloud.transports.servicebus_framing import (
+from socketio_cloud.transports.servicebus.framing import (
     OFFLOADED_BODY,
     PROPERTY_OVERHEAD,
     Frame,

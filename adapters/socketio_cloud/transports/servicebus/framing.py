@@ -19,15 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import protocol
-from ..brokers.servicebus import (
+from ... import protocol
+from ...brokers.servicebus import (
     PROPERTY_NSP,
     PROPERTY_PAYLOAD,
     PROPERTY_REQUESTER,
     PROPERTY_UID,
 )
-from ..exceptions import DecodeError
-from ..protocol import ClusterMessage, Limits
+from ...exceptions import DecodeError
+from ...protocol import ClusterMessage, Limits
 
 __all__ = [
     "OFFLOADED_BODY",

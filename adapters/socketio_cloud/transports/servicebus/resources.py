@@ -17,7 +17,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
 from azure.servicebus.management import SqlRuleFilter
 
-from ..brokers.servicebus import (
+from ...brokers.servicebus import (
     DEFAULT_RULE_NAME,
     NODE_RULE_NAME,
     node_subscription_name,

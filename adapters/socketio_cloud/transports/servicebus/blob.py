@@ -3,7 +3,7 @@
 With ``large_payload_container``, the Service Bus transport stores the encoded envelope of a
 larger message as the blob ``<prefix><sender uid>/<random hex>`` and publishes the message with
 the application property ``payloadBlob`` = ``<container>/<blob name>`` (see
-:mod:`socketio_cloud.transports.servicebus_framing`). Receivers fetch the blob, refusing
+:mod:`socketio_cloud.transports.servicebus.framing`). Receivers fetch the blob, refusing
 pointers outside their own container and prefix and blobs larger than
 :attr:`Limits.max_message_size <socketio_cloud.protocol.Limits>`.
 
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob.aio import ContainerClient
 
-from ..exceptions import DecodeError
-from ..protocol import DEFAULT_LIMITS, Limits
+from ...exceptions import DecodeError
+from ...protocol import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureNamedKeyCredential
