@@ -123,6 +123,11 @@ class Transport(abc.ABC):
         broadcast sent after a join reaches the new member.
         """
 
+    async def recheck(self) -> None:  # noqa: B027 - optional hook
+        """The core suspects this node receives nothing: every other node went silent at
+        once. Verify the node's broker resources (a subscription deleted behind its back)
+        and restore what is missing; cheap when all is well."""
+
     async def server_count(self, namespace: str) -> int:
         """Nodes serving ``namespace``, self included (``membership = "broker"`` only)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no broker-side membership")

@@ -326,6 +326,12 @@ class AwsSqsTransport(Transport):
 
     # ------------------------------------------------------------------------ publishing
 
+    async def recheck(self) -> None:
+        """Every other node went silent: check the subscription (one cheap call and a probe)
+        rather than wait for the next liveness check."""
+        if self._started and not self._closed:
+            await self._queues.recheck(min(10.0, self.ready_timeout))
+
     async def publish(self, message: ClusterMessage) -> str | None:
         await self._publish(message, None)
         return None
