@@ -1,6 +1,6 @@
 """``make demo``: a cluster of the reference service on an embedded AWS, on this machine.
 
-Starts moto's SNS and SQS in this process (:mod:`app.embedded_aws`), creates the cluster's
+Starts moto's SNS and SQS in this process (:mod:`socketio_cloud.dev.aws`), creates the cluster's
 topic, runs ``--nodes`` app nodes (``python -m app`` processes, AWS backend) on
 ``127.0.0.1:<base-port + i>``, waits until each is healthy and counts all the others, and
 prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node gracefully and
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .embedded_aws import EmbeddedAws
+from socketio_cloud.dev.aws import EmbeddedAws
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC_NAME = "socketio-cloud-demo"
