@@ -4,11 +4,12 @@ cluster manager (the memory broker, as on the page)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.services import require_service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO_ROOT / "docs" / "quickstart.md"
@@ -70,7 +71,7 @@ async def test_the_plain_asgi_app_starts_and_closes_the_manager() -> None:
 
 
 async def test_the_fastapi_app_starts_and_closes_the_manager() -> None:
-    pytest.importorskip("fastapi", reason="fastapi is not installed")
+    require_service(importlib.util.find_spec("fastapi") is not None, "fastapi is not installed")
     module = run_snippet("fastapi")
     mgr, lifespan = module["mgr"], AsgiLifespan(module["app"])
 
