@@ -1,6 +1,6 @@
 """``make demo``: a cluster of the reference service on an embedded AWS, on this machine.
 
-Starts moto's SNS and SQS in this process (:mod:`app.embedded_aws`), creates the cluster's
+Starts moto's SNS and SQS in this process (:mod:`socketio_cloud.dev.aws`), creates the cluster's
 topic, runs ``--nodes`` app nodes (``python -m app`` processes, AWS backend) on
 ``127.0.0.1:<base-port + i>``, waits until each is healthy and counts all the others, and
 prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node gracefully and
@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .embedded_aws import EmbeddedAws
+from socketio_cloud.dev.aws import EmbeddedAws, port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC_NAME = "socketio-cloud-demo"
@@ -99,6 +98,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="start, check and stop again without waiting for Ctrl-C (env DEMO_CHECK=1)",
     )
     parser.add_argument("--verbose", action="store_true", help="show the nodes' info logs")
+    parser.add_argument(
+        "--ports-only",
+        action="store_true",
+        help="only check that the demo's ports are free (exit status 1 when one is taken)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.nodes <= 20:
         parser.error("--nodes must be between 1 and 20")
@@ -161,12 +165,6 @@ class Demo:
 
     def start_nodes(self) -> None:
         ports = [self.args.base_port + i for i in range(self.args.nodes)]
-        busy = [port for port in ports if _port_in_use(port)]
-        if busy:
-            raise DemoError(
-                f"port(s) {', '.join(map(str, busy))} already in use; pick others with "
-                "--base-port (or DEMO_BASE_PORT)"
-            )
         for i, port in enumerate(ports, start=1):
             name = f"node-{i}"
             process = subprocess.Popen(
@@ -271,8 +269,36 @@ class Demo:
         return True
 
 
+def busy_ports(args: argparse.Namespace) -> list[str]:
+    """What each taken port of this run was meant for, as lines to print; empty when all
+    are free."""
+    wanted = {args.base_port + i: f"node-{i + 1}" for i in range(args.nodes)}
+    if args.aws_port:
+        wanted.setdefault(args.aws_port, "the embedded AWS")
+    return [
+        f"port {port} on 127.0.0.1 is already in use (needed by {user})"
+        for port, user in wanted.items()
+        if not port_is_free(port)
+    ]
+
+
+def check_ports(args: argparse.Namespace) -> bool:
+    """Say which ports are taken and how to choose others; True when every one is free."""
+    busy = busy_ports(args)
+    for line in busy:
+        say(f"!! {line}")
+    if busy:
+        say("!! pick other ports with --base-port (or DEMO_BASE_PORT) and --aws-port")
+    return not busy
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # before anything starts: a taken port would otherwise show after moto is up
+    if not check_ports(args):
+        return 1
+    if args.ports_only:
+        return 0
     demo = Demo(args, StopRequest())
     ok = False
     try:
@@ -300,12 +326,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             demo.aws.stop()
     return 0 if ok else 1
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Commands, each a subparser registered by one ``_add_*`` function::
 
     socketio-cloud cleanup aws --prefix P --topic-arn A [--stale-after S]
         [--grace-period S] [--dry-run] [--region R] [--endpoint-url URL] [--json]
+    socketio-cloud dev aws [--port N] [--region R]
 
 Every command returns an exit status: 0 on success, 1 when something failed, 2 on a usage
 error (from argparse).
@@ -14,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -49,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_cleanup(commands)
+    _add_dev(commands)
     return parser
 
 
@@ -156,6 +160,77 @@ def _write_cleanup_report(report: CleanupReport, out: TextIO) -> None:
     )
     section("Errors", report.errors)
     out.write("\n".join(lines) + "\n")
+
+
+def _add_dev(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dev = commands.add_parser(
+        "dev",
+        help="local stand-ins for cloud brokers, for development",
+        description="Local stand-ins for cloud brokers, for development on one machine.",
+    )
+    brokers = dev.add_subparsers(title="brokers", metavar="BROKER", required=True)
+    aws = brokers.add_parser(
+        "aws",
+        help="SNS, SQS and S3 (moto) on 127.0.0.1",
+        description=(
+            "Serve SNS, SQS and S3 (moto's server, patched so that cluster messages survive "
+            "SNS-to-SQS delivery) on 127.0.0.1 until Ctrl-C or SIGTERM, and print the "
+            "environment variables that point boto3 at it. Needs socketio-cloud[dev-aws]."
+        ),
+    )
+    # Defaults repeat those of socketio_cloud.dev.aws, which needs moto to serve.
+    aws.add_argument(
+        "--port",
+        type=int,
+        default=5000,
+        help="port on 127.0.0.1; 0 picks a free one (default: %(default)s)",
+    )
+    aws.add_argument("--region", default="us-east-1", help="region (default: %(default)s)")
+    aws.set_defaults(command=_dev_aws)
+
+
+def _dev_aws(args: argparse.Namespace) -> int:
+    from .dev.aws import EmbeddedAws, PortInUseError
+
+    if not 0 <= args.port <= 65535:
+        sys.stderr.write(f"socketio-cloud: --port {args.port} is not a TCP port\n")
+        return 2
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        sys.stderr.write(
+            "socketio-cloud: moto's server is missing; install 'socketio-cloud[dev-aws]'\n"
+        )
+        return 1
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    aws = EmbeddedAws(args.port, region=args.region)
+    try:
+        try:
+            aws.start()
+        except (PortInUseError, RuntimeError) as exc:
+            sys.stderr.write(f"socketio-cloud: {exc}; pick another with --port\n")
+            return 1
+        lines = [
+            f"# SNS, SQS and S3 on {aws.endpoint_url} (region {aws.region}); "
+            "Ctrl-C stops them and forgets every resource.",
+            "# In the shell that runs your server:",
+            *(f"export {name}={value}" for name, value in aws.environ().items()),
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        # a timeout keeps the main thread responsive to signals on every platform
+        while not stop.wait(0.5):
+            pass
+        sys.stderr.write("socketio-cloud: stopping\n")
+        return 0
+    finally:
+        aws.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 if __name__ == "__main__":
