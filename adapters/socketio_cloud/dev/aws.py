@@ -99,7 +99,7 @@ def _binary_as_bytes(attribute: dict[str, Any]) -> dict[str, Any]:
     return attribute
 
 
-def is_moto_binary_attribute_error(error: ClientError) -> bool:
+def is_moto_binary_attribute_error(error: BaseException) -> bool:
     """Whether ``error``, raised by ``ReceiveMessage``, is moto's Binary-attribute failure.
 
     An unpatched moto answers the receive with HTTP 500 and werkzeug's HTML error page; AWS
