@@ -23,6 +23,8 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "PubSubManager": "socketio_cloud.transports.pubsub",
+    "PubSubEmitter": "socketio_cloud.transports.pubsub",
     "Transport": "socketio_cloud.transports.base",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
     from .transports.memory import MemoryBus as MemoryBus
     from .transports.memory import MemoryEmitter as MemoryEmitter
     from .transports.memory import MemoryManager as MemoryManager
+    from .transports.pubsub import PubSubEmitter as PubSubEmitter
+    from .transports.pubsub import PubSubManager as PubSubManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
 
