@@ -79,7 +79,7 @@ from ..brokers.pubsub import (
 )
 from ..cluster import ClusterManager
 from ..emitter import Emitter
-from ..exceptions import TransportError
+from ..exceptions import PayloadTooLarge, TransportError
 from ..offload import Offload, PayloadStore
 from ..protocol import ClusterMessage
 from ..runtime import Backoff, Inbox, LinkState
@@ -249,7 +249,13 @@ class PubSubTransport(Transport):
             self.limits,
             hint="set large_payload_bucket to send it through Cloud Storage",
         )
-        self.max_message_size = self._offload.max_message_size
+        # TODO(core): Offload.max_message_size ignores limits.max_message_size without a
+        # store, although receivers drop larger messages; the smaller of the two applies.
+        self.max_message_size = (
+            self.limits.max_message_size
+            if payload_store is not None
+            else min(PUBSUB_MAX_MESSAGE_SIZE, self.limits.max_message_size)
+        )
 
         self._uid = ""
         self.subscription = ""
@@ -512,6 +518,10 @@ class PubSubTransport(Transport):
             attributes[ATTR_PAYLOAD] = await self._offload.store_payload(message.uid, payload, size)
             data = encode_head(message)
             size = message_size(data, attributes)
+        elif len(data) > self.limits.max_message_size:
+            raise PayloadTooLarge(
+                len(data), self.limits.max_message_size, "receivers would drop it"
+            )
         await self._send(types.PubsubMessage(data=data, attributes=attributes), size)
 
     async def _send(self, message: types.PubsubMessage, size: int) -> None:
