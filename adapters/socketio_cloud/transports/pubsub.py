@@ -624,6 +624,8 @@ class PubSubTransport(Transport):
             except gexc.NotFound as exc:
                 self._link.failed("pull", exc)
                 self._recover(f"{self.subscription} no longer exists")
+                # a re-created subscription may take a moment to be pullable: no busy loop
+                await asyncio.sleep(backoff.next_delay())
                 continue
             except Exception as exc:
                 self._link.failed("pull", exc)
