@@ -220,6 +220,7 @@ async def test_api_calls_are_those_the_permissions_cover(
     a, _ = await start_node(A, liveness_interval=0.2)
     await a.publish(broadcast(A))
     await wait_until(lambda: a.stats.get("UpdateSubscription", 0) >= 1, 10, "a liveness refresh")
+    await wait_until(lambda: a.stats.get("Acknowledge", 0) >= 1, 10, "an acknowledgement")
     await a.close()
     calls = {name for name in a.stats if name[0].isupper()}
     assert calls <= set(NODE_API_CALLS)
@@ -329,3 +330,15 @@ async def test_manager_and_emitter(pubsub_cluster: PubSubBackend) -> None:
         await emitter.close()
         await node.close()
         await manager.close()
+
+
+async def test_received_messages_are_acknowledged_in_batches(start_node: StartNode) -> None:
+    a, _ = await start_node(A)
+    b, inbox_b = await start_node(B, ack_delay=0.5)
+    acks = b.stats.get("Acknowledge", 0)
+    for i in range(30):
+        await a.publish(broadcast(A, i))
+    await wait_until(lambda: len(inbox_b.messages) == 30, 20, "30 broadcasts")
+    await wait_until(lambda: b.stats.get("Acknowledge", 0) > acks, 10, "an acknowledgement")
+    # 30 messages published one after the other: a few calls, not one per message or pull
+    assert b.stats["Acknowledge"] - acks < 10

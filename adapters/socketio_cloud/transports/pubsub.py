@@ -107,6 +107,8 @@ logger = logging.getLogger("socketio_cloud.transports.pubsub")
 
 # Every message of a publish request, at most (Pub/Sub's limit).
 _MAX_BATCH_MESSAGES = 1000
+# Ack ids of one Acknowledge call, at most.
+_MAX_ACKS = 1000
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _RESOURCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
 _TRANSIENT = (
@@ -156,6 +158,9 @@ class PubSubTransport(Transport):
     :param use_filter: set the subscription filter (Node sets none).
     :param liveness_interval: seconds between refreshes of the alive label (ours).
     :param max_messages: messages per pull, 1 to 1000.
+    :param ack_delay: received messages are acknowledged together, at most this many seconds
+        after they arrived (0: after every pull, as Node acknowledges each message at once);
+        less than half of ``ack_deadline``.
     :param pull_timeout: seconds one long poll may last.
     :param publish_timeout: seconds a publish may take, retries included.
     :param max_pending: messages waiting to be sent before :meth:`publish` waits.
@@ -186,6 +191,7 @@ class PubSubTransport(Transport):
         use_filter: bool = True,
         liveness_interval: float = DEFAULT_LIVENESS_INTERVAL,
         max_messages: int = 100,
+        ack_delay: float = 1.0,
         pull_timeout: float = 30.0,
         publish_timeout: float = 10.0,
         max_pending: int = 10_000,
@@ -216,6 +222,8 @@ class PubSubTransport(Transport):
             raise ValueError("max_messages must be between 1 and 1000")
         if min(liveness_interval, pull_timeout, publish_timeout, ready_timeout) <= 0:
             raise ValueError("intervals and timeouts must be > 0")
+        if not 0 <= ack_delay <= ack_deadline / 2:
+            raise ValueError("ack_delay must be between 0 and half of ack_deadline")
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
         if large_payload_bucket and payload_store is not None:
@@ -231,6 +239,7 @@ class PubSubTransport(Transport):
         self.use_filter = use_filter
         self.liveness_interval = liveness_interval
         self.max_messages = max_messages
+        self.ack_delay = ack_delay
         self.pull_timeout = pull_timeout
         self.publish_timeout = publish_timeout
         self.ready_timeout = ready_timeout
@@ -269,6 +278,8 @@ class PubSubTransport(Transport):
         self._outbox_ready = asyncio.Event()
         self._room = asyncio.Semaphore(max_pending)
         self._batches: asyncio.Queue[list[types.ReceivedMessage]] = asyncio.Queue(2)
+        self._pending_acks: list[str] = []
+        self._acks_due = asyncio.Event()
         self._subscription_ready = asyncio.Event()
         self._recovering: asyncio.Task[None] | None = None
         self._probe: tuple[str, asyncio.Future[None]] | None = None
@@ -354,6 +365,7 @@ class PubSubTransport(Transport):
         self._tasks.spawn(self._pull_loop(), name="pubsub-pull")
         self._tasks.spawn(self._dispatch_loop(), name="pubsub-dispatch")
         self._tasks.spawn(self._liveness_loop(), name="pubsub-liveness")
+        self._tasks.spawn(self._ack_loop(), name="pubsub-ack")
         try:
             await self._confirm_delivery(self.ready_timeout)
         except BaseException:
@@ -635,8 +647,23 @@ class PubSubTransport(Transport):
             self._link.ok("pull")
             received = list(response.received_messages)
             if received:
-                self._tasks.spawn(self._acknowledge([m.ack_id for m in received]))
+                self._pending_acks += [m.ack_id for m in received]
+                self._acks_due.set()
                 await self._batches.put(received)
+
+    async def _ack_loop(self) -> None:
+        """Acknowledge what was pulled, in one call per ``ack_delay`` (at most 1,000 ids
+        a call: a request stays far below Pub/Sub's 512 KB for acknowledgements)."""
+        while True:
+            await self._acks_due.wait()
+            if self.ack_delay and len(self._pending_acks) < _MAX_ACKS:
+                await asyncio.sleep(self.ack_delay)
+            ack_ids = self._pending_acks[:_MAX_ACKS]
+            del self._pending_acks[:_MAX_ACKS]
+            if not self._pending_acks:
+                self._acks_due.clear()
+            if ack_ids:
+                await self._acknowledge(ack_ids)
 
     async def _acknowledge(self, ack_ids: list[str]) -> None:
         subscriber = self._subscriber_client()
@@ -767,6 +794,7 @@ class PubSubManager(ClusterManager):
         use_filter: bool = True,
         liveness_interval: float = DEFAULT_LIVENESS_INTERVAL,
         max_messages: int = 100,
+        ack_delay: float = 1.0,
         pull_timeout: float = 30.0,
         publish_timeout: float = 10.0,
         max_pending: int = 10_000,
@@ -790,6 +818,7 @@ class PubSubManager(ClusterManager):
             use_filter=use_filter,
             liveness_interval=liveness_interval,
             max_messages=max_messages,
+            ack_delay=ack_delay,
             pull_timeout=pull_timeout,
             publish_timeout=publish_timeout,
             max_pending=max_pending,
