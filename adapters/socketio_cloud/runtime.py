@@ -138,10 +138,14 @@ class Inbox:
     a decoder may return None for messages to skip silently (another namespace, a probe).
     Messages are delivered one at a time, in the order the transport accepts them; the
     core's handler never raises.
+
+    The node's own messages (``uid``) are dropped here, the one place that does it (a
+    transport may skip them earlier, before decoding, where its framing allows).
     """
 
-    def __init__(self, broker: str, on_message: MessageHandler) -> None:
+    def __init__(self, broker: str, on_message: MessageHandler, *, uid: str = "") -> None:
         self.broker = broker
+        self.uid = uid
         self._on_message = on_message
         self.stats: Counter[str] = Counter()
 
@@ -167,7 +171,10 @@ class Inbox:
             await self.deliver(message, offset)
 
     async def deliver(self, message: ClusterMessage, offset: str | None = None) -> None:
-        """Deliver an already decoded message."""
+        """Deliver an already decoded message (unless it is the node's own)."""
+        if message.uid == self.uid:
+            self.stats["own"] += 1
+            return
         self.stats["delivered"] += 1
         await self._on_message(message, offset)
 

@@ -18,7 +18,7 @@ import socketio
 import uvicorn
 
 from socketio_cloud.transports.redis_streams import RedisStreamsEmitter, RedisStreamsManager
-from tests.support.services import free_port, wait_until
+from tests.support.services import bound_port, wait_until
 
 INTEROP_DIR = Path(__file__).resolve().parent
 NODE_MODULES = INTEROP_DIR / "node_modules"
@@ -186,7 +186,6 @@ class PythonServer:
             async_mode="asgi", client_manager=self.manager, namespaces="*"
         )
         self.server_events: list[tuple[str, list[Any]]] = []
-        self.port = free_port()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -209,6 +208,11 @@ class PythonServer:
         return handle
 
     @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return bound_port(self._server)
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -217,7 +221,7 @@ class PythonServer:
         config = uvicorn.Config(
             socketio.ASGIApp(self.sio),
             host="127.0.0.1",
-            port=self.port,
+            port=0,
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,
