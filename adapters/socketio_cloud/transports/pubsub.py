@@ -351,7 +351,7 @@ class PubSubTransport(Transport):
         self.subscription = subscription_path(
             self.project, node_subscription_id(self.subscription_prefix, uid)
         )
-        self._inbox = Inbox("pubsub", on_message)
+        self._inbox = Inbox("pubsub", on_message, uid=uid)
         await self.open_publisher()
         try:
             await self._create_subscription()
