@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -179,7 +180,7 @@ def pubsub_emulator() -> Iterator[PubSubEmulator]:
         "no Pub/Sub emulator (Debian package google-cloud-cli-pubsub-emulator)",
     )
     assert launcher is not None
-    require_service(shutil_which_java(), "the Pub/Sub emulator needs java on PATH")
+    require_service(shutil.which("java") is not None, "the Pub/Sub emulator needs java on PATH")
     emulator = PubSubEmulator(launcher)
     emulator.start()
     previous = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -193,12 +194,6 @@ def pubsub_emulator() -> Iterator[PubSubEmulator]:
         else:
             os.environ["PUBSUB_EMULATOR_HOST"] = previous
         emulator.close()
-
-
-def shutil_which_java() -> bool:
-    import shutil
-
-    return shutil.which("java") is not None
 
 
 @pytest.fixture
