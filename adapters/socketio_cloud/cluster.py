@@ -5,7 +5,8 @@
 offer: ``fetch_sockets``, ``sockets_join``/``sockets_leave``, ``disconnect_sockets``,
 broadcasts with acknowledgements, server-side emits (with acknowledgements), heartbeats and
 server counts, and room events. It is broker-agnostic: a
-:class:`~socketio_cloud.transports.base.Transport` moves the bytes.
+:class:`~socketio_cloud.transport.Transport` moves the bytes, and the node's lifecycle and
+plumbing are :class:`~socketio_cloud.node.ClusterNode`'s.
 
 One node uses one uid for every namespace; every message carries its namespace, and the node
 heartbeats each namespace it serves, so Node peers (one adapter per namespace) see it as one
@@ -20,29 +21,22 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
-from . import compat, protocol
+from . import protocol
 from .exceptions import (
     AckTimeoutError,
     FetchSocketsTimeout,
-    NotReadyError,
-    PayloadTooLarge,
     ServerSideEmitTimeout,
-    TransportError,
 )
-from .local import Fanout, Handler, LocalManager
-from .membership import membership_for
+from .local import Fanout, Handler
+from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
 from .protocol import BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
-from .requests import AckRequest, PendingRequest, RequestTable
-from .server_events import NO_REPLY, ServerEvents
-from .tasks import cancel_and_wait
+from .requests import AckRequest, PendingRequest
+from .server_events import NO_REPLY
 from .transport import Transport
 
 __all__ = ["BrokerManager", "ClusterManager", "ClusterOptions", "RemoteSocket", "split_options"]
-
-#: Responses a node publishes at the same time, at most.
-MAX_CONCURRENT_RESPONSES = 16
 
 
 class ClusterOptions(TypedDict, total=False):
@@ -67,7 +61,7 @@ def _event_args(data: Any) -> list[Any]:
     return [data]
 
 
-class ClusterManager(LocalManager, Selector):
+class ClusterManager(ClusterNode, Selector):
     """A python-socketio client manager whose operations reach every node of a cluster.
 
     Pass it to ``socketio.AsyncServer(client_manager=...)`` and ``await mgr.ready()`` at start
@@ -97,173 +91,6 @@ class ClusterManager(LocalManager, Selector):
     """
 
     name = "socketio-cloud"
-
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        heartbeat_interval: float = 5.0,
-        heartbeat_timeout: float = 10.0,
-        requests_timeout: float = 5.0,
-        callback_timeout: float = 60.0,
-        fanout: Fanout = "auto",
-        limits: protocol.Limits | None = None,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        super().__init__(fanout=fanout, logger=logger)
-        self.transport = transport
-        self.uid = protocol.new_uid()
-        self.membership = membership_for(
-            self.uid,
-            transport,
-            heartbeat_interval=heartbeat_interval,
-            heartbeat_timeout=heartbeat_timeout,
-            logger=self.logger,
-        )
-        self.heartbeat_interval = heartbeat_interval
-        self.heartbeat_timeout = heartbeat_timeout
-        self.requests_timeout = requests_timeout
-        self.callback_timeout = callback_timeout
-        self.limits = limits or protocol.DEFAULT_LIMITS
-        self._state = "new"
-        self._ready_lock = asyncio.Lock()
-        self._responding = asyncio.Semaphore(MAX_CONCURRENT_RESPONSES)
-        self._namespaces: set[str] = set()
-        self._requests = RequestTable()
-        self.membership.on_node_left = self._requests.node_left
-        self._server_events = ServerEvents(self.logger)
-
-    # ------------------------------------------------------------------------ lifecycle
-
-    def initialize(self) -> None:
-        """Called by python-socketio on the first connection: start if nobody did."""
-        super().initialize()
-        if self._state == "new":
-            self._spawn(self.ready())
-
-    @property
-    def is_ready(self) -> bool:
-        """Whether the node is part of the cluster."""
-        return self._state == "ready"
-
-    @property
-    def connected(self) -> bool:
-        """Whether the node is ready and its transport reaches the broker."""
-        return self.is_ready and self.transport.connected
-
-    async def ready(self) -> None:
-        """Create the node's broker resources, start consuming and announce the node.
-
-        Idempotent and safe to call concurrently (Node's ``adapter.init()``).
-        """
-        if self._state == "ready":
-            return
-        async with self._ready_lock:
-            if self._state == "ready":
-                return
-            if self._state == "closed":
-                raise NotReadyError("the manager was closed")
-            self._state = "starting"
-            try:
-                await self.transport.start(self.uid, self._on_message)
-                for namespace in sorted(self._served_namespaces()):
-                    await self._serve(namespace)
-            except BaseException:
-                self._state = "new"
-                raise
-            self._state = "ready"
-            await self.membership.start()
-            self.logger.info("node %s joined the cluster", self.uid)
-
-    async def close(self) -> None:
-        """Leave the cluster: tell the other nodes, stop, delete the node's resources."""
-        if self._state in ("closed", "new"):
-            self._state = "closed"
-            return
-        await self.membership.leave(self._namespaces)
-        await self._stop()
-        await self.transport.close()
-        self.logger.info("node %s left the cluster", self.uid)
-
-    async def abort(self) -> None:
-        """Stop at once without telling anyone and without deleting broker resources, as a
-        crashed process would (other nodes notice after ``heartbeat_timeout``)."""
-        await self._stop()
-        await self.transport.abort()
-
-    async def _stop(self) -> None:
-        self._state = "closed"
-        await self.membership.stop()
-        await cancel_and_wait(self._tasks)
-        self._requests.fail_all(NotReadyError("the manager was closed"))
-
-    # ------------------------------------------------------------------------ namespaces
-
-    def _served_namespaces(self) -> set[str]:
-        served = {"/", *self._namespaces, *(ns for ns in self.rooms if ns)}
-        served |= self._server_events.namespaces()
-        if self.server is not None:
-            served |= compat.served_namespaces(self.server)
-        return served
-
-    async def _serve(self, namespace: str) -> None:
-        """Start serving a namespace: the transport subscribes, the cluster learns of it."""
-        if namespace in self._namespaces:
-            return
-        self._namespaces.add(namespace)
-        await self.transport.add_namespace(namespace)
-        await self.membership.join(namespace)
-
-    async def server_count(self, namespace: str = "/") -> int:
-        """Number of servers in the cluster serving ``namespace``, this one included."""
-        namespace = normalize_namespace(namespace)
-        await self._ensure_ready(namespace)
-        return await self.membership.server_count(namespace)
-
-    # ------------------------------------------------------------------------ publishing
-
-    async def _ensure_ready(self, namespace: str) -> None:
-        if self._state != "ready":
-            if self._state == "closed":
-                raise NotReadyError("the manager was closed")
-            await self.ready()
-        if namespace not in self._namespaces:
-            await self._serve(namespace)
-
-    async def _publish(self, message: ClusterMessage) -> str | None:
-        await self._ensure_ready(message.nsp)
-        self.membership.published(message.nsp)
-        try:
-            return await self.transport.publish(message)
-        except (TransportError, PayloadTooLarge):
-            raise
-        except Exception as exc:
-            raise TransportError(f"publish failed: {exc}") from exc
-
-    def _respond(self, requester: str, message: ClusterMessage) -> None:
-        """Publish a response in the background: the consumer must not wait on the broker."""
-
-        async def send() -> None:
-            # a broadcast to many clients needing acks answers once per client: bound how
-            # many of those publishes run at once (connection pools refuse past their size)
-            async with self._responding:
-                try:
-                    await self.transport.publish_response(requester, message)
-                except Exception as exc:
-                    self.logger.warning("could not send %s: %s", message.type.name, exc)
-
-        self._spawn(send())
-
-    # ------------------------------------------------------------------------ receiving
-
-    async def _on_message(self, message: ClusterMessage, offset: str | None = None) -> None:
-        """Entry point for every message a transport receives. Never raises."""
-        try:
-            await self._dispatch(message)
-        except Exception:
-            self.logger.exception(
-                "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
-            )
 
     async def _dispatch(self, message: ClusterMessage) -> None:
         # Node's order: (own messages are dropped by the transport's Inbox), membership,

@@ -89,3 +89,21 @@ async def test_broker_membership_sends_no_heartbeats_and_asks_the_broker(
         MessageType.HEARTBEAT,
         MessageType.ADAPTER_CLOSE,
     }
+
+
+async def test_a_node_never_closed_says_what_it_leaves_behind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import gc
+
+    from tests.core.conftest import start_node
+
+    core = await start_node()
+    uid = core.manager.uid
+    with caplog.at_level(logging.WARNING, logger="socketio_cloud"):
+        await core.manager.membership.stop()  # its loops would keep it alive
+        core.sio.manager = None  # type: ignore[assignment]
+        del core
+        gc.collect()
+    [line] = [m for r in caplog.records if uid in (m := r.getMessage()) and "never" in m]
+    assert "never closed (it was garbage-collected)" in line and "close()" in line
