@@ -357,7 +357,7 @@ class PubSubTransport(Transport):
             await self._create_subscription()
         except Exception as exc:
             self._link.failed("pull", exc)
-            await self._shutdown()
+            await self.abort()  # nothing to delete: the subscription does not exist
             if isinstance(exc, TransportError):
                 raise
             raise TransportError(f"cannot create the subscription: {exc}") from exc
@@ -571,6 +571,12 @@ class PubSubTransport(Transport):
                 continue
             try:
                 await self._publish_batch([item.message for item in batch])
+            except asyncio.CancelledError:
+                # closing: nobody must wait forever for a batch that will not be sent
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(TransportError("the Pub/Sub transport closed"))
+                raise
             except Exception as exc:
                 self._link.failed("publish", exc)
                 error = TransportError(f"cannot publish to {self.topic}: {exc}")
