@@ -8,6 +8,7 @@ import logging
 pytest_plugins = [
     "tests.support.moto",
     "tests.backends.memory",
+    "tests.servicebus_double.fixtures",
 ]
 
 pytest_plugins += [

@@ -1,14 +1,14 @@
 """Scheduled cleanup of a Pub/Sub cluster: delete the subscriptions of dead nodes.
 
-Deploy as a Cloud Function (2nd gen, HTTP trigger, entry point ``cleanup_http``) called by
+Deploy as a Cloud Function (2nd gen, HTTP trigger, entry point ``cleanup``) called by
 Cloud Scheduler, or run as a Cloud Run job (``python main.py``: one run, exit status 0 on
 success). Configured by environment variables:
 
 - ``SIO_GCP_PROJECT`` (or ``GOOGLE_CLOUD_PROJECT``): the project of the topic;
 - ``SIO_PUBSUB_TOPIC``: the cluster's topic id or path (required);
 - ``SIO_SUBSCRIPTION_PREFIX``: the nodes' subscription prefix (default ``socket.io``);
-- ``STALE_AFTER_SECONDS``: age of an alive mark that makes a subscription stale (900);
-- ``DRY_RUN``: ``true`` to report without deleting; a request body ``{"dry_run": true}``
+- ``SIO_CLEANUP_STALE_AFTER``: seconds: age of an alive mark that makes a subscription stale (900);
+- ``SIO_CLEANUP_DRY_RUN``: ``true`` to report without deleting; a request body ``{"dry_run": true}``
   asks for a dry run too.
 
 The logic is :func:`socketio_cloud.cleanup.gcp.cleanup`; this file reads the settings and
@@ -55,8 +55,8 @@ def run(dry_run: bool = False) -> dict[str, Any]:
         topic=topic,
         subscription_prefix=os.environ.get("SIO_SUBSCRIPTION_PREFIX")
         or facts.DEFAULT_SUBSCRIPTION_PREFIX,
-        stale_after=_seconds("STALE_AFTER_SECONDS", facts.DEFAULT_STALE_AFTER),
-        dry_run=dry_run or _flag(os.environ.get("DRY_RUN", "")),
+        stale_after=_seconds("SIO_CLEANUP_STALE_AFTER", facts.DEFAULT_STALE_AFTER),
+        dry_run=dry_run or _flag(os.environ.get("SIO_CLEANUP_DRY_RUN", "")),
     )
     result = report.to_dict()
     result["ok"] = report.ok
@@ -68,7 +68,7 @@ def run(dry_run: bool = False) -> dict[str, Any]:
 
 
 @functions_framework.http
-def cleanup_http(request: Any) -> tuple[str, int, dict[str, str]]:
+def cleanup(request: Any) -> tuple[str, int, dict[str, str]]:
     """HTTP entry point (Cloud Scheduler calls it): runs one cleanup, answers its report."""
     body = request.get_json(silent=True) if request is not None else None
     dry_run = isinstance(body, dict) and _flag(str(body.get("dry_run", "")))

@@ -35,7 +35,8 @@ async def start_node(membership: MembershipKind = "heartbeats", servers: int = 1
     manager = ClusterManager(
         transport, heartbeat_interval=0.2, heartbeat_timeout=0.6, requests_timeout=2
     )
-    sio = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    # every namespace accepted, as in the reference app: the forged-announcement case
+    sio = socketio.AsyncServer(async_mode="asgi", client_manager=manager, namespaces="*")
     await manager.ready()
     return CoreNode(manager, transport, sio)
 

@@ -176,7 +176,7 @@ async def test_function_entry_point(scene: Scene, monkeypatch: pytest.MonkeyPatc
 
     def call(body: Any) -> tuple[str, int, dict[str, str]]:
         request = Request(EnvironBuilder(method="POST", json=body).get_environ())
-        return main.cleanup_http(request)  # type: ignore[no-any-return]
+        return main.cleanup(request)  # type: ignore[no-any-return]
 
     text, status, headers = await asyncio.to_thread(call, {"dry_run": True})
     assert status == 200 and headers["Content-Type"] == "application/json"

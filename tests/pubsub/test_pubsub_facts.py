@@ -8,19 +8,20 @@ from socketio_cloud import cli
 from socketio_cloud.brokers import pubsub as facts
 
 
-def test_permissions_cover_the_api_calls() -> None:
+def test_permissions_are_those_of_the_calls() -> None:
     for calls, permissions in (
-        (facts.NODE_API_CALLS, facts.NODE_PERMISSIONS),
-        (facts.EMITTER_API_CALLS, facts.EMITTER_PERMISSIONS),
-        (facts.CLEANUP_API_CALLS, facts.CLEANUP_PERMISSIONS),
+        (facts.NODE_CALLS, facts.NODE_PERMISSIONS),
+        (facts.EMITTER_CALLS, facts.EMITTER_PERMISSIONS),
+        (facts.CLEANUP_CALLS, facts.CLEANUP_PERMISSIONS),
+        (facts.PAYLOAD_CALLS, facts.PAYLOAD_PERMISSIONS),
     ):
-        needed = {p for call in calls for p in facts.PERMISSIONS_BY_CALL[call]}
-        assert set(permissions) == needed
-    assert facts.EMITTER_PERMISSIONS == ("pubsub.topics.publish",)
+        assert permissions == {p for call in calls for p in facts.CALL_PERMISSIONS[call]}
+    assert facts.EMITTER_PERMISSIONS == {"pubsub.topics.publish"}
     assert "pubsub.topics.create" not in facts.NODE_PERMISSIONS
-    assert facts.permissions_for(facts.NODE_TOPIC_API_CALLS) == ("pubsub.topics.create",)
-    # the cleanup never touches what a node does not own
-    assert not {"pubsub.topics.delete", "pubsub.topics.publish"} & set(facts.CLEANUP_PERMISSIONS)
+    assert facts.CREATE_TOPIC_PERMISSIONS == {"pubsub.topics.create"}
+    # the cleanup never publishes, creates or consumes
+    assert not {"pubsub.topics.publish", "pubsub.subscriptions.create"} & facts.CLEANUP_PERMISSIONS
+    assert "pubsub.subscriptions.consume" not in facts.CLEANUP_PERMISSIONS
 
 
 def test_names_and_labels() -> None:

@@ -2,6 +2,15 @@
 and the deploy programs: names, labels, defaults, limits, API calls and the IAM permissions
 they need.
 
+Every permission is named by the API call that needs it. A permission on ``pubsub.topics.*``
+is checked on the topic, one on ``pubsub.subscriptions.*`` on the subscription, or on the
+project for ``CreateSubscription`` (the subscription does not exist yet), one on
+``storage.objects.*`` on the bucket. Per-node subscriptions are created at run time, so
+``pubsub.subscriptions.*`` can only be granted on the project: Pub/Sub is not among the
+services whose IAM Conditions see ``resource.name`` (``pubsublite`` is, ``pubsub`` is not), so
+no condition can narrow that grant to the cluster's prefix. Deploy the cluster in a project of
+its own where that matters.
+
 No SDK import here: deploy programs and the cleanup function read these facts without the
 transport's dependencies.
 
@@ -15,7 +24,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 
 __all__ = [
     "ATTR_NSP",
@@ -23,25 +31,29 @@ __all__ = [
     "ATTR_PROBE",
     "ATTR_REQUESTER",
     "ATTR_UID",
-    "CLEANUP_API_CALLS",
+    "CALL_PERMISSIONS",
+    "CLEANUP_CALLS",
     "CLEANUP_PERMISSIONS",
+    "CREATE_TOPIC_CALLS",
+    "CREATE_TOPIC_PERMISSIONS",
     "DEFAULT_ACK_DEADLINE",
     "DEFAULT_EXPIRATION_TTL",
     "DEFAULT_LIVENESS_INTERVAL",
     "DEFAULT_MESSAGE_RETENTION",
     "DEFAULT_STALE_AFTER",
     "DEFAULT_SUBSCRIPTION_PREFIX",
-    "EMITTER_API_CALLS",
+    "EMITTER_CALLS",
     "EMITTER_PERMISSIONS",
     "LABEL_ALIVE",
     "LABEL_NODE",
     "LABEL_TOPIC",
     "MIN_EXPIRATION_TTL",
     "MIN_MESSAGE_RETENTION",
-    "NODE_API_CALLS",
+    "NODE_CALLS",
     "NODE_PERMISSIONS",
-    "NODE_TOPIC_API_CALLS",
-    "PERMISSIONS_BY_CALL",
+    "PAYLOAD_CALLS",
+    "PAYLOAD_PERMISSIONS",
+    "PERMISSION_SCOPES",
     "PROBE_SENDER",
     "PUBSUB_MAX_MESSAGE_SIZE",
     "PUBSUB_MAX_REQUEST_SIZE",
@@ -101,53 +113,85 @@ LABEL_ALIVE = "socketio-alive"  # Unix seconds of the node's last liveness refre
 _NODE_UID_PATTERN = "[0-9a-f]{16}"
 _LABEL_INVALID = re.compile(r"[^a-z0-9_-]")
 
-# API calls (gRPC method names of google.pubsub.v1) and the IAM permission each needs,
-# from Google's access-control table.
-PERMISSIONS_BY_CALL: Mapping[str, tuple[str, ...]] = {
-    "Publish": ("pubsub.topics.publish",),
-    "CreateTopic": ("pubsub.topics.create",),
-    "CreateSubscription": ("pubsub.subscriptions.create", "pubsub.topics.attachSubscription"),
-    "Pull": ("pubsub.subscriptions.consume",),
-    "Acknowledge": ("pubsub.subscriptions.consume",),
-    "UpdateSubscription": ("pubsub.subscriptions.update",),
-    "DeleteSubscription": ("pubsub.subscriptions.delete",),
-    "GetSubscription": ("pubsub.subscriptions.get",),
-    "ListTopicSubscriptions": ("pubsub.topics.get",),
+# The API calls each role makes (gRPC method names of google.pubsub.v1; Cloud Storage: JSON
+# API methods) and the IAM permission each call needs, from the per-method table of Pub/Sub's
+# access-control documentation. A test checks that the transport's and the cleanup's call
+# counters never show a call outside these sets.
+
+#: The permissions each API call needs.
+CALL_PERMISSIONS: dict[str, frozenset[str]] = {
+    # every broadcast, request, response, heartbeat and start-up probe
+    "Publish": frozenset({"pubsub.topics.publish"}),
+    # only with create_topic=True
+    "CreateTopic": frozenset({"pubsub.topics.create"}),
+    # checked on the project (the subscription does not exist yet) and on the topic it
+    # attaches to; labels, filter, expiration policy, retention and ack deadline are fields
+    # of the same call
+    "CreateSubscription": frozenset(
+        {"pubsub.subscriptions.create", "pubsub.topics.attachSubscription"}
+    ),
+    "Pull": frozenset({"pubsub.subscriptions.consume"}),
+    "Acknowledge": frozenset({"pubsub.subscriptions.consume"}),
+    # refreshing the liveness label the cleanup reads
+    "UpdateSubscription": frozenset({"pubsub.subscriptions.update"}),
+    # a node's graceful close; the cleanup's removal of a stale subscription
+    "DeleteSubscription": frozenset({"pubsub.subscriptions.delete"}),
+    # the cleanup reads the labels (node, topic, liveness mark)
+    "GetSubscription": frozenset({"pubsub.subscriptions.get"}),
+    # the cleanup lists the topic's subscriptions (checked on the topic)
+    "ListTopicSubscriptions": frozenset({"pubsub.topics.get"}),
+    # GcsPayloadStore: put (a media upload) and get (metadata, then the bytes)
+    "objects.insert": frozenset({"storage.objects.create"}),
+    "objects.get": frozenset({"storage.objects.get"}),
 }
 
-#: Calls a node makes: publish; create, pull, acknowledge its subscription; refresh the
-#: alive label (UpdateSubscription); delete the subscription on close.
-NODE_API_CALLS: tuple[str, ...] = (
-    "Publish",
-    "CreateSubscription",
-    "Pull",
-    "Acknowledge",
-    "UpdateSubscription",
-    "DeleteSubscription",
+#: Calls a node makes: publish; create, pull and acknowledge its subscription; refresh the
+#: alive label; delete the subscription on close. (Never GetTopic: a missing topic makes
+#: CreateSubscription fail with NotFound, which says the same.)
+NODE_CALLS = frozenset(
+    {
+        "Publish",
+        "CreateSubscription",
+        "Pull",
+        "Acknowledge",
+        "UpdateSubscription",
+        "DeleteSubscription",
+    }
 )
-#: Calls a node makes only with ``create_topic=True``.
-NODE_TOPIC_API_CALLS: tuple[str, ...] = ("CreateTopic",)
+#: Calls a node makes besides with ``create_topic=True`` (at start, and after the topic was
+#: lost).
+CREATE_TOPIC_CALLS = frozenset({"CreateTopic"})
 #: Calls an emitter makes.
-EMITTER_API_CALLS: tuple[str, ...] = ("Publish",)
-#: Calls the cleanup makes (list the topic's subscriptions, read each, delete the stale).
-CLEANUP_API_CALLS: tuple[str, ...] = (
-    "ListTopicSubscriptions",
-    "GetSubscription",
-    "DeleteSubscription",
-)
+EMITTER_CALLS = frozenset({"Publish"})
+#: Calls the cleanup makes: list the topic's subscriptions, read each, delete the stale ones.
+CLEANUP_CALLS = frozenset({"ListTopicSubscriptions", "GetSubscription", "DeleteSubscription"})
+#: Calls of the Cloud Storage payload store (senders insert, receivers get).
+PAYLOAD_CALLS = frozenset({"objects.insert", "objects.get"})
 
 
-def permissions_for(calls: tuple[str, ...]) -> tuple[str, ...]:
-    """The IAM permissions ``calls`` need, sorted, each once."""
-    return tuple(sorted({p for call in calls for p in PERMISSIONS_BY_CALL[call]}))
+def permissions_for(calls: frozenset[str]) -> frozenset[str]:
+    """The IAM permissions ``calls`` need."""
+    return frozenset().union(*(CALL_PERMISSIONS[call] for call in calls))
 
 
-#: IAM permissions of a node (``pubsub.topics.create`` too with ``create_topic=True``).
-NODE_PERMISSIONS: tuple[str, ...] = permissions_for(NODE_API_CALLS)
+#: IAM permissions of a node (plus :data:`CREATE_TOPIC_PERMISSIONS` with ``create_topic``).
+NODE_PERMISSIONS = permissions_for(NODE_CALLS)
+#: IAM permission a node needs besides with ``create_topic=True`` (on the project).
+CREATE_TOPIC_PERMISSIONS = permissions_for(CREATE_TOPIC_CALLS)
 #: IAM permissions of an emitter.
-EMITTER_PERMISSIONS: tuple[str, ...] = permissions_for(EMITTER_API_CALLS)
+EMITTER_PERMISSIONS = permissions_for(EMITTER_CALLS)
 #: IAM permissions of the cleanup (function or CLI).
-CLEANUP_PERMISSIONS: tuple[str, ...] = permissions_for(CLEANUP_API_CALLS)
+CLEANUP_PERMISSIONS = permissions_for(CLEANUP_CALLS)
+#: Cloud Storage permissions on the payload bucket (senders need only ``create``, receivers
+#: ``get``; a node is both).
+PAYLOAD_PERMISSIONS = permissions_for(PAYLOAD_CALLS)
+
+#: Where each permission is checked, by its prefix: the narrowest resource a grant can name.
+PERMISSION_SCOPES = {
+    "pubsub.topics.": "topic",
+    "pubsub.subscriptions.": "project",
+    "storage.objects.": "bucket",
+}
 
 
 def topic_path(project: str, topic: str) -> str:
