@@ -60,3 +60,17 @@ async def test_nodes_survive_an_emulator_restart(
     # the restarted broker lost everything: the topic and both subscriptions were re-created
     assert b.stats["CreateSubscription"] >= 2
     assert sorted(await pubsub_cluster.node_resources(B)) == [b.subscription]
+
+
+async def test_a_publish_pending_at_close_fails_instead_of_hanging(
+    pubsub_cluster: PubSubBackend, start_node: StartNode
+) -> None:
+    a, _ = await start_node(A, publish_timeout=60.0)
+    await asyncio.to_thread(pubsub_cluster.emulator.stop)
+    pending = asyncio.ensure_future(a.publish(broadcast(A, "never")))
+    # the sender keeps retrying while the broker is away
+    await wait_until(lambda: a.stats["Publish"] >= 3, 15, "publish retries")
+    assert not pending.done()
+    await a.abort()
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(pending, 10)
