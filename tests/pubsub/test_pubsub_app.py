@@ -63,10 +63,11 @@ def test_bad_pubsub_settings() -> None:
 @pytest.mark.slow
 def test_the_demo_runs_on_the_emulator() -> None:
     require_service(find_emulator() is not None, "no Pub/Sub emulator")
-    base = free_port_run(3)
+    # the nodes' ports and the emulator's, chosen together so that they cannot collide
+    base = free_port_run(4)
     command = [sys.executable, "-m", "app.demo", "--backend", "pubsub", "--check"]
     result = subprocess.run(
-        [*command, "--base-port", str(base)],
+        [*command, "--base-port", str(base), "--pubsub-port", str(base + 3)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
