@@ -41,6 +41,18 @@ def aws_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def postgres_manager(settings: Settings) -> ClusterManager:
+    """PostgreSQL LISTEN/NOTIFY, compatible with Node's ``@socket.io/postgres-adapter``."""
+    from socketio_cloud.transports.postgres import PostgresManager
+
+    return PostgresManager(
+        dsn=settings.postgres_dsn,
+        channel_prefix=settings.postgres_channel_prefix,
+        table_name=settings.postgres_table,
+        **settings.cluster_options(),
+    )
+
+
 def pubsub_manager(settings: Settings) -> ClusterManager:
     """Google Cloud Pub/Sub; credentials are Google's application default ones, the
     emulator is used when ``PUBSUB_EMULATOR_HOST`` is set."""
@@ -63,6 +75,7 @@ def pubsub_manager(settings: Settings) -> ClusterManager:
 BACKENDS: dict[str, ManagerFactory] = {
     "memory": memory_manager,
     "aws": aws_manager,
+    "postgres": postgres_manager,
     "pubsub": pubsub_manager,
 }
 

@@ -3,7 +3,7 @@
 ============================  =============================================  =====================
 Variable                      Meaning                                        Default
 ============================  =============================================  =====================
-``SIO_BACKEND``               ``memory``, ``aws`` or ``pubsub``              ``memory``
+``SIO_BACKEND``               ``memory``, ``aws``, ``postgres``, ``pubsub``   ``memory``
 ``PORT``                      TCP port to listen on                          ``8000``
 ``SIO_HOST``                  address to listen on                           ``0.0.0.0``
 ``SIO_NODE_NAME``             name shown to users and other servers          the host name
@@ -27,6 +27,11 @@ Variable                      Meaning                                        Def
 The AWS endpoint and credentials come from boto3's own variables (``AWS_ENDPOINT_URL``,
 ``AWS_ACCESS_KEY_ID``, ...) or the task role. boto3 reads only ``AWS_DEFAULT_REGION``, so
 ``AWS_REGION`` (what ECS and Lambda set) is passed on here. An empty variable counts as unset.
+
+The postgres backend reads ``SIO_POSTGRES_DSN`` (connection string, default
+``postgresql://localhost:5432/postgres``; libpq's ``PG*`` variables fill what it leaves out),
+``SIO_POSTGRES_CHANNEL_PREFIX`` (NOTIFY channel prefix, default ``socket.io``) and
+``SIO_POSTGRES_TABLE`` (attachments table, default ``socket_io_attachments``).
 """
 
 from __future__ import annotations
@@ -38,13 +43,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from socketio_cloud.brokers.aws import (
+    DEFAULT_QUEUE_PREFIX,
+    DEFAULT_TOPIC_NAME,
+    QUEUE_PREFIX_PATTERN,
+)
 from socketio_cloud.exceptions import SocketIOCloudError
 
 __all__ = ["LOG_LEVELS", "Settings", "SettingsError"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-# Same rule as the AWS transport's: the prefix is part of SQS queue names.
-_QUEUE_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _NODE_NAME_MAX = 64
 # Pub/Sub resource ids: the prefix starts the node's subscription id <prefix>-<16 hex>.
 _SUBSCRIPTION_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{0,200}$")
@@ -64,14 +72,17 @@ class Settings:
     host: str = "0.0.0.0"
     node_name: str = field(default_factory=socket.gethostname)
     topic_arn: str | None = None
-    topic_name: str = "socket-io"
-    queue_prefix: str = "socket-io"
+    topic_name: str = DEFAULT_TOPIC_NAME
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 10.0
     large_payload_bucket: str | None = None
     shutdown_timeout: float = 5.0
     log_level: str = "info"
     aws_region: str | None = None
+    postgres_dsn: str | None = None
+    postgres_channel_prefix: str = "socket.io"
+    postgres_table: str = "socket_io_attachments"
     gcp_project: str | None = None
     pubsub_topic: str = "socket-io"
     subscription_prefix: str = "socket.io"
@@ -102,6 +113,11 @@ class Settings:
             shutdown_timeout=env.seconds("SIO_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout),
             log_level=env.choice("SIO_LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
+            postgres_dsn=env.optional("SIO_POSTGRES_DSN"),
+            postgres_channel_prefix=env.text(
+                "SIO_POSTGRES_CHANNEL_PREFIX", defaults.postgres_channel_prefix
+            ),
+            postgres_table=env.text("SIO_POSTGRES_TABLE", defaults.postgres_table),
             gcp_project=env.optional("SIO_GCP_PROJECT") or env.optional("GOOGLE_CLOUD_PROJECT"),
             pubsub_topic=env.text("SIO_PUBSUB_TOPIC", defaults.pubsub_topic),
             subscription_prefix=env.text("SIO_SUBSCRIPTION_PREFIX", defaults.subscription_prefix),
@@ -118,7 +134,7 @@ class Settings:
                 f"SIO_HEARTBEAT_TIMEOUT ({self.heartbeat_timeout:g}) must exceed "
                 f"SIO_HEARTBEAT_INTERVAL ({self.heartbeat_interval:g})"
             )
-        if not _QUEUE_PREFIX.match(self.queue_prefix):
+        if not QUEUE_PREFIX_PATTERN.match(self.queue_prefix):
             raise SettingsError(
                 f"SIO_QUEUE_PREFIX: 1 to 63 letters, digits, '-' or '_', got {self.queue_prefix!r}"
             )
@@ -131,6 +147,19 @@ class Settings:
                 "SIO_SUBSCRIPTION_PREFIX: a letter, then letters, digits or . _ ~ + % -, "
                 f"got {self.subscription_prefix!r}"
             )
+        self._check_postgres()
+
+    def _check_postgres(self) -> None:
+        from socketio_cloud.brokers import postgres
+
+        try:
+            postgres.check_channel(postgres.channel_name(self.postgres_channel_prefix, "/"))
+        except ValueError as exc:
+            raise SettingsError(f"SIO_POSTGRES_CHANNEL_PREFIX: {exc}") from None
+        try:
+            postgres.check_table_name(self.postgres_table)
+        except ValueError as exc:
+            raise SettingsError(f"SIO_POSTGRES_TABLE: {exc}") from None
 
     def cluster_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`socketio_cloud.cluster.ClusterManager`."""

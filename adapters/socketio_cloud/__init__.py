@@ -23,6 +23,8 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "PostgresManager": "socketio_cloud.transports.postgres",
+    "PostgresEmitter": "socketio_cloud.transports.postgres",
     "PubSubManager": "socketio_cloud.transports.pubsub",
     "PubSubEmitter": "socketio_cloud.transports.pubsub",
     "Transport": "socketio_cloud.transport",
@@ -61,6 +63,8 @@ if TYPE_CHECKING:
     from .transports.memory import MemoryBus as MemoryBus
     from .transports.memory import MemoryEmitter as MemoryEmitter
     from .transports.memory import MemoryManager as MemoryManager
+    from .transports.postgres import PostgresEmitter as PostgresEmitter
+    from .transports.postgres import PostgresManager as PostgresManager
     from .transports.pubsub import PubSubEmitter as PubSubEmitter
     from .transports.pubsub import PubSubManager as PubSubManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter

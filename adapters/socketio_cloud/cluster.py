@@ -34,9 +34,8 @@ from .protocol import BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
 from .server_events import NO_REPLY
-from .transport import Transport
 
-__all__ = ["BrokerManager", "ClusterManager", "ClusterOptions", "RemoteSocket", "split_options"]
+__all__ = ["ClusterManager", "ClusterOptions", "RemoteSocket"]
 
 
 class ClusterOptions(TypedDict, total=False):
@@ -518,31 +517,6 @@ class ClusterManager(ClusterNode, Selector):
     @property
     def _root(self) -> BroadcastOperator:
         return BroadcastOperator(self)
-
-
-class BrokerManager(ClusterManager):
-    """A :class:`ClusterManager` that builds its own transport: the keyword arguments of
-    ``transport_class`` configure the broker, the others go to :class:`ClusterManager`."""
-
-    #: Called with the broker options and ``limits``.
-    transport_class: Callable[..., Transport]
-
-    def __init__(self, **options: Any) -> None:
-        transport_options, cluster_options = split_options(options, ClusterManager)
-        limits = cluster_options.get("limits")
-        transport = self.transport_class(limits=limits, **transport_options)
-        super().__init__(transport, **cluster_options)
-
-
-def split_options(
-    options: dict[str, Any], manager: type[ClusterManager]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a broker manager's keyword arguments into its transport's and the
-    :class:`ClusterManager` ones (``heartbeat_interval``, ``limits``, ...)."""
-    names = inspect.signature(manager.__init__).parameters
-    cluster = {k: v for k, v in options.items() if k in names and k not in ("self", "transport")}
-    transport = {k: v for k, v in options.items() if k not in cluster}
-    return transport, cluster
 
 
 def _wire(opts: BroadcastOptions) -> BroadcastOptions:

@@ -17,9 +17,10 @@ What this transport adds to the Node design:
   through the node's subscription.
 - Receiving uses the asyncio gRPC clients: one pull loop (long polls of up to
   ``max_messages``), one dispatch loop delivering in order, acknowledgements of everything
-  pulled in one call per ``ack_delay``. Publishing goes through one sender loop that puts everything queued
-  meanwhile into a single publish request (Pub/Sub's 1,000 messages and 10 MB per request),
-  so messages leave in the order they were published and under load one call carries many.
+  pulled in one call per ``ack_delay``. Publishing goes through one sender loop that puts
+  everything queued meanwhile into a single publish request (Pub/Sub's 1,000 messages and
+  10 MB per request), so messages leave in the order they were published and under load one
+  call carries many.
 - Lost subscriptions (the cleanup, the expiration policy, a broker restart) are re-created,
   and with ``create_topic`` a lost topic too; failures are retried with backoff and
   reported by :attr:`PubSubTransport.connected`.
