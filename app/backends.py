@@ -41,6 +41,18 @@ def aws_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def amqp_manager(settings: Settings) -> ClusterManager:
+    """RabbitMQ (AMQP 0-9-1) with room-routed delivery."""
+    from socketio_cloud.transports.amqp import AmqpManager
+
+    return AmqpManager(
+        url=settings.amqp_url,
+        exchange=settings.amqp_exchange,
+        queue_prefix=settings.queue_prefix,
+        **settings.cluster_options(),
+    )
+
+
 def postgres_manager(settings: Settings) -> ClusterManager:
     """PostgreSQL LISTEN/NOTIFY, compatible with Node's ``@socket.io/postgres-adapter``."""
     from socketio_cloud.transports.postgres import PostgresManager
@@ -76,6 +88,7 @@ BACKENDS: dict[str, ManagerFactory] = {
     "memory": memory_manager,
     "aws": aws_manager,
     "postgres": postgres_manager,
+    "amqp": amqp_manager,
     "pubsub": pubsub_manager,
 }
 

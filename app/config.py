@@ -3,7 +3,7 @@
 ============================  =============================================  =====================
 Variable                      Meaning                                        Default
 ============================  =============================================  =====================
-``SIO_BACKEND``               ``memory``, ``aws``, ``postgres``, ``pubsub``   ``memory``
+``SIO_BACKEND``               memory, aws, postgres, amqp, pubsub            ``memory``
 ``PORT``                      TCP port to listen on                          ``8000``
 ``SIO_HOST``                  address to listen on                           ``0.0.0.0``
 ``SIO_NODE_NAME``             name shown to users and other servers          the host name
@@ -19,6 +19,8 @@ Variable                      Meaning                                        Def
 ``SIO_PUBSUB_TOPIC``          existing Pub/Sub topic of the cluster          ``socket-io``
 ``SIO_SUBSCRIPTION_PREFIX``   per-node subscription prefix (pubsub)          ``socket.io``
 ``PUBSUB_EMULATOR_HOST``      ``host:port`` of a Pub/Sub emulator (pubsub)   none
+``SIO_AMQP_URL``              RabbitMQ URL, ``amqp[s]://...`` (amqp)         guest@localhost:5672
+``SIO_AMQP_EXCHANGE``         the cluster's topic exchange (amqp)            ``socket.io``
 ``SIO_SHUTDOWN_TIMEOUT``      seconds open connections get at shutdown       ``5``
 ``SIO_LOG_LEVEL``             ``debug``, ``info``, ``warning`` or ``error``  ``info``
 ``AWS_REGION``                AWS region (aws), else ``AWS_DEFAULT_REGION``  boto3's configuration
@@ -77,6 +79,8 @@ class Settings:
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 10.0
     large_payload_bucket: str | None = None
+    amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    amqp_exchange: str = "socket.io"
     shutdown_timeout: float = 5.0
     log_level: str = "info"
     aws_region: str | None = None
@@ -110,6 +114,8 @@ class Settings:
             heartbeat_interval=env.seconds("SIO_HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             heartbeat_timeout=env.seconds("SIO_HEARTBEAT_TIMEOUT", defaults.heartbeat_timeout),
             large_payload_bucket=env.optional("SIO_LARGE_PAYLOAD_BUCKET"),
+            amqp_url=env.text("SIO_AMQP_URL", defaults.amqp_url),
+            amqp_exchange=env.text("SIO_AMQP_EXCHANGE", defaults.amqp_exchange),
             shutdown_timeout=env.seconds("SIO_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout),
             log_level=env.choice("SIO_LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
@@ -138,6 +144,8 @@ class Settings:
             raise SettingsError(
                 f"SIO_QUEUE_PREFIX: 1 to 63 letters, digits, '-' or '_', got {self.queue_prefix!r}"
             )
+        if not self.amqp_url.startswith(("amqp://", "amqps://")):
+            raise SettingsError("SIO_AMQP_URL: expected an amqp:// or amqps:// URL")
         if self.topic_arn is not None and not (
             self.topic_arn.startswith("arn:") and ":sns:" in self.topic_arn
         ):

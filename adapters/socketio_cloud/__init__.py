@@ -23,6 +23,8 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "AmqpManager": "socketio_cloud.transports.amqp",
+    "AmqpEmitter": "socketio_cloud.transports.amqp",
     "PostgresManager": "socketio_cloud.transports.postgres",
     "PostgresEmitter": "socketio_cloud.transports.postgres",
     "PubSubManager": "socketio_cloud.transports.pubsub",
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
     from .exceptions import UnsupportedVersionError as UnsupportedVersionError
     from .operators import BroadcastOperator as BroadcastOperator
     from .transport import Transport as Transport
+    from .transports.amqp import AmqpEmitter as AmqpEmitter
+    from .transports.amqp import AmqpManager as AmqpManager
     from .transports.aws import AwsSqsEmitter as AwsSqsEmitter
     from .transports.aws import AwsSqsManager as AwsSqsManager
     from .transports.memory import MemoryBus as MemoryBus
@@ -75,6 +79,7 @@ if TYPE_CHECKING:
 _EXTRAS = {
     "socketio_cloud.transports.aws": "aws",
     "socketio_cloud.transports.redis_streams": "redis",
+    "socketio_cloud.transports.amqp": "amqp",
     "socketio_cloud.transports.pubsub": "gcp",
 }
 

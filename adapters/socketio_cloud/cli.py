@@ -2,7 +2,7 @@
 
 Commands, each a subparser registered by one ``_add_*`` function::
 
-    socketio-cloud cleanup aws --prefix P [--topic-arn A] [--stale-after S]
+    socketio-cloud cleanup aws --prefix P --topic-arn A [--stale-after S]
         [--grace-period S] [--dry-run] [--region R] [--endpoint-url URL] [--json]
     socketio-cloud cleanup gcp --project P --topic T [--prefix P] [--stale-after S]
         [--dry-run] [--emulator-host HOST:PORT] [--json]
@@ -71,13 +71,16 @@ def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser
         "aws",
         help="stale SQS node queues and their SNS subscriptions",
         description=(
-            "Delete the SQS queues <prefix>-<node uid> whose liveness mark is stale, their "
-            "SNS subscriptions, and (with --topic-arn) the topic's subscriptions whose "
-            "queue is gone. Credentials and region come from boto3's usual sources."
+            "Delete the SQS queues <prefix>-<node uid> of the cluster of --topic-arn whose "
+            "liveness mark is stale, their subscriptions to that topic, and the topic's "
+            "subscriptions whose queue is gone; nothing of another topic. Credentials come "
+            "from boto3's usual sources; the region from --region, else the topic ARN."
         ),
     )
     aws.add_argument("--prefix", required=True, help="the cluster's queue prefix")
-    aws.add_argument("--topic-arn", help="also remove this topic's subscriptions to lost queues")
+    aws.add_argument(
+        "--topic-arn", required=True, help="the cluster's SNS topic: only its queues are swept"
+    )
     aws.add_argument(
         "--stale-after",
         type=float,
@@ -93,7 +96,7 @@ def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser
         help="age after which a queue without a mark is stale (default: %(default)g)",
     )
     aws.add_argument("--dry-run", action="store_true", help="report, delete nothing")
-    aws.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    aws.add_argument("--region", help="AWS region (default: the topic ARN's)")
     aws.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local emulator")
     aws.add_argument("--json", action="store_true", help="print the report as JSON")
     aws.set_defaults(command=_cleanup_aws)
@@ -105,9 +108,15 @@ def _cleanup_aws(args: argparse.Namespace) -> int:
     except ImportError:
         sys.stderr.write("socketio-cloud: boto3 is missing; install socketio-cloud[aws]\n")
         return 1
+    from botocore.exceptions import BotoCoreError
+
     from .cleanup.aws import cleanup
 
-    options = {"region_name": args.region, "endpoint_url": args.endpoint_url}
+    region = args.region or aws_facts.topic_region(args.topic_arn)
+    if region is None:
+        sys.stderr.write(f"socketio-cloud: --topic-arn is not an SNS topic ARN: {args.topic_arn}\n")
+        return 2
+    options = {"region_name": region, "endpoint_url": args.endpoint_url}
     try:
         report = cleanup(
             boto3.client("sqs", **options),
@@ -121,6 +130,9 @@ def _cleanup_aws(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"socketio-cloud: {exc}\n")
         return 2
+    except BotoCoreError as exc:  # no credentials, no endpoint...: one line, no traceback
+        sys.stderr.write(f"socketio-cloud: {exc}\n")
+        return 1
     if args.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:

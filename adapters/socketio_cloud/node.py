@@ -79,6 +79,9 @@ class ClusterNode(LocalManager):
         self._requests = RequestTable()
         self.membership.on_node_left = self._requests.node_left
         self._server_events = ServerEvents(self.logger)
+        # brokers that route by room learn of the node's local rooms
+        self.on("create-room", transport.room_created)
+        self.on("delete-room", transport.room_deleted)
 
     # ------------------------------------------------------------------------ lifecycle
 
