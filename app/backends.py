@@ -65,11 +65,31 @@ def postgres_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def pubsub_manager(settings: Settings) -> ClusterManager:
+    """Google Cloud Pub/Sub; credentials are Google's application default ones, the
+    emulator is used when ``PUBSUB_EMULATOR_HOST`` is set."""
+    from socketio_cloud.transports.pubsub import PubSubManager
+
+    from .config import SettingsError
+
+    if not settings.gcp_project:
+        raise SettingsError("SIO_GCP_PROJECT (or GOOGLE_CLOUD_PROJECT) is needed for pubsub")
+    return PubSubManager(
+        project=settings.gcp_project,
+        topic=settings.pubsub_topic,
+        subscription_prefix=settings.subscription_prefix,
+        large_payload_bucket=settings.large_payload_bucket,
+        emulator_host=settings.pubsub_emulator_host,
+        **settings.cluster_options(),
+    )
+
+
 BACKENDS: dict[str, ManagerFactory] = {
     "memory": memory_manager,
     "aws": aws_manager,
     "postgres": postgres_manager,
     "amqp": amqp_manager,
+    "pubsub": pubsub_manager,
 }
 
 

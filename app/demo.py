@@ -1,10 +1,14 @@
-"""``make demo``: a cluster of the reference service on an embedded AWS, on this machine.
+"""``make demo``: a cluster of the reference service on an embedded broker, on this machine.
 
-Starts moto's SNS and SQS in this process (:mod:`socketio_cloud.dev.aws`), creates the cluster's
-topic, runs ``--nodes`` app nodes (``python -m app`` processes, AWS backend) on
-``127.0.0.1:<base-port + i>``, waits until each is healthy and counts all the others, and
-prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node gracefully and
-checks that their SQS queues are gone. ``--check`` does all of that without waiting.
+Starts the broker, creates the cluster's topic, runs ``--nodes`` app nodes (``python -m app``
+processes) on ``127.0.0.1:<base-port + i>``, waits until each is healthy and counts all the
+others, and prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node
+gracefully and checks that their per-node resources are gone. ``--check`` does all of that
+without waiting.
+
+Brokers (``--backend``): ``aws`` (default), moto's SNS and SQS in this process
+(:mod:`socketio_cloud.dev.aws`); ``pubsub``, Google's Pub/Sub emulator from the Cloud SDK
+(:mod:`app.embedded_pubsub`).
 
 Exit status: 0 when the cluster came up and shut down cleanly, 1 otherwise, 2 on a usage
 error.
@@ -30,9 +34,13 @@ from typing import Any
 
 from socketio_cloud.dev.aws import EmbeddedAws, port_is_free
 
+from .embedded_pubsub import PubSubEmulator, find_emulator
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC_NAME = "socketio-cloud-demo"
 QUEUE_PREFIX = "socketio-cloud-demo"
+GCP_PROJECT = "socketio-cloud-demo"
+SUBSCRIPTION_PREFIX = "socketio-cloud-demo"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL_INTERVAL = 0.1
@@ -79,7 +87,13 @@ def say(text: str) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="make demo",
-        description="Run a cluster of the reference Socket.IO service on an embedded AWS.",
+        description="Run a cluster of the reference Socket.IO service on an embedded broker.",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("aws", "pubsub"),
+        default=os.environ.get("DEMO_BACKEND", "aws"),
+        help="aws: moto's SNS+SQS; pubsub: the Pub/Sub emulator (default: aws, env DEMO_BACKEND)",
     )
     parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default: 3)")
     parser.add_argument(
@@ -90,6 +104,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--aws-port", type=int, default=0, help="port of the embedded AWS (default: any free one)"
+    )
+    parser.add_argument(
+        "--pubsub-port",
+        type=int,
+        default=0,
+        help="port of the Pub/Sub emulator (default: any free one)",
     )
     parser.add_argument(
         "--check",
@@ -126,16 +146,68 @@ class StopRequest:
 
 
 class Demo:
-    """The embedded AWS and the node processes of one demo run."""
+    """The embedded broker and the node processes of one demo run."""
 
     def __init__(self, args: argparse.Namespace, stop: StopRequest) -> None:
         self.args = args
         self.stop = stop
         self.aws = EmbeddedAws(port=args.aws_port)
+        self.pubsub: PubSubEmulator | None = None
         self.nodes: list[NodeProcess] = []
         self.topic_arn = ""
 
+    @property
+    def on_pubsub(self) -> bool:
+        return bool(self.args.backend == "pubsub")
+
+    @property
+    def resource_kind(self) -> str:
+        return "Pub/Sub subscription" if self.on_pubsub else "SQS queue"
+
+    @property
+    def broker_running(self) -> bool:
+        if self.on_pubsub:
+            return self.pubsub is not None and self.pubsub.running
+        return self.aws.running
+
     # ------------------------------------------------------------------------ up
+
+    def start_broker(self) -> None:
+        if self.on_pubsub:
+            self.start_pubsub()
+        else:
+            self.start_aws()
+
+    def stop_broker(self) -> None:
+        if self.pubsub is not None:
+            self.pubsub.close()
+        self.aws.stop()
+
+    def start_pubsub(self) -> None:
+        launcher = find_emulator()
+        if launcher is None:
+            raise DemoError(
+                "no Pub/Sub emulator: install the Cloud SDK's google-cloud-cli-pubsub-emulator"
+            )
+        self.pubsub = PubSubEmulator(launcher, port=self.args.pubsub_port or None)
+        try:
+            self.pubsub.start()
+        except RuntimeError as exc:
+            raise DemoError(f"cannot start the Pub/Sub emulator: {exc}") from exc
+        # the blocking admin clients of this process find the emulator through this variable
+        os.environ["PUBSUB_EMULATOR_HOST"] = self.pubsub.host
+        from google.api_core.exceptions import AlreadyExists
+        from google.cloud import pubsub_v1
+
+        try:
+            pubsub_v1.PublisherClient().create_topic(name=self.pubsub_topic_path)
+        except AlreadyExists:
+            pass
+        say(f"==> Pub/Sub emulator on {self.pubsub.host}, topic {TOPIC_NAME}")
+
+    @property
+    def pubsub_topic_path(self) -> str:
+        return f"projects/{GCP_PROJECT}/topics/{TOPIC_NAME}"
 
     def start_aws(self) -> None:
         try:
@@ -146,19 +218,39 @@ class Demo:
         say(f"==> embedded AWS (moto) on {self.aws.endpoint_url}, topic {TOPIC_NAME}")
 
     def node_environment(self, name: str, port: int) -> dict[str, str]:
-        # Drop the caller's AWS settings: profiles or real endpoints must not leak in.
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        # Drop the caller's cloud settings: profiles or real endpoints must not leak in.
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AWS_", "PUBSUB_", "GOOGLE_", "SIO_"))
+        }
+        env.update(
+            {
+                "SIO_HOST": "127.0.0.1",
+                "PORT": str(port),
+                "SIO_NODE_NAME": name,
+                "SIO_LOG_LEVEL": "info" if self.args.verbose else "warning",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.on_pubsub:
+            assert self.pubsub is not None
+            env.update(
+                {
+                    "SIO_BACKEND": "pubsub",
+                    "SIO_GCP_PROJECT": GCP_PROJECT,
+                    "SIO_PUBSUB_TOPIC": TOPIC_NAME,
+                    "SIO_SUBSCRIPTION_PREFIX": SUBSCRIPTION_PREFIX,
+                    "PUBSUB_EMULATOR_HOST": self.pubsub.host,
+                }
+            )
+            return env
         env.update(self.aws.environ())
         env.update(
             {
                 "SIO_BACKEND": "aws",
-                "SIO_HOST": "127.0.0.1",
-                "PORT": str(port),
-                "SIO_NODE_NAME": name,
                 "SIO_TOPIC_ARN": self.topic_arn,
                 "SIO_QUEUE_PREFIX": QUEUE_PREFIX,
-                "SIO_LOG_LEVEL": "info" if self.args.verbose else "warning",
-                "PYTHONUNBUFFERED": "1",
             }
         )
         return env
@@ -212,13 +304,24 @@ class Demo:
         if self.stop.event.is_set():
             raise Interrupted("stopping before the cluster was up")
 
+    def node_resources(self) -> list[str]:
+        """The nodes' queues (aws) or subscriptions (pubsub) that exist."""
+        if self.on_pubsub:
+            from google.cloud import pubsub_v1
+
+            names = pubsub_v1.PublisherClient().list_topic_subscriptions(
+                topic=self.pubsub_topic_path
+            )
+            return [name.rsplit("/", 1)[-1] for name in names]
+        return self.node_queues()
+
     def node_queues(self) -> list[str]:
         urls = self.aws.client("sqs").list_queues(QueueNamePrefix=QUEUE_PREFIX)
         return [url.rsplit("/", 1)[-1] for url in urls.get("QueueUrls", [])]
 
     def banner(self) -> None:
         say("")
-        say(f"The cluster is up: {len(self.nodes)} nodes, one SQS queue each.")
+        say(f"The cluster is up: {len(self.nodes)} nodes, one {self.resource_kind} each.")
         say("Open two of these pages side by side and chat across the nodes:")
         for node in self.nodes:
             say(f"    {node.name}  {node.url}/")
@@ -260,12 +363,13 @@ class Demo:
                 clean = False
         return clean
 
-    def verify_queues_deleted(self) -> bool:
-        left = self.node_queues()
+    def verify_resources_deleted(self) -> bool:
+        left = self.node_resources()
+        what = "subscriptions" if self.on_pubsub else "queues"
         if left:
-            say(f"!! node queues left behind: {', '.join(left)}")
+            say(f"!! node {what} left behind: {', '.join(left)}")
             return False
-        say(f"==> all {len(self.nodes)} node queues were deleted; bye")
+        say(f"==> all {len(self.nodes)} node {what} were deleted; bye")
         return True
 
 
@@ -302,11 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = Demo(args, StopRequest())
     ok = False
     try:
-        demo.start_aws()
+        demo.start_broker()
         demo.start_nodes()
         demo.wait_until_healthy()
         demo.wait_until_clustered()
-        say(f"==> node queues on SQS: {', '.join(demo.node_queues())}")
+        where = "subscriptions on Pub/Sub" if demo.on_pubsub else "queues on SQS"
+        say(f"==> node {where}: {', '.join(demo.node_resources())}")
         demo.banner()
         if not args.check:
             demo.watch()
@@ -321,10 +426,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         try:
             ok = demo.stop_nodes() and ok
-            if demo.aws.running and demo.nodes:
-                ok = demo.verify_queues_deleted() and ok
+            if demo.broker_running and demo.nodes:
+                ok = demo.verify_resources_deleted() and ok
         finally:
-            demo.aws.stop()
+            demo.stop_broker()
     return 0 if ok else 1
 
 

@@ -27,6 +27,8 @@ _EXPORTS = {
     "AmqpEmitter": "socketio_cloud.transports.amqp",
     "PostgresManager": "socketio_cloud.transports.postgres",
     "PostgresEmitter": "socketio_cloud.transports.postgres",
+    "PubSubManager": "socketio_cloud.transports.pubsub",
+    "PubSubEmitter": "socketio_cloud.transports.pubsub",
     "Transport": "socketio_cloud.transport",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
@@ -67,6 +69,8 @@ if TYPE_CHECKING:
     from .transports.memory import MemoryManager as MemoryManager
     from .transports.postgres import PostgresEmitter as PostgresEmitter
     from .transports.postgres import PostgresManager as PostgresManager
+    from .transports.pubsub import PubSubEmitter as PubSubEmitter
+    from .transports.pubsub import PubSubManager as PubSubManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
 
@@ -76,6 +80,7 @@ _EXTRAS = {
     "socketio_cloud.transports.aws": "aws",
     "socketio_cloud.transports.redis_streams": "redis",
     "socketio_cloud.transports.amqp": "amqp",
+    "socketio_cloud.transports.pubsub": "gcp",
 }
 
 

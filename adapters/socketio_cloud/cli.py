@@ -5,6 +5,8 @@ Commands, each a subparser registered by one ``_add_*`` function::
     socketio-cloud cleanup aws --prefix P --topic-arn A [--stale-after S]
         [--grace-period S] [--dry-run] [--region R] [--endpoint-url URL] [--json]
     socketio-cloud dev aws [--port N] [--region R]
+    socketio-cloud cleanup gcp --project P --topic T [--prefix P] [--stale-after S]
+        [--dry-run] [--emulator-host HOST:PORT] [--json]
 
 Every command returns an exit status: 0 on success, 1 when something failed, 2 on a usage
 error (from argparse).
@@ -26,6 +28,7 @@ from .brokers import aws as aws_facts
 
 if TYPE_CHECKING:
     from .cleanup.aws import CleanupReport
+    from .cleanup.gcp import CleanupReport as GcpCleanupReport
 
 __all__ = ["build_parser", "main"]
 
@@ -64,6 +67,7 @@ def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     brokers = cleanup.add_subparsers(title="brokers", metavar="BROKER", required=True)
     _add_cleanup_aws(brokers)
+    _add_cleanup_gcp(brokers)
 
 
 def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -231,6 +235,95 @@ def _dev_aws(args: argparse.Namespace) -> int:
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _add_cleanup_gcp(brokers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gcp = brokers.add_parser(
+        "gcp",
+        help="stale Pub/Sub node subscriptions",
+        description=(
+            "Delete the subscriptions <prefix>-<node uid> of the topic whose liveness label "
+            "is stale. Credentials come from Google's application default credentials."
+        ),
+    )
+    # Defaults repeat those of socketio_cloud.brokers.pubsub (kept import-free here).
+    gcp.add_argument("--project", required=True, help="the project of the topic")
+    gcp.add_argument("--topic", required=True, help="the cluster's topic (id or full path)")
+    gcp.add_argument(
+        "--prefix",
+        default="socket.io",
+        help="the nodes' subscription prefix (default: %(default)s)",
+    )
+    gcp.add_argument(
+        "--stale-after",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="age of a liveness mark that makes a subscription stale (default: %(default)g)",
+    )
+    gcp.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+    gcp.add_argument(
+        "--emulator-host",
+        help="host:port of a Pub/Sub emulator (default: $PUBSUB_EMULATOR_HOST, if set)",
+    )
+    gcp.add_argument("--json", action="store_true", help="print the report as JSON")
+    gcp.set_defaults(command=_cleanup_gcp)
+
+
+def _cleanup_gcp(args: argparse.Namespace) -> int:
+    try:
+        from google.cloud import pubsub_v1
+    except ImportError:
+        sys.stderr.write(
+            "socketio-cloud: google-cloud-pubsub is missing; install socketio-cloud[gcp]\n"
+        )
+        return 1
+    import os
+
+    from .cleanup.gcp import cleanup
+
+    if args.emulator_host:
+        # the blocking clients read the emulator's address from the environment only
+        os.environ["PUBSUB_EMULATOR_HOST"] = args.emulator_host
+    try:
+        report = cleanup(
+            pubsub_v1.PublisherClient(),
+            pubsub_v1.SubscriberClient(),
+            project=args.project,
+            topic=args.topic,
+            subscription_prefix=args.prefix,
+            stale_after=args.stale_after,
+            dry_run=args.dry_run,
+        )
+    except ValueError as exc:
+        sys.stderr.write(f"socketio-cloud: {exc}\n")
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        _write_gcp_cleanup_report(report, sys.stdout)
+    return 0 if report.ok else 1
+
+
+def _write_gcp_cleanup_report(report: GcpCleanupReport, out: TextIO) -> None:
+    """Write ``report`` for people to read."""
+    dry = report.dry_run
+    lines = [
+        f"Node subscriptions of {report.topic} under {report.subscription_prefix!r}"
+        + (" (dry run)" if dry else "")
+    ]
+
+    def section(title: str, entries: list[str]) -> None:
+        lines.append(f"{title}: {len(entries)}")
+        lines.extend(f"  {entry}" for entry in entries)
+
+    section(
+        "Would delete subscriptions" if dry else "Deleted subscriptions",
+        [f"{sub.name}  ({sub.reason})" for sub in report.deleted],
+    )
+    section("Kept subscriptions", [f"{sub.name}  ({sub.reason})" for sub in report.kept])
+    section("Errors", report.errors)
+    out.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

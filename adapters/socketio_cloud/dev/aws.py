@@ -22,7 +22,7 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from botocore.exceptions import ClientError
+    pass
 
 __all__ = [
     "DEFAULT_PORT",
