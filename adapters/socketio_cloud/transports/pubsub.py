@@ -259,13 +259,7 @@ class PubSubTransport(Transport):
             self.limits,
             hint="set large_payload_bucket to send it through Cloud Storage",
         )
-        # TODO(core): Offload.max_message_size ignores limits.max_message_size without a
-        # store, although receivers drop larger messages; the smaller of the two applies.
-        self.max_message_size = (
-            self.limits.max_message_size
-            if payload_store is not None
-            else min(PUBSUB_MAX_MESSAGE_SIZE, self.limits.max_message_size)
-        )
+        self.max_message_size = self._offload.max_message_size
 
         self._uid = ""
         self.subscription = ""
