@@ -65,6 +65,25 @@ def postgres_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def pubsub_manager(settings: Settings) -> ClusterManager:
+    """Google Cloud Pub/Sub; credentials are Google's application default ones, the
+    emulator is used when ``PUBSUB_EMULATOR_HOST`` is set."""
+    from socketio_cloud.transports.pubsub import PubSubManager
+
+    from .config import SettingsError
+
+    if not settings.gcp_project:
+        raise SettingsError("SIO_GCP_PROJECT (or GOOGLE_CLOUD_PROJECT) is needed for pubsub")
+    return PubSubManager(
+        project=settings.gcp_project,
+        topic=settings.pubsub_topic,
+        subscription_prefix=settings.subscription_prefix,
+        large_payload_bucket=settings.large_payload_bucket,
+        emulator_host=settings.pubsub_emulator_host,
+        **settings.cluster_options(),
+    )
+
+
 def servicebus_manager(settings: Settings) -> ClusterManager:
     """Azure Service Bus: a connection string, or the namespace with the managed identity."""
     from socketio_cloud.transports.servicebus import ServiceBusManager
@@ -89,6 +108,7 @@ BACKENDS: dict[str, ManagerFactory] = {
     "aws": aws_manager,
     "postgres": postgres_manager,
     "amqp": amqp_manager,
+    "pubsub": pubsub_manager,
     "servicebus": servicebus_manager,
 }
 

@@ -3,7 +3,7 @@
 ============================  =============================================  =====================
 Variable                      Meaning                                        Default
 ============================  =============================================  =====================
-``SIO_BACKEND``               memory, aws, postgres, amqp or servicebus      ``memory``
+``SIO_BACKEND``               memory aws postgres amqp pubsub servicebus     ``memory``
 ``PORT``                      TCP port to listen on                          ``8000``
 ``SIO_HOST``                  address to listen on                           ``0.0.0.0``
 ``SIO_NODE_NAME``             name shown to users and other servers          the host name
@@ -12,7 +12,13 @@ Variable                      Meaning                                        Def
 ``SIO_QUEUE_PREFIX``          per-node SQS queue name prefix (aws)           ``socket-io``
 ``SIO_HEARTBEAT_INTERVAL``    seconds between heartbeats                     ``5``
 ``SIO_HEARTBEAT_TIMEOUT``     seconds before a silent node is dropped        ``10``
-``SIO_LARGE_PAYLOAD_BUCKET``  S3 bucket for messages over 256 KiB (aws)      none
+``SIO_LARGE_PAYLOAD_BUCKET``  bucket for large messages: S3 over 256 KiB     none
+                              (aws), Cloud Storage over 10 MB (pubsub)
+``SIO_GCP_PROJECT``           Google Cloud project (pubsub), else            none
+                              ``GOOGLE_CLOUD_PROJECT``
+``SIO_PUBSUB_TOPIC``          existing Pub/Sub topic of the cluster          ``socket-io``
+``SIO_SUBSCRIPTION_PREFIX``   per-node subscription prefix (pubsub)          ``socket.io``
+``PUBSUB_EMULATOR_HOST``      ``host:port`` of a Pub/Sub emulator (pubsub)   none
 ``SIO_AMQP_URL``              RabbitMQ URL, ``amqp[s]://...`` (amqp)         guest@localhost:5672
 ``SIO_AMQP_EXCHANGE``         the cluster's topic exchange (amqp)            ``socket.io``
 ``SIO_SHUTDOWN_TIMEOUT``      seconds open connections get at shutdown       ``5``
@@ -23,7 +29,8 @@ Variable                      Meaning                                        Def
                               managed identity (servicebus, no connection
                               string)
 ``SIO_SERVICEBUS_TOPIC``      the cluster's topic (servicebus)               ``socket.io``
-``SIO_SUBSCRIPTION_PREFIX``   per-node subscription prefix (servicebus)      ``socket.io``
+``SIO_SUBSCRIPTION_PREFIX``   per-node subscription prefix (pubsub,         ``socket.io``
+                              servicebus)
 ``SIO_LARGE_PAYLOAD_CONTAINER``  Blob container for messages over 256 KB     none
                               (servicebus)
 ``SIO_LARGE_PAYLOAD_ACCOUNT_URL``  ``https://<account>.blob.core.windows.net``  none
@@ -45,6 +52,7 @@ The postgres backend reads ``SIO_POSTGRES_DSN`` (connection string, default
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +69,8 @@ __all__ = ["LOG_LEVELS", "Settings", "SettingsError"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _NODE_NAME_MAX = 64
+# Pub/Sub resource ids: the prefix starts the node's subscription id <prefix>-<16 hex>.
+_SUBSCRIPTION_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{0,200}$")
 
 
 class SettingsError(SocketIOCloudError, ValueError):
@@ -90,10 +100,13 @@ class Settings:
     postgres_dsn: str | None = None
     postgres_channel_prefix: str = "socket.io"
     postgres_table: str = "socket_io_attachments"
+    gcp_project: str | None = None
+    pubsub_topic: str = "socket-io"
+    subscription_prefix: str = "socket.io"
+    pubsub_emulator_host: str | None = None
     servicebus_connection_string: str | None = None
     servicebus_namespace: str | None = None
     servicebus_topic: str = "socket.io"
-    subscription_prefix: str = "socket.io"
     large_payload_container: str | None = None
     large_payload_account_url: str | None = None
     servicebus_ca_file: str | None = None
@@ -130,11 +143,14 @@ class Settings:
                 "SIO_POSTGRES_CHANNEL_PREFIX", defaults.postgres_channel_prefix
             ),
             postgres_table=env.text("SIO_POSTGRES_TABLE", defaults.postgres_table),
+            gcp_project=env.optional("SIO_GCP_PROJECT") or env.optional("GOOGLE_CLOUD_PROJECT"),
+            pubsub_topic=env.text("SIO_PUBSUB_TOPIC", defaults.pubsub_topic),
+            subscription_prefix=env.text("SIO_SUBSCRIPTION_PREFIX", defaults.subscription_prefix),
+            pubsub_emulator_host=env.optional("PUBSUB_EMULATOR_HOST"),
             ws_compression=env.choice("SIO_WS_COMPRESSION", "off", ("on", "off")) == "on",
             servicebus_connection_string=env.optional("SIO_SERVICEBUS_CONNECTION_STRING"),
             servicebus_namespace=env.optional("SIO_SERVICEBUS_NAMESPACE"),
             servicebus_topic=env.text("SIO_SERVICEBUS_TOPIC", defaults.servicebus_topic),
-            subscription_prefix=env.text("SIO_SUBSCRIPTION_PREFIX", defaults.subscription_prefix),
             large_payload_container=env.optional("SIO_LARGE_PAYLOAD_CONTAINER"),
             large_payload_account_url=env.optional("SIO_LARGE_PAYLOAD_ACCOUNT_URL"),
             servicebus_ca_file=env.optional("SIO_SERVICEBUS_CA_FILE"),
@@ -159,6 +175,11 @@ class Settings:
             self.topic_arn.startswith("arn:") and ":sns:" in self.topic_arn
         ):
             raise SettingsError(f"SIO_TOPIC_ARN: not an SNS topic ARN: {self.topic_arn!r}")
+        if not _SUBSCRIPTION_PREFIX.match(self.subscription_prefix):
+            raise SettingsError(
+                "SIO_SUBSCRIPTION_PREFIX: a letter, then letters, digits or . _ ~ + % -, "
+                f"got {self.subscription_prefix!r}"
+            )
         self._check_postgres()
         if self.backend == "servicebus":
             self._check_servicebus()

@@ -27,6 +27,8 @@ _EXPORTS = {
     "AmqpEmitter": "socketio_cloud.transports.amqp",
     "PostgresManager": "socketio_cloud.transports.postgres",
     "PostgresEmitter": "socketio_cloud.transports.postgres",
+    "PubSubManager": "socketio_cloud.transports.pubsub",
+    "PubSubEmitter": "socketio_cloud.transports.pubsub",
     "ServiceBusManager": "socketio_cloud.transports.servicebus",
     "ServiceBusEmitter": "socketio_cloud.transports.servicebus",
     "Transport": "socketio_cloud.transport",
@@ -69,6 +71,8 @@ if TYPE_CHECKING:
     from .transports.memory import MemoryManager as MemoryManager
     from .transports.postgres import PostgresEmitter as PostgresEmitter
     from .transports.postgres import PostgresManager as PostgresManager
+    from .transports.pubsub import PubSubEmitter as PubSubEmitter
+    from .transports.pubsub import PubSubManager as PubSubManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
     from .transports.servicebus import ServiceBusEmitter as ServiceBusEmitter
@@ -80,6 +84,7 @@ _EXTRAS = {
     "socketio_cloud.transports.aws": "aws",
     "socketio_cloud.transports.redis_streams": "redis",
     "socketio_cloud.transports.amqp": "amqp",
+    "socketio_cloud.transports.pubsub": "gcp",
     "socketio_cloud.transports.servicebus": "azure",
 }
 

@@ -30,7 +30,7 @@ from ..brokers import amqp as names
 from ..cluster import ClusterManager
 from ..emitter import Emitter
 from ..exceptions import PayloadTooLarge, TransportError
-from ..protocol import BroadcastOptions, ClusterMessage, Limits, MessageType
+from ..protocol import ClusterMessage, Limits, MessageType
 from ..runtime import Backoff, Inbox, LinkState
 from ..tasks import TaskSet, cancel_and_wait
 from ..transport import MembershipKind, MessageHandler, Transport
@@ -438,12 +438,17 @@ class AmqpTransport(Transport):
 
     def room_created(self, namespace: str, room: str) -> None:
         """The node has a first local member of ``room``: bind its key (in the background;
-        :meth:`sync_bindings` waits for it)."""
+        :meth:`rooms_settled` waits for it)."""
         self._bindings.room_created(namespace, room)
 
     def room_deleted(self, namespace: str, room: str) -> None:
         """The node's last local member left ``room``: unbind its key (in the background)."""
         self._bindings.room_deleted(namespace, room)
+
+    async def rooms_settled(self) -> None:
+        """Return once every room change made so far is bound at the broker (the core awaits
+        this in ``enter_room`` and ``sockets_join``)."""
+        await self.sync_bindings()
 
     async def sync_bindings(self, timeout: float | None = None) -> bool:
         """Wait until every room change made so far is bound at the broker.
@@ -531,26 +536,6 @@ class AmqpManager(ClusterManager):
             limits=cluster.get("limits"),
         )
         super().__init__(transport, **cluster)
-        self.on("create-room", transport.room_created)
-        self.on("delete-room", transport.room_deleted)
-
-    async def enter_room(
-        self, sid: str, namespace: str, room: str, eio_sid: str | None = None
-    ) -> None:
-        """Add a socket to a room (anywhere in the cluster); for a local socket, return once
-        this node's queue is bound to the room."""
-        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
-        await self.transport.sync_bindings()
-
-    async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
-        # sockets_join(): the local sockets' rooms are bound before it returns, as for
-        # enter_room (other nodes bind theirs when the SOCKETS_JOIN arrives; see route_grace)
-        # TODO(core): the core has no hook for "local room membership changed, await the
-        # transport" (the room events are fire-and-forget), so this overrides the operator
-        # target method _add_sockets; a transport hook awaited by enter_room/_apply_join
-        # would let any broker route by room without subclassing.
-        await super()._add_sockets(namespace, opts, rooms)
-        await self.transport.sync_bindings()
 
 
 class AmqpEmitter(Emitter):
