@@ -41,9 +41,22 @@ def aws_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def postgres_manager(settings: Settings) -> ClusterManager:
+    """PostgreSQL LISTEN/NOTIFY, compatible with Node's ``@socket.io/postgres-adapter``."""
+    from socketio_cloud.transports.postgres import PostgresManager
+
+    return PostgresManager(
+        dsn=settings.postgres_dsn,
+        channel_prefix=settings.postgres_channel_prefix,
+        table_name=settings.postgres_table,
+        **settings.cluster_options(),
+    )
+
+
 BACKENDS: dict[str, ManagerFactory] = {
     "memory": memory_manager,
     "aws": aws_manager,
+    "postgres": postgres_manager,
 }
 
 

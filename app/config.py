@@ -21,6 +21,11 @@ Variable                      Meaning                                        Def
 The AWS endpoint and credentials come from boto3's own variables (``AWS_ENDPOINT_URL``,
 ``AWS_ACCESS_KEY_ID``, ...) or the task role. boto3 reads only ``AWS_DEFAULT_REGION``, so
 ``AWS_REGION`` (what ECS and Lambda set) is passed on here. An empty variable counts as unset.
+
+The postgres backend reads ``SIO_POSTGRES_DSN`` (connection string, default
+``postgresql://localhost:5432/postgres``; libpq's ``PG*`` variables fill what it leaves out),
+``SIO_POSTGRES_CHANNEL_PREFIX`` (NOTIFY channel prefix, default ``socket.io``) and
+``SIO_POSTGRES_TABLE`` (attachments table, default ``socket_io_attachments``).
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ class Settings:
     shutdown_timeout: float = 5.0
     log_level: str = "info"
     aws_region: str | None = None
+    postgres_dsn: str | None = None
+    postgres_channel_prefix: str = "socket.io"
+    postgres_table: str = "socket_io_attachments"
     # permessage-deflate costs CPU per client and message, and rules out the shared-frame
     # fan-out (socketio_cloud.direct_frames): off unless asked for
     ws_compression: bool = False
@@ -92,6 +100,11 @@ class Settings:
             shutdown_timeout=env.seconds("SIO_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout),
             log_level=env.choice("SIO_LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
+            postgres_dsn=env.optional("SIO_POSTGRES_DSN"),
+            postgres_channel_prefix=env.text(
+                "SIO_POSTGRES_CHANNEL_PREFIX", defaults.postgres_channel_prefix
+            ),
+            postgres_table=env.text("SIO_POSTGRES_TABLE", defaults.postgres_table),
             ws_compression=env.choice("SIO_WS_COMPRESSION", "off", ("on", "off")) == "on",
         )
         settings.check()
@@ -112,6 +125,19 @@ class Settings:
             self.topic_arn.startswith("arn:") and ":sns:" in self.topic_arn
         ):
             raise SettingsError(f"SIO_TOPIC_ARN: not an SNS topic ARN: {self.topic_arn!r}")
+        self._check_postgres()
+
+    def _check_postgres(self) -> None:
+        from socketio_cloud.brokers import postgres
+
+        try:
+            postgres.check_channel(postgres.channel_name(self.postgres_channel_prefix, "/"))
+        except ValueError as exc:
+            raise SettingsError(f"SIO_POSTGRES_CHANNEL_PREFIX: {exc}") from None
+        try:
+            postgres.check_table_name(self.postgres_table)
+        except ValueError as exc:
+            raise SettingsError(f"SIO_POSTGRES_TABLE: {exc}") from None
 
     def cluster_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`socketio_cloud.cluster.ClusterManager`."""

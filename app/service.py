@@ -45,6 +45,7 @@ from socketio_cloud.exceptions import (
 
 from .backends import build_manager
 from .config import Settings
+from .rate_limit import RateLimit
 from .single_flight import SingleFlight
 from .web import StaticFiles, WebApp
 
@@ -59,6 +60,10 @@ ROOM_MAX = 32
 TEXT_MAX = 500
 #: Seconds to wait for the other servers' answers (users list, ask_servers).
 REQUEST_TIMEOUT = 3.0
+# Cluster-wide requests (join, chat, users, ask_servers) one client may make: 20 at once,
+# then 5 a second; far above what the page sends, far below what floods a broker.
+CLUSTER_REQUEST_RATE = 5.0
+CLUSTER_REQUEST_BURST = 20
 #: Rooms of the chat get this prefix, so they never collide with socket ids.
 ROOM_PREFIX = "room:"
 _ROOM_NAME = re.compile(r"^[\w .-]+$")
@@ -107,6 +112,11 @@ class ChatService:
         self._users: SingleFlight[tuple[list[dict[str, str]], bool]] = SingleFlight(
             self._fetch_users
         )
+        self._servers: SingleFlight[tuple[list[dict[str, Any]], bool]] = SingleFlight(
+            self._ask_servers
+        )
+        # every handler that publishes to the cluster or waits for all servers spends from it
+        self._cluster_requests = RateLimit(CLUSTER_REQUEST_RATE, CLUSTER_REQUEST_BURST)
         self._register()
 
     @property
@@ -133,6 +143,7 @@ class ChatService:
         self.phase = "stopping"
         logger.info("node %s: leaving the cluster", self.node_name)
         await self._users.cancel()
+        await self._servers.cancel()
         await self.manager.close()
         self.phase = "stopped"
         logger.info("node %s: left the cluster; its broker resources are deleted", self.node_name)
@@ -185,6 +196,7 @@ class ChatService:
         await self.sio.save_session(sid, {})
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._cluster_requests.forget(sid)
         session = await self.sio.get_session(sid)
         name, room = session.get("name"), session.get("room")
         if not name:
@@ -205,7 +217,14 @@ class ChatService:
             "connected": self.manager.connected,
         }
 
+    def _over_budget(self, sid: str) -> dict[str, Any] | None:
+        if self._cluster_requests.allow(sid):
+            return None
+        return {"error": "too many requests: slow down", "retry": True}
+
     async def _on_join(self, sid: str, data: Any = None) -> dict[str, Any]:
+        if refused := self._over_budget(sid):
+            return refused
         data = data if isinstance(data, dict) else {}
         name = _clean(data.get("name"), NAME_MAX)
         room = _clean(data.get("room"), ROOM_MAX)
@@ -234,6 +253,8 @@ class ChatService:
             logger.warning("could not announce that %s %s %s: %s", name, action, room, exc)
 
     async def _on_chat(self, sid: str, data: Any = None) -> dict[str, Any]:
+        if refused := self._over_budget(sid):
+            return refused
         session = await self.sio.get_session(sid)
         if not session.get("room"):
             return {"error": "join a room first"}
@@ -256,6 +277,8 @@ class ChatService:
         return {"ok": True}
 
     async def _on_users(self, sid: str, *args: Any) -> dict[str, Any]:
+        if refused := self._over_budget(sid):
+            return refused
         try:
             users, complete = await self._users()
         except SocketIOCloudError as exc:
@@ -275,6 +298,17 @@ class ChatService:
         return users, complete
 
     async def _on_ask_servers(self, sid: str, *args: Any) -> dict[str, Any]:
+        if refused := self._over_budget(sid):
+            return refused
+        try:
+            answers, complete = await self._servers()
+        except SocketIOCloudError as exc:
+            logger.warning("ask_servers failed: %s", exc)
+            return {"error": "the cluster is unavailable, try again"}
+        return {"answers": answers, "complete": complete}
+
+    async def _ask_servers(self) -> tuple[list[dict[str, Any]], bool]:
+        """Every server's answer to ``whoareyou`` (this one first), and whether all came."""
         answers = [{**self.identity(), "self": True}]
         complete = True
         try:
@@ -283,12 +317,9 @@ class ChatService:
             )
         except ServerSideEmitTimeout as exc:
             replies, complete = list(exc.responses), False
-        except SocketIOCloudError as exc:
-            logger.warning("ask_servers failed: %s", exc)
-            return {"error": "the cluster is unavailable, try again"}
         others = [answer for answer in map(_answer, replies) if answer is not None]
         answers.extend(sorted(others, key=lambda answer: str(answer["node"])))
-        return {"answers": answers, "complete": complete}
+        return answers, complete
 
 
 def _user(socket: RemoteSocket) -> dict[str, str] | None:

@@ -8,11 +8,12 @@ import logging
 pytest_plugins = [
     "tests.support.moto",
     "tests.backends.memory",
+    "tests.servicebus_double.fixtures",
 ]
 
 pytest_plugins += [
     f"tests.backends.{name}"
-    for name in ("aws", "redis_streams")
+    for name in ("aws", "redis_streams", "postgres")
     if importlib.util.find_spec(f"tests.backends.{name}") is not None
 ]
 

@@ -57,7 +57,7 @@ async def test_responses_are_published_with_bounded_concurrency() -> None:
     import asyncio
 
     from socketio_cloud import protocol
-    from socketio_cloud.cluster import MAX_CONCURRENT_RESPONSES
+    from socketio_cloud.node import MAX_CONCURRENT_RESPONSES
     from socketio_cloud.transports.memory import MemoryTransport
 
     class SlowTransport(MemoryTransport):

@@ -23,7 +23,9 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
-    "Transport": "socketio_cloud.transports.base",
+    "PostgresManager": "socketio_cloud.transports.postgres",
+    "PostgresEmitter": "socketio_cloud.transports.postgres",
+    "Transport": "socketio_cloud.transport",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
     "PayloadTooLarge": "socketio_cloud.exceptions",
@@ -33,6 +35,7 @@ _EXPORTS = {
     "FetchSocketsTimeout": "socketio_cloud.exceptions",
     "ServerSideEmitTimeout": "socketio_cloud.exceptions",
     "AckTimeoutError": "socketio_cloud.exceptions",
+    "UnsupportedVersionError": "socketio_cloud.exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -50,21 +53,45 @@ if TYPE_CHECKING:
     from .exceptions import ServerSideEmitTimeout as ServerSideEmitTimeout
     from .exceptions import SocketIOCloudError as SocketIOCloudError
     from .exceptions import TransportError as TransportError
+    from .exceptions import UnsupportedVersionError as UnsupportedVersionError
     from .operators import BroadcastOperator as BroadcastOperator
+    from .transport import Transport as Transport
     from .transports.aws import AwsSqsEmitter as AwsSqsEmitter
     from .transports.aws import AwsSqsManager as AwsSqsManager
-    from .transports.base import Transport as Transport
     from .transports.memory import MemoryBus as MemoryBus
     from .transports.memory import MemoryEmitter as MemoryEmitter
     from .transports.memory import MemoryManager as MemoryManager
+    from .transports.postgres import PostgresEmitter as PostgresEmitter
+    from .transports.postgres import PostgresManager as PostgresManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
+
+
+#: The optional dependency group ("extra") each broker module needs.
+_EXTRAS = {
+    "socketio_cloud.transports.aws": "aws",
+    "socketio_cloud.transports.redis_streams": "redis",
+}
 
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'socketio_cloud' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get(module)
+        if extra is None or (exc.name or "").startswith("socketio_cloud"):
+            raise
+        raise ModuleNotFoundError(
+            f"{name} needs the {extra!r} extra ({exc.name} is not installed): "
+            f"pip install 'socketio-cloud[{extra}]'",
+            name=exc.name,
+        ) from exc
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

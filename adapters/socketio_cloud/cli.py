@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
+from . import __version__
 from .brokers import aws as aws_facts
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="socketio-cloud", description="Tools for socketio-cloud clusters."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is done")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_cleanup(commands)
     return parser

@@ -5,7 +5,8 @@
 offer: ``fetch_sockets``, ``sockets_join``/``sockets_leave``, ``disconnect_sockets``,
 broadcasts with acknowledgements, server-side emits (with acknowledgements), heartbeats and
 server counts, and room events. It is broker-agnostic: a
-:class:`~socketio_cloud.transports.base.Transport` moves the bytes.
+:class:`~socketio_cloud.transport.Transport` moves the bytes, and the node's lifecycle and
+plumbing are :class:`~socketio_cloud.node.ClusterNode`'s.
 
 One node uses one uid for every namespace; every message carries its namespace, and the node
 heartbeats each namespace it serves, so Node peers (one adapter per namespace) see it as one
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
@@ -25,23 +25,17 @@ from . import protocol
 from .exceptions import (
     AckTimeoutError,
     FetchSocketsTimeout,
-    NotReadyError,
-    PayloadTooLarge,
     ServerSideEmitTimeout,
-    TransportError,
 )
-from .local import Fanout, Handler, LocalManager
+from .local import Fanout, Handler
+from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
-from .protocol import EMITTER_UID, BroadcastOptions, ClusterMessage, MessageType
+from .protocol import BroadcastOptions, ClusterMessage, MessageType
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
-from .tasks import cancel_and_wait
-from .transport import Transport
+from .server_events import NO_REPLY
 
-__all__ = ["BrokerManager", "ClusterManager", "ClusterOptions", "RemoteSocket", "split_options"]
-
-#: Responses a node publishes at the same time, at most.
-MAX_CONCURRENT_RESPONSES = 16
+__all__ = ["ClusterManager", "ClusterOptions", "RemoteSocket"]
 
 
 class ClusterOptions(TypedDict, total=False):
@@ -66,7 +60,7 @@ def _event_args(data: Any) -> list[Any]:
     return [data]
 
 
-class ClusterManager(LocalManager, Selector):
+class ClusterManager(ClusterNode, Selector):
     """A python-socketio client manager whose operations reach every node of a cluster.
 
     Pass it to ``socketio.AsyncServer(client_manager=...)`` and ``await mgr.ready()`` at start
@@ -89,283 +83,25 @@ class ClusterManager(LocalManager, Selector):
         ``"queue"`` (Engine.IO's queue only) or ``"tasks"`` (python-socketio's way, one
         task per client); see :data:`socketio_cloud.local.FANOUT_MODES`.
     :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
+
+    Who is in the cluster is the business of a :mod:`~socketio_cloud.membership` strategy,
+    chosen by the transport; pending requests live in a
+    :class:`~socketio_cloud.requests.RequestTable`.
     """
 
     name = "socketio-cloud"
 
-    def __init__(
-        self,
-        transport: Transport,
-        *,
-        heartbeat_interval: float = 5.0,
-        heartbeat_timeout: float = 10.0,
-        requests_timeout: float = 5.0,
-        callback_timeout: float = 60.0,
-        fanout: Fanout = "auto",
-        limits: protocol.Limits | None = None,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        super().__init__(fanout=fanout, logger=logger)
-        if heartbeat_interval <= 0 or heartbeat_timeout <= heartbeat_interval:
-            raise ValueError("need 0 < heartbeat_interval < heartbeat_timeout")
-        self.transport = transport
-        self._heartbeats = transport.membership == "heartbeats"
-        self.uid = protocol.new_uid()
-        self.heartbeat_interval = heartbeat_interval
-        self.heartbeat_timeout = heartbeat_timeout
-        self.requests_timeout = requests_timeout
-        self.callback_timeout = callback_timeout
-        self.limits = limits or protocol.DEFAULT_LIMITS
-        self._state = "new"
-        self._ready_lock = asyncio.Lock()
-        self._responding = asyncio.Semaphore(MAX_CONCURRENT_RESPONSES)
-        self._nodes: dict[str, dict[str, float]] = {}
-        self._namespaces: set[str] = set()
-        self._last_publish: dict[str, float] = {}
-        self._requests: dict[str, PendingRequest] = {}
-        self._ack_requests: dict[str, AckRequest] = {}
-        self._server_handlers: dict[tuple[str, str], list[Callable[..., Any]]] = {}
-        self._loops: list[asyncio.Task[Any]] = []
-
-    # ------------------------------------------------------------------------ lifecycle
-
-    def initialize(self) -> None:
-        """Called by python-socketio on the first connection: start if nobody did."""
-        super().initialize()
-        if self._state == "new":
-            self._spawn(self.ready())
-
-    @property
-    def is_ready(self) -> bool:
-        """Whether the node is part of the cluster."""
-        return self._state == "ready"
-
-    @property
-    def connected(self) -> bool:
-        """Whether the node is ready and its transport reaches the broker."""
-        return self.is_ready and self.transport.connected
-
-    async def ready(self) -> None:
-        """Create the node's broker resources, start consuming and announce the node.
-
-        Idempotent and safe to call concurrently (Node's ``adapter.init()``).
-        """
-        if self._state == "ready":
-            return
-        async with self._ready_lock:
-            if self._state == "ready":
-                return
-            if self._state == "closed":
-                raise NotReadyError("the manager was closed")
-            self._state = "starting"
-            try:
-                await self.transport.start(self.uid, self._on_message)
-            except BaseException:
-                self._state = "new"
-                raise
-            self._state = "ready"
-            for namespace in sorted(self._served_namespaces()):
-                await self._announce(namespace)
-            if self._heartbeats:
-                self._loops.append(asyncio.ensure_future(self._sweep_loop()))
-                self._loops.append(asyncio.ensure_future(self._heartbeat_loop()))
-            self.logger.info("node %s joined the cluster", self.uid)
-
-    async def close(self) -> None:
-        """Leave the cluster: tell the other nodes, stop, delete the node's resources."""
-        if self._state in ("closed", "new"):
-            self._state = "closed"
-            return
-        if self._heartbeats:
-            for namespace in sorted(self._namespaces):
-                try:
-                    await self.transport.publish(
-                        ClusterMessage(MessageType.ADAPTER_CLOSE, self.uid, namespace)
-                    )
-                except Exception as exc:
-                    self.logger.warning("could not announce close for %s: %s", namespace, exc)
-        await self._stop()
-        await self.transport.close()
-        self.logger.info("node %s left the cluster", self.uid)
-
-    async def abort(self) -> None:
-        """Stop at once without telling anyone and without deleting broker resources, as a
-        crashed process would (other nodes notice after ``heartbeat_timeout``)."""
-        await self._stop()
-        await self.transport.abort()
-
-    async def _stop(self) -> None:
-        self._state = "closed"
-        await cancel_and_wait([*self._loops, *self._tasks])
-        self._loops.clear()
-        error = NotReadyError("the manager was closed")
-        for request in self._requests.values():
-            if not request.future.done():
-                request.future.set_exception(error)
-        for ack in self._ack_requests.values():
-            if ack.future is not None and not ack.future.done():
-                ack.future.set_exception(error)
-        self._requests.clear()
-        self._ack_requests.clear()
-
-    # ------------------------------------------------------------------------ membership
-
-    def _served_namespaces(self) -> set[str]:
-        served = {"/", *self._namespaces, *(ns for ns in self.rooms if ns)}
-        server = self.server
-        if server is not None:
-            served.update(ns for ns in getattr(server, "handlers", {}) if ns != "*")
-            served.update(ns for ns in getattr(server, "namespace_handlers", {}) if ns != "*")
-            listed = getattr(server, "namespaces", None)
-            if isinstance(listed, (list, tuple, set)):
-                served.update(ns for ns in listed if ns != "*")
-        return served
-
-    def _accepts_any_namespace(self) -> bool:
-        server = self.server
-        if server is None:
-            return False
-        return (
-            getattr(server, "namespaces", None) == "*"
-            or "*" in getattr(server, "handlers", {})
-            or "*" in getattr(server, "namespace_handlers", {})
-        )
-
-    async def _announce(self, namespace: str) -> None:
-        """Start serving a namespace: subscribe the transport, send the initial heartbeat."""
-        if namespace in self._namespaces:
-            return
-        self._namespaces.add(namespace)
-        await self.transport.add_namespace(namespace)
-        if self._heartbeats and self._state == "ready":
-            await self._publish_quietly(
-                ClusterMessage(MessageType.INITIAL_HEARTBEAT, self.uid, namespace)
-            )
-
-    async def _heartbeat_loop(self) -> None:
-        # Heartbeats go out on a wall-clock grid shared by every node (multiples of the
-        # interval), so that each node's queue receives the others' heartbeats together and
-        # brokers billed per receive can fetch them in one call. A namespace is skipped at a
-        # tick when it published in the last quarter interval; the longest silence is then
-        # 1.25 intervals (Node's one-shot timer: 1), well below the timeout at which Node
-        # peers drop a silent node.
-        interval = self.heartbeat_interval
-        slack = min(interval / 4, (self.heartbeat_timeout - interval) / 4)
-        while True:
-            now = time.time()
-            tick = (now // interval + 1) * interval
-            await asyncio.sleep(tick - now)
-            for namespace in list(self._namespaces):
-                if self._last_publish.get(namespace, 0.0) <= tick - slack:
-                    await self._publish_quietly(
-                        ClusterMessage(MessageType.HEARTBEAT, self.uid, namespace)
-                    )
-
-    async def _sweep_loop(self) -> None:
-        period = min(1.0, self.heartbeat_timeout / 4)
-        while True:
-            await asyncio.sleep(period)
-            deadline = time.monotonic() - self.heartbeat_timeout
-            for namespace, nodes in list(self._nodes.items()):
-                for uid, last_seen in list(nodes.items()):
-                    if last_seen < deadline:
-                        self.logger.info("node %s seems down (%s)", uid, namespace)
-                        self._remove_node(namespace, uid)
-
-    def _remove_node(self, namespace: str, uid: str) -> None:
-        self._nodes.get(namespace, {}).pop(uid, None)
-        for request in list(self._requests.values()):
-            if request.namespace == namespace:
-                request.strike(uid)
-        for ack in list(self._ack_requests.values()):
-            ack.strike(uid)
-
-    async def server_count(self, namespace: str = "/") -> int:
-        """Number of servers in the cluster serving ``namespace``, this one included."""
-        namespace = normalize_namespace(namespace)
-        if not self._heartbeats:
-            await self._ensure_ready(namespace)
-            return await self.transport.server_count(namespace)
-        return 1 + len(self._nodes.get(namespace, ()))
-
-    def _known_nodes(self, namespace: str) -> set[str]:
-        return set(self._nodes.get(namespace, ()))
-
-    # ------------------------------------------------------------------------ publishing
-
-    async def _ensure_ready(self, namespace: str) -> None:
-        if self._state != "ready":
-            if self._state == "closed":
-                raise NotReadyError("the manager was closed")
-            await self.ready()
-        if namespace not in self._namespaces:
-            await self._announce(namespace)
-
-    async def _publish(self, message: ClusterMessage) -> str | None:
-        await self._ensure_ready(message.nsp)
-        self._last_publish[message.nsp] = time.time()
-        try:
-            return await self.transport.publish(message)
-        except (TransportError, PayloadTooLarge):
-            raise
-        except Exception as exc:
-            raise TransportError(f"publish failed: {exc}") from exc
-
-    async def _publish_quietly(self, message: ClusterMessage) -> None:
-        self._last_publish[message.nsp] = time.time()
-        try:
-            await self.transport.publish(message)
-        except Exception as exc:
-            self.logger.warning("could not publish %s: %s", message.type.name, exc)
-
-    def _respond(self, requester: str, message: ClusterMessage) -> None:
-        """Publish a response in the background: the consumer must not wait on the broker."""
-
-        async def send() -> None:
-            # a broadcast to many clients needing acks answers once per client: bound how
-            # many of those publishes run at once (connection pools refuse past their size)
-            async with self._responding:
-                try:
-                    await self.transport.publish_response(requester, message)
-                except Exception as exc:
-                    self.logger.warning("could not send %s: %s", message.type.name, exc)
-
-        self._spawn(send())
-
-    # ------------------------------------------------------------------------ receiving
-
-    async def _on_message(self, message: ClusterMessage, offset: str | None = None) -> None:
-        """Entry point for every message a transport receives. Never raises."""
-        try:
-            await self._dispatch(message)
-        except Exception:
-            self.logger.exception(
-                "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
-            )
-
     async def _dispatch(self, message: ClusterMessage) -> None:
-        uid = message.uid
-        if uid == self.uid:
-            return
+        # Node's order: (own messages are dropped by the transport's Inbox), membership,
+        # drop other namespaces, dispatch
         namespace = message.nsp
+        if self.membership.observe(message, namespace in self._namespaces):
+            return
+        if namespace not in self._namespaces:
+            return
         kind = message.type
-        if self._heartbeats and uid != EMITTER_UID:
-            self._nodes.setdefault(namespace, {})[uid] = time.monotonic()
-        if kind is MessageType.INITIAL_HEARTBEAT:
-            if namespace not in self._namespaces and self._accepts_any_namespace():
-                await self._announce(namespace)
-            if namespace in self._namespaces:
-                self._spawn(
-                    self._publish_quietly(
-                        ClusterMessage(MessageType.HEARTBEAT, self.uid, namespace)
-                    )
-                )
-        elif kind is MessageType.HEARTBEAT:
-            pass
-        elif kind is MessageType.ADAPTER_CLOSE:
-            self._remove_node(namespace, uid)
-        elif message.is_response:
-            self._on_response(message)
+        if message.is_response:
+            self._requests.on_response(message)
         elif kind is MessageType.BROADCAST:
             self._on_broadcast(message)
         elif kind is MessageType.SOCKETS_JOIN:
@@ -416,41 +152,12 @@ class ClusterManager(LocalManager, Selector):
             ),
         )
 
-    def _on_response(self, message: ClusterMessage) -> None:
-        request_id = message.request_id
-        data = message.data
-        if request_id is None or data is None:
-            return
-        kind = message.type
-        if kind is MessageType.BROADCAST_CLIENT_COUNT:
-            ack = self._ack_requests.get(request_id)
-            if ack is not None:
-                ack.add_count(message.uid, data["clientCount"])
-        elif kind is MessageType.BROADCAST_ACK:
-            ack = self._ack_requests.get(request_id)
-            if ack is not None:
-                ack.add_reply((data["packet"],) if "packet" in data else ())
-        else:
-            request = self._requests.get(request_id)
-            if request is None or request.namespace != message.nsp:
-                return
-            if (
-                kind is MessageType.FETCH_SOCKETS_RESPONSE
-                and request.kind is MessageType.FETCH_SOCKETS
-            ):
-                request.add(message.uid, list(data["sockets"]))
-            elif (
-                kind is MessageType.SERVER_SIDE_EMIT_RESPONSE
-                and request.kind is MessageType.SERVER_SIDE_EMIT
-            ):
-                request.add(message.uid, [data.get("packet")])
-
     # ------------------------------------------------------------------------ python-socketio API
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
         sid: str | None = await super().pre_connect(eio_sid, namespace)
         if sid is not None and namespace not in self._namespaces and self._state == "ready":
-            await self._announce(namespace)
+            await self._serve(namespace)
         return sid
 
     async def emit(
@@ -493,7 +200,6 @@ class ClusterManager(LocalManager, Selector):
             self._send_with_ack_ids(namespace, recipients, event_args, callback)
         if local_only or self._targets_only_local_sids(namespace, opts):
             return
-        request_id = protocol.new_request_id()
 
         def on_reply(args: tuple[Any, ...]) -> None:
             try:
@@ -503,9 +209,9 @@ class ClusterManager(LocalManager, Selector):
             except Exception:
                 self.logger.exception("acknowledgement callback failed")
 
-        self._ack_requests[request_id] = AckRequest(None, 0, on_reply=on_reply)
+        request_id = self._requests.open_ack(AckRequest(None, 0, on_reply=on_reply))
         loop = asyncio.get_running_loop()
-        loop.call_later(self.callback_timeout, self._ack_requests.pop, request_id, None)
+        loop.call_later(self.callback_timeout, self._requests.close, request_id)
         await self._publish_ack_broadcast(
             namespace, opts, event_args, request_id, self.callback_timeout
         )
@@ -594,11 +300,8 @@ class ClusterManager(LocalManager, Selector):
             request = AckRequest(future, 1)
         else:
             await self._ensure_ready(namespace)
-            missing = self._known_nodes(namespace) if self._heartbeats else None
-            servers = await self.server_count(namespace)
-            request = AckRequest(future, servers, missing=missing)
-        request_id = protocol.new_request_id()
-        self._ack_requests[request_id] = request
+            request = AckRequest.expecting(future, await self.membership.expected(namespace))
+        request_id = self._requests.open_ack(request)
         try:
             if not local_only:
                 await self._publish_ack_broadcast(namespace, opts, event_args, request_id, timeout)
@@ -614,7 +317,7 @@ class ClusterManager(LocalManager, Selector):
                     list(request.responses),
                 ) from None
         finally:
-            self._ack_requests.pop(request_id, None)
+            self._requests.close(request_id)
 
     async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
         local = [
@@ -645,18 +348,12 @@ class ClusterManager(LocalManager, Selector):
         await self._ensure_ready(namespace)
         timeout = timeout if timeout is not None else self.requests_timeout
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        if self._heartbeats:
-            missing = self._known_nodes(namespace)
-            if not missing:
-                return []
-            request = PendingRequest(kind, namespace, future, missing=missing)
-        else:
-            expected = await self.transport.server_count(namespace) - 1
-            if expected <= 0:
-                return []
-            request = PendingRequest(kind, namespace, future, expected=expected)
-        request_id = protocol.new_request_id()
-        self._requests[request_id] = request
+        request = PendingRequest.expecting(
+            kind, namespace, future, await self.membership.expected(namespace)
+        )
+        if request.done:
+            return []
+        request_id = self._requests.open(request)
         try:
             await self._publish(ClusterMessage(kind, self.uid, namespace, build_data(request_id)))
             return await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -671,7 +368,7 @@ class ClusterManager(LocalManager, Selector):
                 partial(list(request.responses)),
             ) from None
         finally:
-            self._requests.pop(request_id, None)
+            self._requests.close(request_id)
 
     async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
         self._apply_join(namespace, opts, rooms)
@@ -766,7 +463,9 @@ class ClusterManager(LocalManager, Selector):
         namespace = normalize_namespace(namespace)
 
         def register(func: Handler) -> Handler:
-            self._server_handlers.setdefault((namespace, event), []).append(func)
+            self._server_events.add(namespace, event, func)
+            if self._state == "ready" and namespace not in self._namespaces:
+                self._spawn(self._serve(namespace))
             return func
 
         return register
@@ -801,59 +500,23 @@ class ClusterManager(LocalManager, Selector):
     async def _run_server_handlers(self, message: ClusterMessage) -> None:
         assert message.data is not None
         event, *args = message.data["packet"]
-        handlers = self._server_handlers.get((message.nsp, event), ())
+        reply = await self._server_events.run(message.nsp, event, args)
         request_id = message.request_id
-        replied = False
-        for handler in list(handlers):
-            try:
-                result = handler(*args)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception:
-                self.logger.exception("server event handler for %r failed", event)
-                continue
-            if request_id is not None and not replied:
-                replied = True
-                response: dict[str, Any] = {"requestId": request_id}
-                if result is not None:
-                    response["packet"] = result
-                self._respond(
-                    message.uid,
-                    ClusterMessage(
-                        MessageType.SERVER_SIDE_EMIT_RESPONSE, self.uid, message.nsp, response
-                    ),
-                )
+        if request_id is None or reply is NO_REPLY:
+            return
+        response: dict[str, Any] = {"requestId": request_id}
+        if reply is not None:
+            response["packet"] = reply
+        self._respond(
+            message.uid,
+            ClusterMessage(MessageType.SERVER_SIDE_EMIT_RESPONSE, self.uid, message.nsp, response),
+        )
 
     # ------------------------------------------------------------------------ fluent selector
 
     @property
     def _root(self) -> BroadcastOperator:
         return BroadcastOperator(self)
-
-
-class BrokerManager(ClusterManager):
-    """A :class:`ClusterManager` that builds its own transport: the keyword arguments of
-    ``transport_class`` configure the broker, the others go to :class:`ClusterManager`."""
-
-    #: Called with the broker options and ``limits``.
-    transport_class: Callable[..., Transport]
-
-    def __init__(self, **options: Any) -> None:
-        transport_options, cluster_options = split_options(options, ClusterManager)
-        limits = cluster_options.get("limits")
-        transport = self.transport_class(limits=limits, **transport_options)
-        super().__init__(transport, **cluster_options)
-
-
-def split_options(
-    options: dict[str, Any], manager: type[ClusterManager]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a broker manager's keyword arguments into its transport's and the
-    :class:`ClusterManager` ones (``heartbeat_interval``, ``limits``, ...)."""
-    names = inspect.signature(manager.__init__).parameters
-    cluster = {k: v for k, v in options.items() if k in names and k not in ("self", "transport")}
-    transport = {k: v for k, v in options.items() if k not in cluster}
-    return transport, cluster
 
 
 def _wire(opts: BroadcastOptions) -> BroadcastOptions:

@@ -59,3 +59,7 @@ class ServerSideEmitTimeout(ClusterTimeoutError):
 
 class AckTimeoutError(ClusterTimeoutError):
     """Not every client acknowledged a broadcast in time; ``responses`` holds the replies."""
+
+
+class UnsupportedVersionError(SocketIOCloudError):
+    """The installed python-socketio is older than the releases socketio_cloud supports."""

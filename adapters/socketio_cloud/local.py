@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import socketio
 from socketio import packet as sio_packet
 
-from . import protocol
+from . import compat, protocol
 from .fanout import LocalDelivery
 from .handshake import build_handshake
 from .protocol import BroadcastOptions
@@ -40,6 +41,11 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
     """python-socketio's ``AsyncManager`` with a room index, room events, selection by
     broadcast options and one-encoding fan-out. Not useful on its own: see ClusterManager."""
 
+    #: Whether python-socketio internals may be used where the installed version supports
+    #: them (:mod:`socketio_cloud.compat`); set to False before the manager is given to a
+    #: server to keep to public APIs only.
+    socketio_internals: bool = True
+
     def __init__(self, *, fanout: Fanout = "auto", logger: logging.Logger | None = None) -> None:
         super().__init__()
         if fanout not in FANOUT_MODES:
@@ -51,35 +57,21 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self._sid_rooms: dict[str, dict[str, set[str]]] = {}
         self._socket_meta: dict[tuple[str, str], tuple[int, Any]] = {}
         self._pending_auth: dict[tuple[str, str], Any] = {}
+        self._acks: dict[str, dict[int, Callable[..., Any]]] = {}
+        self._ack_ids = itertools.count(1)
         self._delivery: LocalDelivery | None = None
 
     def set_server(self, server: Any) -> None:
+        compat.check_socketio_version()
         super().set_server(server)
         self._delivery = LocalDelivery(
             server,
             fast_path=self.fanout != "tasks",
             direct_frames=None if self.fanout == "auto" else False,
         )
-        self._capture_connect_auth(server)
-
-    def _capture_connect_auth(self, server: Any) -> None:
         # python-socketio hands the CONNECT payload (``auth``) to the connect handler only;
         # Node reports it in every socket's handshake, so remember it on the way in.
-        original = getattr(server, "_handle_connect", None)
-        if original is None or not inspect.iscoroutinefunction(original):
-            self.logger.info("cannot observe CONNECT packets; handshake.auth will be empty")
-            return
-        pending = self._pending_auth
-
-        async def handle_connect(eio_sid: str, namespace: str | None, data: Any) -> Any:
-            key = (eio_sid, namespace or "/")
-            pending[key] = data
-            try:
-                return await original(eio_sid, namespace, data)
-            finally:
-                pending.pop(key, None)
-
-        server._handle_connect = handle_connect
+        compat.capture_connect_auth(server, self._pending_auth)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -156,7 +148,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         """Send an event to each recipient with its own acknowledgement id."""
         assert self._delivery is not None
         for sid, eio_sid in recipients:
-            ack_id = self._generate_ack_id(sid, callback)
+            ack_id = self._new_ack_id(sid, callback)
             self._delivery.send((eio_sid,), self._event_packets(namespace, event_args, ack_id))
 
     def _deliver_with_ack(
@@ -176,7 +168,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
 
     async def trigger_callback(self, sid: str, id: int, data: list[Any]) -> None:
         """Route a client's acknowledgement to whoever waits for it."""
-        callback = self.callbacks.get(sid, {}).pop(id, None)
+        callback = self._acks.get(sid, {}).pop(id, None)
         if callback is None:
             self.logger.debug("unknown acknowledgement %s from %s", id, sid)
             return
@@ -186,8 +178,12 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         if inspect.isawaitable(result):
             await result
 
-    def _generate_ack_id(self, sid: str, callback: Callable[..., Any]) -> int:
-        return super()._generate_ack_id(sid, callback)  # type: ignore[no-any-return]
+    def _new_ack_id(self, sid: str, callback: Callable[..., Any]) -> int:
+        # The table is this manager's own (python-socketio's ``callbacks`` is internal): every
+        # path that sends or answers an acknowledgement (emit, trigger_callback) is overridden.
+        ack_id = next(self._ack_ids)
+        self._acks.setdefault(sid, {})[ack_id] = callback
+        return ack_id
 
     def _apply_join(self, namespace: str, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
         for sid, _ in self._select(namespace, opts):
@@ -272,20 +268,17 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         # Same effect as the base class, but rooms are left through the reverse index: the
         # base class scans every room of the namespace, quadratic when many sockets leave.
+        self._socket_meta.pop((namespace, sid), None)
+        self._acks.pop(sid, None)
         if namespace not in self.rooms:
             return
         for room in list(self._sid_rooms.get(namespace, {}).get(sid, ())):
             self.basic_leave_room(sid, namespace, room)
         self._sid_rooms.get(namespace, {}).pop(sid, None)
-        self.basic_leave_room(sid, namespace, None)
-        self._socket_meta.pop((namespace, sid), None)
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            sids = pending.get(namespace)
-            if sids and sid in sids:
-                sids.remove(sid)
-                if not sids:
-                    del pending[namespace]
+        if compat.forget_pending(self, sid, namespace):
+            self.basic_leave_room(sid, namespace, None)
+        else:
+            super().basic_disconnect(sid, namespace, **kwargs)
 
     def get_rooms(self, sid: str, namespace: str) -> list[str]:
         return list(self._sid_rooms.get(namespace, {}).get(sid, ()))
@@ -298,9 +291,8 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         return sid
 
     async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
-        eio_sid = self.eio_sid_from_sid(sid, namespace)
         issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))
-        environ = self.server.environ.get(eio_sid) if eio_sid is not None else None
+        environ = self.server.get_environ(sid, namespace=namespace)
         data: Any = {}
         try:
             data = await self.server.get_session(sid, namespace=namespace)

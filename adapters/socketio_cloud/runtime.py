@@ -75,6 +75,7 @@ class LinkState:
         self._links: dict[str, bool] = {}
         self._connected = False
         self._closed = False
+        self._lost = False  # whether the connection was ever lost (the first success is no news)
 
     @property
     def connected(self) -> bool:
@@ -109,9 +110,12 @@ class LinkState:
         if self._closed:
             return
         who = f"{self.owner}: " if self.owner else ""
-        if connected:
+        if connected and self._lost:
             self._log.info("%s%s is reachable again", who, self.broker)
+        elif connected:
+            self._log.debug("%sconnected to %s", who, self.broker)
         else:
+            self._lost = True
             self._log.warning("%slost the connection to %s (%s: %s)", who, self.broker, link, error)
 
 
@@ -138,10 +142,14 @@ class Inbox:
     a decoder may return None for messages to skip silently (another namespace, a probe).
     Messages are delivered one at a time, in the order the transport accepts them; the
     core's handler never raises.
+
+    The node's own messages (``uid``) are dropped here, the one place that does it (a
+    transport may skip them earlier, before decoding, where its framing allows).
     """
 
-    def __init__(self, broker: str, on_message: MessageHandler) -> None:
+    def __init__(self, broker: str, on_message: MessageHandler, *, uid: str = "") -> None:
         self.broker = broker
+        self.uid = uid
         self._on_message = on_message
         self.stats: Counter[str] = Counter()
 
@@ -167,7 +175,10 @@ class Inbox:
             await self.deliver(message, offset)
 
     async def deliver(self, message: ClusterMessage, offset: str | None = None) -> None:
-        """Deliver an already decoded message."""
+        """Deliver an already decoded message (unless it is the node's own)."""
+        if message.uid == self.uid:
+            self.stats["own"] += 1
+            return
         self.stats["delivered"] += 1
         await self._on_message(message, offset)
 

@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 
 from app.service import ChatService
-from tests.support.services import free_port, wait_until
+from tests.support.services import bound_port, free_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -37,11 +37,10 @@ class _QuietServer(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serving(service: ChatService) -> AsyncIterator[str]:
     """Serve ``service`` on a free port with ASGI lifespan events; yield its base URL."""
-    port = free_port()
     config = uvicorn.Config(
         service.asgi,
         host="127.0.0.1",
-        port=port,
+        port=0,
         lifespan="on",
         log_level="warning",
         timeout_graceful_shutdown=1,
@@ -52,7 +51,7 @@ async def serving(service: ChatService) -> AsyncIterator[str]:
         await wait_until(lambda: server.started or task.done(), 15, "uvicorn to start")
         if not server.started:
             raise AssertionError("the service did not start")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{bound_port(server)}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)

@@ -344,3 +344,37 @@ async def test_two_nodes_share_rooms_users_and_answers(clients: list[PageClient]
         ]
         for client in clients:
             await client.sio.disconnect()
+
+
+async def test_a_flood_of_cluster_requests_from_one_client_is_shared_and_bounded(
+    clients: list[PageClient],
+) -> None:
+    bus = MemoryBus()
+    first, second = make_service("node-a", bus), make_service("node-b", bus)
+    asked = 0
+    original = first.manager.server_side_emit_with_ack
+
+    async def counting(*args: Any, **kwargs: Any) -> list[Any]:
+        nonlocal asked
+        asked += 1
+        return await original(*args, **kwargs)
+
+    first.manager.server_side_emit_with_ack = counting  # type: ignore[method-assign]
+    async with serving(first) as url_a, serving(second):
+        await first.manager.ready()
+        await second.manager.ready()
+
+        async def two_servers() -> bool:
+            return await first.manager.server_count() == 2
+
+        await wait_until(two_servers, 10, "node-a to count node-b")
+        client = await PageClient().connect(url_a)
+        clients.append(client)
+        replies = await asyncio.gather(*(client.call("ask_servers") for _ in range(200)))
+    answered = [r for r in replies if "answers" in r]
+    refused = [r for r in replies if r.get("retry")]
+    assert len(answered) + len(refused) == 200
+    assert 0 < len(answered) <= 20  # the burst; the rest are told to slow down
+    assert all(r["complete"] and len(r["answers"]) == 2 for r in answered)
+    # askers at the same moment share a run: never more cluster requests than answers
+    assert asked <= len(answered)

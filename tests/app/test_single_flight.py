@@ -77,3 +77,15 @@ async def test_cancel_stops_the_runs_in_progress() -> None:
     await flight.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
+
+
+def test_a_client_past_its_budget_is_refused_until_tokens_come_back() -> None:
+    from app.rate_limit import RateLimit
+
+    limit = RateLimit(rate=2.0, burst=3)
+    assert [limit.allow("a", now=0.0) for _ in range(4)] == [True, True, True, False]
+    assert limit.allow("b", now=0.0)  # budgets are per client
+    assert not limit.allow("a", now=0.2)
+    assert limit.allow("a", now=0.6)  # one token back after 0.5 s
+    limit.forget("a")
+    assert limit.allow("a", now=0.6)

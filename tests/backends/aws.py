@@ -83,6 +83,30 @@ class AwsBackend:
     def client(self, service: str) -> Any:
         return self.server.client(service)
 
+    async def node_resources(self, uid: str) -> list[str]:
+        """The queue of node ``uid`` and the topic's subscriptions delivering to it."""
+
+        def find() -> list[str]:
+            sqs, sns = self.client("sqs"), self.client("sns")
+            name = f"{self.queue_prefix}-{uid}"
+            urls = [
+                url
+                for url in sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
+                if url.rsplit("/", 1)[-1] == name
+            ]
+            try:
+                subscriptions = sns.list_subscriptions_by_topic(TopicArn=self.topic_arn)
+            except sns.exceptions.NotFoundException:
+                subscriptions = {}
+            found = [
+                s["SubscriptionArn"]
+                for s in subscriptions.get("Subscriptions", [])
+                if s.get("Endpoint", "").endswith(f":{name}")
+            ]
+            return urls + found
+
+        return await asyncio.to_thread(find)
+
     async def publish_malformed(self) -> None:
         """Messages a buggy or hostile peer could publish on the topic."""
         valid = {"nsp": {"DataType": "String", "StringValue": "/"}}

@@ -10,6 +10,7 @@ import pytest
 
 from socketio_cloud import MemoryBus, MemoryEmitter, MemoryManager
 from socketio_cloud.emitter import Emitter
+from socketio_cloud.transports.memory import MemoryTransport
 
 
 class MemoryBackend:
@@ -20,6 +21,13 @@ class MemoryBackend:
 
     def make_manager(self, **cluster_options: Any) -> MemoryManager:
         return MemoryManager(bus=self.bus, **cluster_options)
+
+    def make_transport(self) -> MemoryTransport:
+        return MemoryTransport(self.bus)
+
+    async def node_resources(self, uid: str) -> list[str]:
+        """The bus keeps nothing for a node beyond its process."""
+        return []
 
     def make_emitter(self) -> Emitter:
         return MemoryEmitter(self.bus)

@@ -14,7 +14,11 @@ import msgpack
 import pytest
 from redis.asyncio import Redis
 
-from socketio_cloud.transports.redis_streams import RedisStreamsEmitter, RedisStreamsManager
+from socketio_cloud.transports.redis_streams import (
+    RedisStreamsEmitter,
+    RedisStreamsManager,
+    RedisStreamsTransport,
+)
 from tests.support.services import port_open, require_service
 
 REDIS_PORT = 6379
@@ -42,6 +46,15 @@ class RedisStreamsBackend:
             channel_prefix=self.channel_prefix,
             **cluster_options,
         )
+
+    def make_transport(self) -> RedisStreamsTransport:
+        return RedisStreamsTransport(
+            url=self.url, stream_name=self.stream_name, channel_prefix=self.channel_prefix
+        )
+
+    async def node_resources(self, uid: str) -> list[str]:
+        """Redis keeps nothing per node: its subscriptions end with its connection."""
+        return []
 
     def make_emitter(self) -> RedisStreamsEmitter:
         return RedisStreamsEmitter(url=self.url, stream_name=self.stream_name)

@@ -12,7 +12,7 @@ import socketio
 import uvicorn
 
 from socketio_cloud.cluster import ClusterManager
-from tests.support.services import free_port, wait_until
+from tests.support.services import bound_port, wait_until
 
 FAST_HEARTBEATS = {"heartbeat_interval": 0.5, "heartbeat_timeout": 1.5}
 
@@ -24,10 +24,13 @@ class Node:
     name: str
     manager: ClusterManager
     sio: socketio.AsyncServer
-    port: int
     server: uvicorn.Server
     task: asyncio.Task[Any] | None = None
     server_events: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return bound_port(self.server)
 
     @property
     def url(self) -> str:
@@ -68,11 +71,10 @@ def make_node(name: str, manager: ClusterManager, **server_options: Any) -> Node
         cors_allowed_origins="*",
         **server_options,
     )
-    port = free_port()
     config = uvicorn.Config(
         socketio.ASGIApp(sio),
         host="127.0.0.1",
-        port=port,
+        port=0,
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=1,
@@ -80,7 +82,7 @@ def make_node(name: str, manager: ClusterManager, **server_options: Any) -> Node
     server = uvicorn.Server(config)
     # several servers share this process: leave signal handling to the test runner
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    node = Node(name, manager, sio, port, server)
+    node = Node(name, manager, sio, server)
 
     @sio.on("connect", namespace="*")
     async def on_connect(namespace: str, sid: str, environ: dict[str, Any], auth: Any) -> None:

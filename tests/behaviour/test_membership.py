@@ -56,7 +56,9 @@ async def test_pending_requests_complete_when_a_node_dies(
     dead = cluster.nodes.pop()
     await dead.kill()
     manager = cluster.nodes[0].manager
-    if manager.transport.membership == "heartbeats":  # Redis drops a dead node's subscriptions at once
+    if (
+        manager.transport.membership == "heartbeats"
+    ):  # Redis drops a dead node's subscriptions at once
         assert await manager.server_count() == 3  # not noticed yet
     if request_kind == "fetch_sockets":
         call = manager.fetch_sockets(timeout=60)

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,15 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         await asyncio.sleep(interval)
+
+
+def bound_port(server: Any) -> int:
+    """The port a started ``uvicorn.Server`` configured with ``port=0`` got from the kernel.
+
+    In-process servers bind port 0 rather than probe for a free port, so that two tests can
+    never race for one port; child processes still need a port chosen for them
+    (:func:`free_port`)."""
+    for listener in getattr(server, "servers", ()):
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("the server is not listening yet")

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from .. import protocol
 from ..cluster import ClusterManager
 from ..emitter import Emitter
-from ..exceptions import DecodeError, TransportError
+from ..exceptions import TransportError
 from ..protocol import ClusterMessage
+from ..runtime import Inbox
 from ..tasks import cancel_and_wait
-from .base import MessageHandler, Transport, log_rejected
+from ..transport import MessageHandler, Transport
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -71,18 +72,21 @@ class MemoryBus:
 class MemoryTransport(Transport):
     """A node's connection to a :class:`MemoryBus`."""
 
+    broker = "memory"
+
     def __init__(self, bus: MemoryBus, *, limits: protocol.Limits | None = None) -> None:
         self.bus = bus
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._uid: str | None = None
         self._queue: asyncio.Queue[bytes] | None = None
         self._consumer: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def start(self, uid: str, on_message: MessageHandler) -> None:
         self._uid = uid
         self._queue = asyncio.Queue(self.bus.max_queue)
         self.bus._attach(uid, self)
-        self._consumer = asyncio.ensure_future(self._consume(on_message))
+        self._consumer = asyncio.ensure_future(self._consume(Inbox("memory", on_message, uid=uid)))
 
     def _enqueue(self, raw: bytes) -> None:
         assert self._queue is not None
@@ -91,18 +95,13 @@ class MemoryTransport(Transport):
         except asyncio.QueueFull:
             logger.warning("node %s is not keeping up; message dropped", self._uid)
 
-    async def _consume(self, on_message: MessageHandler) -> None:
+    async def _consume(self, inbox: Inbox) -> None:
         assert self._queue is not None
         queue = self._queue
         while True:
             raw = await queue.get()
-            try:
-                message = protocol.decode(raw, limits=self.limits)
-            except DecodeError as exc:
-                log_rejected("memory", exc)
-                continue
             self.bus.delivered += 1
-            await on_message(message, None)
+            await inbox.accept(lambda: protocol.decode(raw, limits=self.limits))  # noqa: B023
 
     async def publish(self, message: ClusterMessage) -> str | None:
         self._check_open()
@@ -114,10 +113,15 @@ class MemoryTransport(Transport):
         self.bus.send(protocol.encode(message), to=requester_uid)
 
     def _check_open(self) -> None:
-        if self._consumer is not None and self._consumer.done():
+        if self._closed:
             raise TransportError("the memory transport is closed")
 
+    @property
+    def connected(self) -> bool:
+        return not self._closed
+
     async def close(self) -> None:
+        self._closed = True
         if self._uid is not None:
             self.bus._detach(self._uid)
         if self._consumer is not None:

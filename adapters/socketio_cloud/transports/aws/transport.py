@@ -284,7 +284,7 @@ class AwsSqsTransport(Transport):
         self._started = True
         self._uid = uid
         self._link.owner = f"node {uid}"
-        self._inbox = Inbox(self.broker, on_message)
+        self._inbox = Inbox(self.broker, on_message, uid=uid)
         try:
             await self.open_publisher()
             await self._calls.open("sqs")

@@ -1,0 +1,200 @@
+"""Every use of python-socketio internals outside the fan-out seam, in one place.
+
+The managers subclass python-socketio's ``AsyncManager`` and build on its public manager
+hooks (``pre_connect``, ``is_pre_connected``, ``basic_enter_room``, ...). A cluster node
+needs a few things python-socketio offers no public API for; this module is the only one
+that reaches for them (Engine.IO's internals are :mod:`socketio_cloud.fanout`'s):
+
+- the CONNECT packet's ``auth``, which Node reports in every socket's handshake while
+  python-socketio hands it to the connect handler only: ``AsyncServer._handle_connect`` is
+  wrapped (:func:`capture_connect_auth`);
+- the namespaces a server serves, which a node announces before any client connects: the
+  server's handler tables ``handlers``, ``namespace_handlers`` and ``namespaces``
+  (:func:`served_namespaces`);
+- forgetting a disconnected socket in time proportional to its own rooms (the base class
+  scans every room of the namespace): the manager's ``pending_connect`` and
+  ``pending_disconnect`` tables (:func:`forget_pending`).
+
+How it is guarded, as the fan-out seam is:
+
+- **versions**: :data:`SUPPORTED` is the range of python-socketio this was written against,
+  checked once per process (:func:`check_socketio_version`). A release older than its lower
+  bound lacks the public hooks the managers need, so :class:`UnsupportedVersionError` is
+  raised when the manager is given to a server. A newer or unrecognised release is logged
+  once and every touch here takes its public fallback;
+- **shapes**: each touch re-checks that the attribute it reads exists and has the expected
+  type or signature, and falls back otherwise;
+- **fallbacks**: no ``auth`` in handshakes; the namespaces that have sockets (plus ``/``) as
+  the served ones; the base class's ``basic_disconnect``;
+- **switch**: setting a manager's ``socketio_internals`` attribute to False before it is
+  given to a server turns every touch off.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import MutableMapping
+from importlib import metadata
+from typing import Any
+
+from .exceptions import UnsupportedVersionError
+
+__all__ = [
+    "SUPPORTED",
+    "capture_connect_auth",
+    "check_socketio_version",
+    "forget_pending",
+    "internals_enabled",
+    "served_namespaces",
+    "socketio_version",
+]
+
+logger = logging.getLogger("socketio_cloud.compat")
+
+#: python-socketio releases this module was written and tested against: the lower bound is
+#: the first release with ``AsyncManager.pre_connect``/``is_pre_connected`` (5.18.0), the
+#: upper bound the next major version.
+SUPPORTED = ">=5.18,<6"
+_LOWEST = (5, 18)
+_MAJOR = 5
+
+_checked: dict[str, bool] = {}
+
+#: The parameters of ``AsyncServer._handle_connect`` the auth capture wraps.
+_HANDLE_CONNECT_PARAMETERS = ["eio_sid", "namespace", "data"]
+
+
+def socketio_version() -> str | None:
+    """The installed python-socketio version, or None when it is not installed as a
+    distribution (a vendored copy)."""
+    try:
+        return metadata.version("python-socketio")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return None
+    return major, minor
+
+
+def check_socketio_version(version: str | None = None) -> bool:
+    """Whether python-socketio internals may be used with ``version`` (default: installed).
+
+    Raises :class:`UnsupportedVersionError` for a release older than :data:`SUPPORTED`;
+    returns False, with a warning logged once, for a newer or unrecognised one.
+    """
+    if version is None:
+        version = socketio_version() or "unknown"
+    known = _checked.get(version)
+    if known is not None:
+        return known
+    parsed = _major_minor(version)
+    if parsed is not None and parsed[0] == _MAJOR and parsed < _LOWEST:
+        raise UnsupportedVersionError(
+            f"socketio_cloud needs python-socketio{SUPPORTED} (found {version}): older releases "
+            "lack AsyncManager.pre_connect; upgrade python-socketio"
+        )
+    usable = parsed is not None and parsed[0] == _MAJOR
+    if not usable:
+        logger.warning(
+            "python-socketio %s is outside the tested range %s; socketio_cloud will not use "
+            "its internals (handshake.auth stays empty, only namespaces with sockets are "
+            "announced before a client connects)",
+            version,
+            SUPPORTED,
+        )
+    _checked[version] = usable
+    return usable
+
+
+def internals_enabled(manager: Any) -> bool:
+    """Whether the touches may run for a server's manager: its ``socketio_internals`` switch
+    is on and the installed python-socketio is in the supported range."""
+    if getattr(manager, "socketio_internals", True) is False:
+        return False
+    return check_socketio_version()
+
+
+def capture_connect_auth(server: Any, pending: MutableMapping[tuple[str, str], Any]) -> bool:
+    """Wrap ``server._handle_connect`` (private) so that, while python-socketio handles a
+    CONNECT packet, its payload (``auth``) sits in ``pending`` under ``(eio_sid,
+    namespace)``; the manager's ``pre_connect``, which runs inside, reads it there.
+
+    Returns False, changing nothing, when the server does not look as expected.
+    """
+    if not internals_enabled(getattr(server, "manager", None)):
+        return False
+    original: Any = getattr(server, "_handle_connect", None)
+    if not _is_handle_connect(original):
+        logger.info("cannot observe CONNECT packets; handshake.auth will be empty")
+        return False
+
+    async def handle_connect(eio_sid: str, namespace: str | None, data: Any) -> Any:
+        key = (eio_sid, namespace or "/")
+        pending[key] = data
+        try:
+            return await original(eio_sid, namespace, data)
+        finally:
+            pending.pop(key, None)
+
+    server._handle_connect = handle_connect
+    return True
+
+
+def _is_handle_connect(method: Any) -> bool:
+    if method is None or not inspect.iscoroutinefunction(method):
+        return False
+    try:
+        parameters = list(inspect.signature(method).parameters)
+    except (TypeError, ValueError):
+        return False
+    return parameters == _HANDLE_CONNECT_PARAMETERS
+
+
+def served_namespaces(server: Any) -> set[str]:
+    """The namespaces ``server`` has handlers for or lists, without the ``*`` wildcard.
+
+    Reads the server's ``handlers`` and ``namespace_handlers`` tables and its
+    ``namespaces`` option (no public getter exists); empty when they are unavailable.
+    """
+    if server is None or not internals_enabled(getattr(server, "manager", None)):
+        return set()
+    served: set[str] = set()
+    for table in (_table(server, "handlers"), _table(server, "namespace_handlers")):
+        served.update(ns for ns in table if isinstance(ns, str) and ns != "*")
+    listed = getattr(server, "namespaces", None)
+    if isinstance(listed, list | tuple | set):
+        served.update(ns for ns in listed if isinstance(ns, str) and ns != "*")
+    return served
+
+
+def _table(server: Any, name: str) -> dict[Any, Any]:
+    table = getattr(server, name, None)
+    return table if isinstance(table, dict) else {}
+
+
+def forget_pending(manager: Any, sid: str, namespace: str) -> bool:
+    """Drop ``sid`` from the manager's ``pending_connect`` and ``pending_disconnect`` tables
+    (``{namespace: [sid, ...]}``), as the base ``basic_disconnect`` does after leaving rooms.
+
+    Returns False, changing nothing, when the tables are unavailable: the caller then uses
+    the base class's ``basic_disconnect``.
+    """
+    if not internals_enabled(manager):
+        return False
+    tables = [getattr(manager, name, None) for name in ("pending_connect", "pending_disconnect")]
+    if not all(isinstance(table, dict) for table in tables):
+        return False
+    for table in tables:
+        assert isinstance(table, dict)
+        sids = table.get(namespace)
+        if isinstance(sids, list) and sid in sids:
+            sids.remove(sid)
+            if not sids:
+                del table[namespace]
+    return True

@@ -1,0 +1,234 @@
+"""A node's place in the cluster: starting and leaving, the namespaces it serves, publishing,
+and the entry point of everything its transport receives.
+
+:class:`ClusterNode` owns the transport, the membership strategy
+(:mod:`socketio_cloud.membership`), the table of pending requests
+(:mod:`socketio_cloud.requests`) and the server-event handlers
+(:mod:`socketio_cloud.server_events`). What messages mean and the cluster operations are
+:class:`~socketio_cloud.cluster.ClusterManager`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import weakref
+
+from . import compat, protocol
+from .exceptions import NotReadyError, PayloadTooLarge, TransportError
+from .local import Fanout, LocalManager
+from .membership import membership_for
+from .operators import normalize_namespace
+from .protocol import ClusterMessage
+from .requests import RequestTable
+from .server_events import ServerEvents
+from .tasks import cancel_and_wait
+from .transport import Transport
+
+__all__ = ["MAX_CONCURRENT_RESPONSES", "ClusterNode"]
+
+#: Responses a node publishes at the same time, at most.
+MAX_CONCURRENT_RESPONSES = 16
+
+# Started nodes not closed yet: told about at interpreter exit (see _warn_unclosed).
+_open_nodes: weakref.WeakSet[ClusterNode] = weakref.WeakSet()
+
+
+@atexit.register
+def _warn_unclosed_at_exit() -> None:
+    for node in list(_open_nodes):
+        node._warn_unclosed("the interpreter exits")
+
+
+class ClusterNode(LocalManager):
+    """The lifecycle and plumbing of a cluster node; see
+    :class:`~socketio_cloud.cluster.ClusterManager` for its options and its operations."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        heartbeat_interval: float = 5.0,
+        heartbeat_timeout: float = 10.0,
+        requests_timeout: float = 5.0,
+        callback_timeout: float = 60.0,
+        fanout: Fanout = "auto",
+        limits: protocol.Limits | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        super().__init__(fanout=fanout, logger=logger)
+        self.transport = transport
+        self.uid = protocol.new_uid()
+        self.membership = membership_for(
+            self.uid,
+            transport,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_timeout=heartbeat_timeout,
+            logger=self.logger,
+        )
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.requests_timeout = requests_timeout
+        self.callback_timeout = callback_timeout
+        self.limits = limits or protocol.DEFAULT_LIMITS
+        self._state = "new"
+        self._ready_lock = asyncio.Lock()
+        self._responding = asyncio.Semaphore(MAX_CONCURRENT_RESPONSES)
+        self._namespaces: set[str] = set()
+        self._requests = RequestTable()
+        self.membership.on_node_left = self._requests.node_left
+        self._server_events = ServerEvents(self.logger)
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    def initialize(self) -> None:
+        """Called by python-socketio on the first connection: start if nobody did."""
+        super().initialize()
+        if self._state == "new":
+            self._spawn(self.ready())
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether the node is part of the cluster."""
+        return self._state == "ready"
+
+    @property
+    def connected(self) -> bool:
+        """Whether the node is ready and its transport reaches the broker."""
+        return self.is_ready and self.transport.connected
+
+    async def ready(self) -> None:
+        """Create the node's broker resources, start consuming and announce the node.
+
+        Idempotent and safe to call concurrently (Node's ``adapter.init()``).
+        """
+        if self._state == "ready":
+            return
+        async with self._ready_lock:
+            if self._state == "ready":
+                return
+            if self._state == "closed":
+                raise NotReadyError("the manager was closed")
+            self._state = "starting"
+            try:
+                await self.transport.start(self.uid, self._on_message)
+                for namespace in sorted(self._served_namespaces()):
+                    await self._serve(namespace)
+            except BaseException:
+                self._state = "new"
+                raise
+            self._state = "ready"
+            _open_nodes.add(self)
+            await self.membership.start()
+            self.logger.info("node %s joined the cluster", self.uid)
+
+    async def close(self) -> None:
+        """Leave the cluster: tell the other nodes, stop, delete the node's resources."""
+        if self._state in ("closed", "new"):
+            self._state = "closed"
+            return
+        await self.membership.leave(self._namespaces)
+        await self._stop()
+        await self.transport.close()
+        self.logger.info("node %s left the cluster", self.uid)
+
+    async def abort(self) -> None:
+        """Stop at once without telling anyone and without deleting broker resources, as a
+        crashed process would (other nodes notice after ``heartbeat_timeout``)."""
+        await self._stop()
+        await self.transport.abort()
+
+    def _warn_unclosed(self, why: str) -> None:
+        if getattr(self, "_state", None) != "ready":
+            return
+        self.logger.warning(
+            "node %s was never closed (%s): its %s resources stay behind until the broker "
+            "expires them or the cleanup sweeps them; call `await manager.close()` at shutdown "
+            "(see the README's Quick start for the lifespan wiring)",
+            self.uid,
+            why,
+            self.transport.broker,
+        )
+
+    def __del__(self) -> None:
+        self._warn_unclosed("it was garbage-collected")
+
+    async def _stop(self) -> None:
+        _open_nodes.discard(self)
+        self._state = "closed"
+        await self.membership.stop()
+        await cancel_and_wait(self._tasks)
+        self._requests.fail_all(NotReadyError("the manager was closed"))
+
+    # ------------------------------------------------------------------------ namespaces
+
+    def _served_namespaces(self) -> set[str]:
+        served = {"/", *self._namespaces, *(ns for ns in self.rooms if ns)}
+        served |= self._server_events.namespaces()
+        if self.server is not None:
+            served |= compat.served_namespaces(self.server)
+        return served
+
+    async def _serve(self, namespace: str) -> None:
+        """Start serving a namespace: the transport subscribes, the cluster learns of it."""
+        if namespace in self._namespaces:
+            return
+        self._namespaces.add(namespace)
+        await self.transport.add_namespace(namespace)
+        await self.membership.join(namespace)
+
+    async def server_count(self, namespace: str = "/") -> int:
+        """Number of servers in the cluster serving ``namespace``, this one included."""
+        namespace = normalize_namespace(namespace)
+        await self._ensure_ready(namespace)
+        return await self.membership.server_count(namespace)
+
+    # ------------------------------------------------------------------------ publishing
+
+    async def _ensure_ready(self, namespace: str) -> None:
+        if self._state != "ready":
+            if self._state == "closed":
+                raise NotReadyError("the manager was closed")
+            await self.ready()
+        if namespace not in self._namespaces:
+            await self._serve(namespace)
+
+    async def _publish(self, message: ClusterMessage) -> str | None:
+        await self._ensure_ready(message.nsp)
+        self.membership.published(message.nsp)
+        try:
+            return await self.transport.publish(message)
+        except (TransportError, PayloadTooLarge):
+            raise
+        except Exception as exc:
+            raise TransportError(f"publish failed: {exc}") from exc
+
+    def _respond(self, requester: str, message: ClusterMessage) -> None:
+        """Publish a response in the background: the consumer must not wait on the broker."""
+
+        async def send() -> None:
+            # a broadcast to many clients needing acks answers once per client: bound how
+            # many of those publishes run at once (connection pools refuse past their size)
+            async with self._responding:
+                try:
+                    await self.transport.publish_response(requester, message)
+                except Exception as exc:
+                    self.logger.warning("could not send %s: %s", message.type.name, exc)
+
+        self._spawn(send())
+
+    # ------------------------------------------------------------------------ receiving
+
+    async def _on_message(self, message: ClusterMessage, offset: str | None = None) -> None:
+        """Entry point for every message a transport receives. Never raises."""
+        try:
+            await self._dispatch(message)
+        except Exception:
+            self.logger.exception(
+                "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
+            )
+
+    async def _dispatch(self, message: ClusterMessage) -> None:
+        """Act on a message from another node (the cluster manager's business)."""
+        raise NotImplementedError
