@@ -209,11 +209,11 @@ class RedisStreamsTransport(Transport):
             raise RuntimeError("transport already started")
         if self._closed:
             raise TransportError("the Redis transport is closed")
+        self._link.owner = f"node {uid}"
         await self.open_publisher()
         assert self._redis is not None
         self._uid = uid
         self._inbox = Inbox(self.broker, on_message, uid=uid)
-        self._link.owner = f"node {uid}"
         self._started = self._reading = True
         self._reader = _duplicate(self._redis)
         self._pubsub = self._reader.pubsub()
