@@ -8,8 +8,9 @@ left behind.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -92,6 +93,15 @@ class ServiceBusBackend:
         """The node's subscription, if it still exists."""
         name = self.subscription_name(uid)
         return [name] if name in self.double.topics().get(self.topic_name, []) else []
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """Service Bus unreachable: the double stops (keeping its entities) and comes back."""
+        await self.double.stop()
+        try:
+            yield
+        finally:
+            await self.double.start()
 
     async def send_raw(self, messages: list[ServiceBusMessage]) -> None:
         """Put arbitrary messages on the cluster's topic."""
