@@ -68,7 +68,8 @@ names: dict[str, str] = {}
 
 @app.get("/health")
 def health():  # type: ignore[no-untyped-def]
-    return jsonify(node=NODE_NAME, uid=manager.uid, ready=manager.is_ready)
+    servers = manager.server_count() if manager.is_ready else 0
+    return jsonify(node=NODE_NAME, uid=manager.uid, ready=manager.is_ready, servers=servers)
 
 
 @socketio.on("connect")

@@ -167,6 +167,7 @@ class ServerInbox:
         self._closed = False
         self._task: Any = None
         self._runner: int | None = None
+        self._finished = server.eio.create_event()
 
     def start(self) -> None:
         if self._task is None:
@@ -193,9 +194,15 @@ class ServerInbox:
         """Whether the caller is the inbox's own task."""
         return self._runner is not None and threading.get_ident() == self._runner
 
-    def stop(self) -> None:
-        """Let the work already posted run, then end the task."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Let the work already posted run, then end the task; wait for it (unless called
+        from it) and return whether it ended within ``timeout``."""
+        if self._task is None or self._closed:
+            return True
         self.post(_STOP)
+        if self.in_runner():
+            return False
+        return bool(self._finished.wait(timeout)) or self._closed
 
     def _run(self) -> None:
         self._runner = threading.get_ident()
@@ -220,6 +227,7 @@ class ServerInbox:
             self._queue.clear()
             os.close(self._read_fd)
             os.close(self._write_fd)
+            self._finished.set()
 
 
 def _readable_waiter(async_mode: str) -> Callable[[int], None]:
