@@ -64,11 +64,13 @@ class ExampleNode:
             await asyncio.sleep(0.1)
         raise AssertionError(f"{self.name} not ready within {START_TIMEOUT} s:\n{self.log()}")
 
-    def terminate(self, timeout: float = EXIT_TIMEOUT) -> int | None:
-        """SIGTERM; the exit code, or None (then killed) when it did not exit in time."""
+    def terminate(self, timeout: float = EXIT_TIMEOUT, signals: int = 1) -> int | None:
+        """SIGTERM (``signals`` times, as an impatient supervisor would); the exit code, or
+        None (then killed) when it did not exit in time."""
         if self.process.poll() is not None:
             return self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
+        for _ in range(signals):
+            self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:

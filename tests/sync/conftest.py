@@ -74,8 +74,11 @@ def _broker_env(broker: str, request: pytest.FixtureRequest) -> tuple[dict[str, 
 
 @pytest.fixture(
     scope="module",
-    params=[(mode, broker) for mode in MODES for broker in BROKERS],
-    ids=lambda p: f"{p[0]}-{p[1]}",
+    params=[
+        pytest.param((mode, broker), id=f"{mode}-{broker}", marks=getattr(pytest.mark, broker))
+        for mode in MODES
+        for broker in BROKERS
+    ],
 )
 def example_cluster(
     request: pytest.FixtureRequest,

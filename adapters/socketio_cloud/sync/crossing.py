@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..tasks import cancel_and_wait
+
 __all__ = ["SUPPORTED_ASYNC_MODES", "LoopThread", "ServerInbox", "real_thread_api"]
 
 logger = logging.getLogger("socketio_cloud.sync")
@@ -89,7 +91,7 @@ class LoopThread:
         self._stopped = allocate_lock()
         self._stopped.acquire()
         failure: list[BaseException] = []
-        start_new_thread(self._run, (started, failure))
+        start_new_thread(self._run, (started, self._stopped, failure))
         # a real lock: the wait is short and must not depend on the server's hub
         if not started.acquire(True, timeout) or failure:
             raise RuntimeError(f"the {self.name} event loop thread did not start") from (
@@ -98,32 +100,29 @@ class LoopThread:
         assert self.loop is not None
         return self.loop
 
-    def _run(self, started: Any, failure: list[BaseException]) -> None:
+    def _run(self, started: Any, stopped: Any, failure: list[BaseException]) -> None:
         try:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
         except BaseException as exc:
             failure.append(exc)
             started.release()
-            self._stopped.release()
+            stopped.release()
             return
         self.loop = loop
         started.release()
         try:
             loop.run_forever()
+            # what the node's close left running: cancelled (again, for tasks that swallow
+            # one cancellation), then async generators closed, each within a bound
             pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                _, stuck = loop.run_until_complete(asyncio.wait(pending, timeout=5.0))
-                for task in stuck:
-                    logger.warning("task %r ignored cancellation", task)
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(cancel_and_wait(pending, rounds=8, interval=0.25))
+            loop.run_until_complete(_bounded(loop.shutdown_asyncgens(), 2.0))
         except Exception:
             logger.exception("the %s event loop failed", self.name)
         finally:
             loop.close()
-            self._stopped.release()
+            stopped.release()
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the loop (tasks still running are cancelled) and wait for the thread to end;
@@ -135,10 +134,18 @@ class LoopThread:
             loop.call_soon_threadsafe(loop.stop)
         except RuntimeError:  # already closed
             pass
-        ended = bool(self._stopped.acquire(True, timeout))
+        stopped, self._stopped = self._stopped, None
+        ended = bool(stopped.acquire(True, timeout))
         if not ended:
             logger.warning("the %s event loop thread did not stop within %s s", self.name, timeout)
         return ended
+
+
+async def _bounded(coro: Any, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError:
+        logger.warning("closing the loop's async generators took over %s s", timeout)
 
 
 _STOP: Any = object()
@@ -163,6 +170,9 @@ class ServerInbox:
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
         self._write = _real_write()
+        # a real lock (held for one write at most): a write must never reach a descriptor
+        # number that closing the pipe freed for reuse
+        self._pipe_lock = real_thread_api()[1]()
         self._signalled = False
         self._closed = False
         self._task: Any = None
@@ -179,16 +189,17 @@ class ServerInbox:
 
     def post(self, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` on the server's side soon (safe from any thread)."""
-        if self._closed:
-            return
-        self._queue.append((func, args))
-        # at most one wake-up byte is pending, so the write never blocks
-        if not self._signalled:
-            self._signalled = True
-            try:
-                self._write(self._write_fd, b"\0")
-            except (BlockingIOError, OSError):
-                pass
+        with self._pipe_lock:
+            if self._closed:
+                return
+            self._queue.append((func, args))
+            # at most one wake-up byte is pending, so the write never blocks
+            if not self._signalled:
+                self._signalled = True
+                try:
+                    self._write(self._write_fd, b"\0")
+                except OSError:
+                    pass
 
     def in_runner(self) -> bool:
         """Whether the caller is the inbox's own task."""
@@ -223,10 +234,11 @@ class ServerInbox:
                     except Exception:
                         logger.exception("server-side work %r failed", func)
         finally:
-            self._closed = True
-            self._queue.clear()
-            os.close(self._read_fd)
-            os.close(self._write_fd)
+            with self._pipe_lock:
+                self._closed = True
+                self._queue.clear()
+                os.close(self._read_fd)
+                os.close(self._write_fd)
             self._finished.set()
 
 

@@ -79,6 +79,7 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
         self._inbox: ServerInbox | None = None
         self._issued: dict[tuple[str, str], int] = {}
         self._closed = False
+        self._closing = False
 
     # ------------------------------------------------------------------------ state
 
@@ -138,9 +139,11 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
 
     def close(self, timeout: float = 30.0) -> None:
         """Leave the cluster (the others are told), delete the node's broker resources and
-        stop the loop thread. Idempotent."""
-        if self._closed:
+        stop the loop thread. Idempotent; a call made while another one runs (a second
+        signal) returns at once."""
+        if self._closed or self._closing:
             return
+        self._closing = True
         try:
             if self._loop_thread.running and self._inbox is not None:
                 self._call(self.cluster.close(), timeout)
@@ -161,6 +164,7 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
         if server is None:
             raise NotReadyError("give the manager to a socketio.Server first")
         green = server.eio.async_mode != "threading"
+        handled: list[int] = []
 
         def close_and_exit() -> None:
             try:
@@ -170,6 +174,9 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
             raise SystemExit(0)
 
         def on_signal(signum: int, frame: Any) -> None:
+            if self._closing or self._closed or handled:
+                return  # a second signal while closing: the first one finishes the job
+            handled.append(signum)
             if green and self._inbox is not None and not self._inbox.closed:
                 # the handler may run inside the hub, which then goes back to waiting on
                 # its file descriptors: hand the blocking work to a greenlet through the
@@ -423,7 +430,15 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
         return only_sids_of(self.rooms.get(namespace), opts)
 
     def _served_namespaces(self) -> set[str]:
-        served = {ns for ns in list(self.rooms) if ns}
+        # read from the loop thread while the server may add a namespace: retry the copy
+        for _ in range(3):
+            try:
+                served = {ns for ns in tuple(self.rooms) if ns}
+                break
+            except RuntimeError:
+                continue
+        else:
+            served = set()
         return served | compat.served_namespaces(self.server)
 
     def _send(
