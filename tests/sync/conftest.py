@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from tests.backends.redis_streams import REDIS_URL, require_redis
 from tests.support.moto import AWS_REGION, DUMMY_CREDENTIALS, MotoServer
@@ -107,8 +108,6 @@ def example_cluster(
 
 
 def _delete_redis_stream(name: str) -> None:
-    import redis
-
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.delete(name)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import redis
 import socketio
 
 from socketio_cloud import sync
@@ -77,8 +78,6 @@ def sync_nodes() -> Iterator[tuple[SyncNode, SyncNode]]:
         for node in nodes:
             assert not node.manager._loop_thread.running
             assert node.manager._inbox is None or node.manager._inbox.closed
-        import redis
-
         redis.Redis.from_url(REDIS_URL).delete(stream)
 
 
