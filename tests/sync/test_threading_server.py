@@ -211,3 +211,19 @@ async def test_server_side_events(sync_nodes: tuple[SyncNode, SyncNode]) -> None
     with pytest.raises(ServerSideEmitTimeout):
         await asyncio.to_thread(first.manager.server_side_emit_with_ack, "slow", timeout=0.3)
     release.set()
+
+
+async def test_a_reply_to_the_sender_follows_the_broadcast_before_it(
+    sync_nodes: tuple[SyncNode, SyncNode], clients: tuple[Client, Client]
+) -> None:
+    first, _ = sync_nodes
+    a, _ = clients
+
+    @first.sio.on("order")
+    def order(sid: str, data: Any = None) -> None:
+        first.sio.emit("seq", "broadcast")  # crosses the loop
+        first.sio.emit("seq", "reply", to=sid)  # delivered on the spot
+
+    await a.sio.emit("order", None)
+    await wait_until(lambda: len(a.got("seq")) == 2, message="both events")
+    assert a.got("seq") == ["broadcast", "reply"]

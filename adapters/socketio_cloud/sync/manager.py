@@ -286,7 +286,10 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
         event_args = [event, *_event_args(data)]
         local_only = bool(kwargs.get("ignore_queue"))
         if callback is None:
-            if local_only:
+            # sids of this node only (a reply to the sender): no need to cross to the loop.
+            # Order is kept: a cluster call returns through the inbox, after the local
+            # deliveries it queued there.
+            if local_only or self._only_local_sids(namespace, opts):
                 self._deliver_local(namespace, opts, event_args)
             else:
                 self._call(self.cluster._broadcast(namespace, opts, event_args))
