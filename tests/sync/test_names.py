@@ -28,7 +28,7 @@ def test_an_unsupported_async_mode_is_refused_at_startup() -> None:
     manager = sync.RedisStreamsManager(url="redis://127.0.0.1:6379/0")
     server = socketio.Server(async_mode="threading")
     server.eio.async_mode = "made_up"  # as a future python-engineio mode would appear
-    with pytest.raises(NotReadyError, match="made_up"):
+    with pytest.raises(ValueError, match="made_up"):
         manager.set_server(server)
 
 

@@ -30,7 +30,7 @@ from ..operators import BroadcastOperator, normalize_namespace, room_list
 from ..protocol import BroadcastOptions
 from ..remote_socket import RemoteSocket
 from .bridge import ServerSideLocal, bridged
-from .crossing import SUPPORTED_ASYNC_MODES, LoopThread, ServerInbox
+from .crossing import SUPPORTED_ASYNC_MODES, LoopThread, ServerInbox, real_thread_api
 
 __all__ = ["SyncBroadcastOperator", "SyncClusterManager", "SyncRemoteSocket"]
 
@@ -80,6 +80,8 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
         self._issued: dict[tuple[str, str], int] = {}
         self._closed = False
         self._closing = False
+        # a real lock, held without yielding: starting is never switched away from
+        self._starting = real_thread_api()[1]()
 
     # ------------------------------------------------------------------------ state
 
@@ -108,7 +110,7 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
                 "broker manager itself (socketio_cloud.RedisStreamsManager, ...)"
             )
         if mode not in SUPPORTED_ASYNC_MODES:
-            raise NotReadyError(
+            raise ValueError(
                 f"async_mode {mode!r} is not supported by socketio_cloud.sync "
                 f"(supported: {', '.join(SUPPORTED_ASYNC_MODES)})"
             )
@@ -127,10 +129,13 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
             raise NotReadyError("the manager was closed")
         if self.server is None:
             raise NotReadyError("give the manager to a socketio.Server first")
-        if self._inbox is None:
-            self._inbox = ServerInbox(self.server)
-            self._inbox.start()
-        return self._loop_thread.start()
+        if self._inbox is not None and self._loop_thread.loop is not None:
+            return self._loop_thread.loop
+        with self._starting:
+            if self._inbox is None:
+                self._inbox = ServerInbox(self.server)
+                self._inbox.start()
+            return self._loop_thread.start()
 
     def ready(self, timeout: float | None = None) -> None:
         """Create the node's broker resources and join the cluster (idempotent); blocks."""
