@@ -67,37 +67,37 @@ names: dict[str, str] = {}
 
 
 @app.get("/health")
-def health():  # type: ignore[no-untyped-def]
+def health():
     servers = manager.server_count() if manager.is_ready else 0
     return jsonify(node=NODE_NAME, uid=manager.uid, ready=manager.is_ready, servers=servers)
 
 
 @socketio.on("connect")
-def on_connect(auth):  # type: ignore[no-untyped-def]
+def on_connect(auth):
     name = (auth or {}).get("name") or request.sid
     names[request.sid] = name
     socketio.server.save_session(request.sid, {"name": name})
 
 
 @socketio.on("disconnect")
-def on_disconnect(*args):  # type: ignore[no-untyped-def]
+def on_disconnect(*args):
     names.pop(request.sid, None)
 
 
 @socketio.on("join")
-def on_join(room):  # type: ignore[no-untyped-def]
+def on_join(room):
     join_room(room)
     return True
 
 
 @socketio.on("leave")
-def on_leave(room):  # type: ignore[no-untyped-def]
+def on_leave(room):
     leave_room(room)
     return True
 
 
 @socketio.on("say")
-def on_say(message):  # type: ignore[no-untyped-def]
+def on_say(message):
     """Broadcast to a room (or everyone), across every node."""
     payload = {"from": names.get(request.sid), "text": message["text"], "node": NODE_NAME}
     socketio.emit("said", payload, to=message.get("room"))
@@ -105,26 +105,26 @@ def on_say(message):  # type: ignore[no-untyped-def]
 
 
 @socketio.on("invite")
-def on_invite(message):  # type: ignore[no-untyped-def]
+def on_invite(message):
     """Put another socket, wherever it is connected, in a room."""
     socketio.server.enter_room(message["sid"], message["room"])
     return True
 
 
 @socketio.on("expel")
-def on_expel(message):  # type: ignore[no-untyped-def]
+def on_expel(message):
     socketio.server.leave_room(message["sid"], message["room"])
     return True
 
 
 @socketio.on("kick")
-def on_kick(sid):  # type: ignore[no-untyped-def]
+def on_kick(sid):
     socketio.server.disconnect(sid)
     return True
 
 
 @socketio.on("who")
-def on_who(room=None):  # type: ignore[no-untyped-def]
+def on_who(room=None):
     """Everyone in a room (or connected), on every node."""
     return [
         {"sid": s.id, "name": (s.data or {}).get("name"), "rooms": sorted(s.rooms)}
@@ -133,13 +133,13 @@ def on_who(room=None):  # type: ignore[no-untyped-def]
 
 
 @socketio.on("poll")
-def on_poll(message):  # type: ignore[no-untyped-def]
+def on_poll(message):
     """Ask every member of a room a question and return their answers."""
     return manager.to(message["room"]).timeout(5).emit_with_ack("question", message["text"])
 
 
 @socketio.on("servers")
-def on_servers():  # type: ignore[no-untyped-def]
+def on_servers():
     """Ask the other nodes who they are (server-side emit with acknowledgements)."""
     return {
         "count": manager.server_count(),
@@ -148,7 +148,7 @@ def on_servers():  # type: ignore[no-untyped-def]
 
 
 @manager.on_server_event("hello")
-def on_hello(asker):  # type: ignore[no-untyped-def]
+def on_hello(asker):
     return {"node": NODE_NAME, "clients": len(names), "asker": asker}
 
 
