@@ -78,6 +78,18 @@ class ServerSideLocal(ClusterManager):
         )
         return details
 
+    def _warn_unclosed(self, why: str) -> None:
+        if getattr(self, "_state", None) != "ready":
+            return
+        self.logger.warning(
+            "node %s was never closed (%s): its %s resources stay behind until the broker "
+            "expires them or the cleanup sweeps them; call manager.close() at shutdown, or "
+            "manager.close_on_signals() once the server exists",
+            self.uid,
+            why,
+            self.transport.broker,
+        )
+
     async def _on_server_side(
         self, func: Callable[..., Any], *args: Any, own_task: bool = False
     ) -> Any:
