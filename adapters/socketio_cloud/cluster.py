@@ -27,7 +27,7 @@ from .exceptions import (
     FetchSocketsTimeout,
     ServerSideEmitTimeout,
 )
-from .local import Fanout, Handler
+from .local import Fanout, Handler, only_sids_of
 from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
 from .protocol import BroadcastOptions, ClusterMessage, MessageType
@@ -103,7 +103,7 @@ class ClusterManager(ClusterNode, Selector):
         if message.is_response:
             self._requests.on_response(message)
         elif kind is MessageType.BROADCAST:
-            self._on_broadcast(message)
+            await self._on_broadcast(message)
         elif kind is MessageType.SOCKETS_JOIN:
             assert message.data is not None
             self._apply_join(namespace, message.options(), message.data["rooms"])
@@ -120,7 +120,7 @@ class ClusterManager(ClusterNode, Selector):
         elif kind is MessageType.SERVER_SIDE_EMIT:
             self._spawn(self._run_server_handlers(message))
 
-    def _on_broadcast(self, message: ClusterMessage) -> None:
+    async def _on_broadcast(self, message: ClusterMessage) -> None:
         data = message.data
         assert data is not None
         opts = message.options()
@@ -141,7 +141,7 @@ class ClusterManager(ClusterNode, Selector):
             )
 
         # the count goes out first: the requester needs it to know how many replies to expect
-        count = self._deliver_with_ack(namespace, opts, event_args, reply)
+        count = await self._deliver_with_ack(namespace, opts, event_args, reply)
         self._respond(
             requester,
             ClusterMessage(
@@ -218,12 +218,7 @@ class ClusterManager(ClusterNode, Selector):
 
     def _targets_only_local_sids(self, namespace: str, opts: BroadcastOptions) -> bool:
         """Whether every target room is the sid of a socket on this node (nothing to publish)."""
-        if not opts.rooms:
-            return False
-        everyone = self.rooms.get(namespace, {}).get(None)
-        if not everyone:
-            return False
-        return all(room in everyone for room in opts.rooms)
+        return only_sids_of(self.rooms.get(namespace), opts)
 
     async def can_disconnect(self, sid: str, namespace: str) -> bool:
         if self.is_connected(sid, namespace):
@@ -306,7 +301,7 @@ class ClusterManager(ClusterNode, Selector):
         try:
             if not local_only:
                 await self._publish_ack_broadcast(namespace, opts, event_args, request_id, timeout)
-            count = self._deliver_with_ack(namespace, opts, event_args, request.add_reply)
+            count = await self._deliver_with_ack(namespace, opts, event_args, request.add_reply)
             request.add_count(self.uid, count)
             try:
                 return await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -321,9 +316,7 @@ class ClusterManager(ClusterNode, Selector):
             self._requests.close(request_id)
 
     async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
-        local = [
-            await self._socket_details(namespace, sid) for sid, _ in self._select(namespace, opts)
-        ]
+        local = await self._local_socket_details(namespace, opts)
         if opts.flags.get("local"):
             return [self._remote_socket(namespace, details) for details in local]
         responses = await self._request(
@@ -417,10 +410,7 @@ class ClusterManager(ClusterNode, Selector):
 
     async def _answer_fetch(self, message: ClusterMessage) -> None:
         namespace = message.nsp
-        sockets = [
-            await self._socket_details(namespace, sid)
-            for sid, _ in self._select(namespace, message.options())
-        ]
+        sockets = await self._local_socket_details(namespace, message.options())
         data = {"requestId": message.request_id, "sockets": sockets}
         try:
             protocol.encode_data(data)

@@ -13,7 +13,7 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -25,7 +25,15 @@ from .fanout import LocalDelivery
 from .handshake import build_handshake
 from .protocol import BroadcastOptions
 
-__all__ = ["FANOUT_MODES", "ROOM_EVENTS", "Fanout", "LocalManager", "js_json_compatible"]
+__all__ = [
+    "FANOUT_MODES",
+    "ROOM_EVENTS",
+    "Fanout",
+    "LocalManager",
+    "js_json_compatible",
+    "only_sids_of",
+    "select_sockets",
+]
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Fanout = Literal["auto", "queue", "tasks"]
@@ -86,34 +94,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
 
     def _select(self, namespace: str, opts: BroadcastOptions) -> list[tuple[str, str]]:
         """The local (sid, eio_sid) pairs an operation targets."""
-        rooms = self.rooms.get(namespace)
-        if not rooms:
-            return []
-        excluded: set[str] = set()
-        for room in opts.except_rooms:
-            members = rooms.get(room)
-            if members:
-                excluded.update(members)
-        if not opts.rooms:
-            everyone = rooms.get(None)
-            if not everyone:
-                return []
-            if not excluded:
-                return list(everyone.items())
-            return [(sid, eio) for sid, eio in everyone.items() if sid not in excluded]
-        if len(opts.rooms) == 1:
-            members = rooms.get(opts.rooms[0])
-            if not members:
-                return []
-            return [(sid, eio) for sid, eio in members.items() if sid not in excluded]
-        selected: dict[str, str] = {}
-        for room in opts.rooms:
-            members = rooms.get(room)
-            if members:
-                for sid, eio in members.items():
-                    if sid not in excluded:
-                        selected[sid] = eio
-        return list(selected.items())
+        return select_sockets(self.rooms.get(namespace), opts)
 
     def _deliver(self, namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
         """Send an event to the selected local clients, encoded once for all of them."""
@@ -151,7 +132,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             ack_id = self._new_ack_id(sid, callback)
             self._delivery.send((eio_sid,), self._event_packets(namespace, event_args, ack_id))
 
-    def _deliver_with_ack(
+    async def _deliver_with_ack(
         self,
         namespace: str,
         opts: BroadcastOptions,
@@ -159,7 +140,9 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         on_reply: Callable[[tuple[Any, ...]], Any],
     ) -> int:
         """Send an event needing an acknowledgement to the selected local clients;
-        ``on_reply`` gets each client's reply as a tuple of its arguments."""
+        ``on_reply`` gets each client's reply as a tuple of its arguments. A coroutine so
+        that a manager whose sockets live elsewhere (:mod:`socketio_cloud.sync`) can wait for
+        the count."""
         recipients = self._select(namespace, opts)
         if not recipients or self._delivery is None:
             return 0
@@ -290,6 +273,14 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             self._socket_meta[(namespace, sid)] = (int(time.time() * 1000), auth)
         return sid
 
+    async def _local_socket_details(
+        self, namespace: str, opts: BroadcastOptions
+    ) -> list[dict[str, Any]]:
+        """Node's description of each selected local socket (``fetch_sockets``)."""
+        return [
+            await self._socket_details(namespace, sid) for sid, _ in self._select(namespace, opts)
+        ]
+
     async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
         issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))
         environ = self.server.get_environ(sid, namespace=namespace)
@@ -305,6 +296,53 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             "rooms": rooms,
             "data": data,
         }
+
+
+def select_sockets(
+    rooms: Mapping[str | None, Mapping[str, str]] | None, opts: BroadcastOptions
+) -> list[tuple[str, str]]:
+    """The (sid, eio_sid) pairs of a namespace's room table (python-socketio's
+    ``manager.rooms[namespace]``) that broadcast options select."""
+    if not rooms:
+        return []
+    excluded: set[str] = set()
+    for room in opts.except_rooms:
+        members = rooms.get(room)
+        if members:
+            excluded.update(members)
+    if not opts.rooms:
+        everyone = rooms.get(None)
+        if not everyone:
+            return []
+        if not excluded:
+            return list(everyone.items())
+        return [(sid, eio) for sid, eio in everyone.items() if sid not in excluded]
+    if len(opts.rooms) == 1:
+        members = rooms.get(opts.rooms[0])
+        if not members:
+            return []
+        return [(sid, eio) for sid, eio in members.items() if sid not in excluded]
+    selected: dict[str, str] = {}
+    for room in opts.rooms:
+        members = rooms.get(room)
+        if members:
+            for sid, eio in members.items():
+                if sid not in excluded:
+                    selected[sid] = eio
+    return list(selected.items())
+
+
+def only_sids_of(
+    rooms: Mapping[str | None, Mapping[str, str]] | None, opts: BroadcastOptions
+) -> bool:
+    """Whether every target room of ``opts`` is the sid of a socket in ``rooms`` (a
+    namespace's room table): the operation concerns this node only."""
+    if not opts.rooms or not rooms:
+        return False
+    everyone = rooms.get(None)
+    if not everyone:
+        return False
+    return all(room in everyone for room in opts.rooms)
 
 
 def js_json_compatible(value: Any) -> Any:

@@ -204,3 +204,24 @@ async def test_connected_follows_the_broker_through_an_outage(
         return a.transport.connected
 
     await wait_until(back, 90, "connected to turn True again", interval=0.5)
+
+
+async def test_a_message_over_max_message_size_is_refused_never_dropped(
+    start: Any, contract_backend: Any
+) -> None:
+    from socketio_cloud.exceptions import PayloadTooLarge
+
+    a = await start()
+    limit = a.transport.max_message_size
+    assert limit is not None and limit <= a.transport.limits.max_message_size, (
+        "a transport must not publish what receivers drop"
+    )
+    big = ClusterMessage(
+        BROADCAST,
+        a.uid,
+        "/",
+        {"opts": ALL, "packet": {"type": 2, "data": ["contract", "big", b"x" * (limit + 1)]}},
+    )
+    with pytest.raises(PayloadTooLarge):
+        await a.transport.publish(big)
+    assert a.transport.connected  # a refused message is no broker failure
