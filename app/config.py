@@ -26,19 +26,21 @@ The AWS endpoint and credentials come from boto3's own variables (``AWS_ENDPOINT
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from socketio_cloud.brokers.aws import (
+    DEFAULT_QUEUE_PREFIX,
+    DEFAULT_TOPIC_NAME,
+    QUEUE_PREFIX_PATTERN,
+)
 from socketio_cloud.exceptions import SocketIOCloudError
 
 __all__ = ["LOG_LEVELS", "Settings", "SettingsError"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-# Same rule as the AWS transport's: the prefix is part of SQS queue names.
-_QUEUE_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _NODE_NAME_MAX = 64
 
 
@@ -56,8 +58,8 @@ class Settings:
     host: str = "0.0.0.0"
     node_name: str = field(default_factory=socket.gethostname)
     topic_arn: str | None = None
-    topic_name: str = "socket-io"
-    queue_prefix: str = "socket-io"
+    topic_name: str = DEFAULT_TOPIC_NAME
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 10.0
     large_payload_bucket: str | None = None
@@ -102,7 +104,7 @@ class Settings:
                 f"SIO_HEARTBEAT_TIMEOUT ({self.heartbeat_timeout:g}) must exceed "
                 f"SIO_HEARTBEAT_INTERVAL ({self.heartbeat_interval:g})"
             )
-        if not _QUEUE_PREFIX.match(self.queue_prefix):
+        if not QUEUE_PREFIX_PATTERN.match(self.queue_prefix):
             raise SettingsError(
                 f"SIO_QUEUE_PREFIX: 1 to 63 letters, digits, '-' or '_', got {self.queue_prefix!r}"
             )

@@ -1,8 +1,9 @@
 """Turns one run's results into ``RESULTS.md``, ``results/latest.json`` and the latency plot.
 
 Every figure written here comes from the run's results; the only constants are the
-published AWS prices and the Node SQS adapter's design (PROTOCOL.md §2, §3.1), both stated
-in the text they produce.
+published AWS prices, stated in the text they produce, and the cost model of API calls
+(ours and the Node SQS adapter's design, PROTOCOL.md §2, §3.1) of
+:mod:`socketio_cloud.brokers.aws`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+
+from socketio_cloud.brokers.aws import DEFAULT_LIVENESS_INTERVAL, node_design_costs, our_costs
 
 # Published AWS prices, us-east-1 (standard topics and queues), USD per request.
 SNS_PUBLISH_PRICE = 0.50 / 1e6  # per 64 KB chunk of published payload
@@ -27,27 +30,19 @@ BRIEF_REFERENCE = {
     "node": {"burst_us": 7, "steady_us": "20-24", "p50_ms": 11, "p99_ms": 21},
 }
 
-# The Node SQS adapter (PROTOCOL.md §3.1): long polls of 5 s, no filter policy, so every
-# queue receives every message, its own included; one DeleteMessageBatch per receive.
-NODE_HEARTBEAT_S = 5.0
-
 
 def node_design(nodes: int, batch: float = 1.0) -> dict[str, float]:
-    """API calls of the Node SQS adapter's design for a cluster of ``nodes``.
+    """API calls of the Node SQS adapter's design for a cluster of ``nodes``
+    (:func:`socketio_cloud.brokers.aws.node_design_costs`).
 
     ``batch``: messages returned per ReceiveMessage (1 when traffic is light, up to 10).
     """
-    n, b = nodes, batch
-    heartbeats = 3600 / NODE_HEARTBEAT_S
+    costs = node_design_costs(nodes, batch=batch)
     return {
-        # 1 Publish, then each of the n queues: 1/b ReceiveMessage + 1/b DeleteMessageBatch
-        "per_broadcast": 1 + 2 * n / b,
-        # the request as above, plus n-1 responses, each delivered to all n queues
-        "per_request": n * (1 + 2 * n / b),
-        # 720 heartbeats published per node-hour; each queue receives and deletes the
-        # heartbeats of all n nodes, one at a time
-        "per_idle_node_hour": heartbeats * (1 + 2 * n),
-        "publish_per_idle_node_hour": heartbeats,
+        "per_broadcast": costs.per_broadcast,
+        "per_request": costs.per_request,
+        "per_idle_node_hour": costs.per_idle_node_hour,
+        "publish_per_idle_node_hour": costs.idle_publish,
     }
 
 
@@ -568,29 +563,27 @@ def _ours_idle_per_node_hour(cost: dict[str, Any]) -> float:
 
 
 def ours_idle_formula(nodes: int, settings: dict[str, Any], liveness: float) -> dict[str, float]:
-    """Our idle calls per node-hour for a cluster of ``nodes`` (the transport's design).
-
-    Publish: the node's own heartbeats. ReceiveMessage: the filter policy keeps a node's
-    own heartbeats out; every node heartbeats on the same clock tick, and an idle queue
-    waits ``idle_coalesce`` after the first heartbeat of a tick so that a second receive
-    takes all the others: min(N-1, 2) receives per tick (at least one per long poll).
-    DeleteMessageBatch: one per 10 messages, at least one per ``delete_delay``. Liveness:
-    TagQueue and GetSubscriptionAttributes on their schedule.
+    """Our idle calls per node-hour for a cluster of ``nodes`` with the run's transport
+    settings (:func:`socketio_cloud.brokers.aws.our_costs`), the liveness calls as measured.
     """
-    heartbeats = 3600 / settings["heartbeat_interval_s"]
-    peers = nodes - 1
-    per_tick = min(peers, 2) if settings.get("idle_coalesce_s") else peers
-    receive = max(3600 / settings["wait_time_s"], heartbeats * per_tick)
-    delete = max(3600 / settings["delete_delay_s"], heartbeats * peers / 10)
+    costs = our_costs(
+        nodes,
+        heartbeat_interval=settings["heartbeat_interval_s"],
+        wait_time=settings["wait_time_s"],
+        delete_delay=settings["delete_delay_s"],
+        idle_coalesce=settings.get("idle_coalesce_s") or 0.0,
+        liveness_interval=settings.get("liveness_interval_s") or DEFAULT_LIVENESS_INTERVAL,
+    )
+    publish, receive, delete = costs.idle_publish, costs.idle_receive, costs.idle_delete
     return {
-        "publish": heartbeats,
+        "publish": publish,
         "receive": receive,
         "delete": delete,
         "liveness": liveness,
         # TagQueue is an SQS request, GetSubscriptionAttributes an SNS one
         "sqs": receive + delete + liveness / 2,
-        "sns": heartbeats + liveness / 2,
-        "total": heartbeats + receive + delete + liveness,
+        "sns": publish + liveness / 2,
+        "total": publish + receive + delete + liveness,
     }
 
 

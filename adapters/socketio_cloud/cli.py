@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
+from .brokers import aws as aws_facts
 
 if TYPE_CHECKING:
     from .cleanup.aws import CleanupReport
@@ -71,20 +72,19 @@ def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser
             "queue is gone. Credentials and region come from boto3's usual sources."
         ),
     )
-    # Defaults repeat those of socketio_cloud.cleanup.aws, which needs boto3 to import.
     aws.add_argument("--prefix", required=True, help="the cluster's queue prefix")
     aws.add_argument("--topic-arn", help="also remove this topic's subscriptions to lost queues")
     aws.add_argument(
         "--stale-after",
         type=float,
-        default=900.0,
+        default=aws_facts.DEFAULT_STALE_AFTER,
         metavar="SECONDS",
         help="age of a liveness mark that makes a queue stale (default: %(default)g)",
     )
     aws.add_argument(
         "--grace-period",
         type=float,
-        default=900.0,
+        default=aws_facts.DEFAULT_GRACE_PERIOD,
         metavar="SECONDS",
         help="age after which a queue without a mark is stale (default: %(default)g)",
     )

@@ -20,7 +20,14 @@ __all__ = ["LIBRARY_FILES", "CleanupFunction", "stage_cleanup_code"]
 
 #: The files of the ``socketio_cloud`` package the handler imports. They need only the
 #: standard library and boto3, which the Lambda runtime provides.
-LIBRARY_FILES = ("__init__.py", "py.typed", "cleanup/__init__.py", "cleanup/aws.py")
+LIBRARY_FILES = (
+    "__init__.py",
+    "py.typed",
+    "brokers/__init__.py",
+    "brokers/aws.py",
+    "cleanup/__init__.py",
+    "cleanup/aws.py",
+)
 
 
 def stage_cleanup_code(handler_directory: Path, package_directory: Path, staging: Path) -> Path:

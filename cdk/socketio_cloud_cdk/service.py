@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import cast
 
 from aws_cdk import (
@@ -24,6 +23,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from .settings import aws_facts
+
 __all__ = ["CONTAINER_PORT", "SocketIoService"]
 
 #: The port the app listens on (its ``PORT`` variable) and the target group forwards to.
@@ -33,7 +34,7 @@ HEALTH_CHECK_PATH = "/healthz"
 
 #: SQS queue names allow letters, digits, ``-`` and ``_`` up to 80 characters; the node adds
 #: ``-`` and 16 hex characters to the prefix.
-_QUEUE_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+_QUEUE_PREFIX = aws_facts.QUEUE_PREFIX_PATTERN
 
 #: The queues' ARN pattern as cdk-nag spells it in finding ids (pseudo parameters in <>).
 NAG_QUEUES_ARN = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:{prefix}-*"
@@ -61,7 +62,7 @@ class SocketIoService(Construct):
         topic: sns.ITopic,
         image: ecs.ContainerImage,
         topic_key: kms.IKey | None = None,
-        queue_prefix: str = "socket-io",
+        queue_prefix: str = aws_facts.DEFAULT_QUEUE_PREFIX,
         heartbeat_interval: float = 5.0,
         heartbeat_timeout: float = 10.0,
         desired_count: int = 2,

@@ -6,6 +6,7 @@ directly. Nothing below ``app.py`` reads the context or the environment.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,14 @@ __all__ = ["REPO_ROOT", "ClusterSettings"]
 
 #: The repository root: ``cdk/socketio_cloud_cdk/settings.py`` is two levels below it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Names and defaults shared with the library; the module needs nothing but the standard
+# library, so a checkout without the package installed can use it from adapters/.
+try:
+    from socketio_cloud.brokers import aws as aws_facts
+except ImportError:
+    sys.path.insert(0, str(REPO_ROOT / "adapters"))
+    from socketio_cloud.brokers import aws as aws_facts
 
 
 @dataclass(frozen=True)
@@ -27,7 +36,7 @@ class ClusterSettings:
     """
 
     #: Prefix of the per-node SQS queues (``<prefix>-<uid>``); IAM is scoped to it.
-    queue_prefix: str = "socket-io"
+    queue_prefix: str = aws_facts.DEFAULT_QUEUE_PREFIX
     #: Seconds between heartbeats / before a silent node is dropped (Node: 5000 / 10000 ms).
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 10.0
@@ -64,8 +73,8 @@ class ClusterSettings:
 
     #: How often the cleanup function runs, and when it considers a queue abandoned.
     cleanup_period: int = 900
-    stale_after: int = 900
-    grace_period: int = 900
+    stale_after: int = int(aws_facts.DEFAULT_STALE_AFTER)
+    grace_period: int = int(aws_facts.DEFAULT_GRACE_PERIOD)
     cleanup_dry_run: bool = False
     #: The cleanup handler's directory and the library package it ships with.
     cleanup_handler_directory: Path = REPO_ROOT / "functions" / "aws_cleanup"

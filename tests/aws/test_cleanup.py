@@ -36,7 +36,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_DIR = REPO_ROOT / "functions" / "aws_cleanup"
 PACKAGE_DIR = REPO_ROOT / "adapters" / "socketio_cloud"
 # The socketio_cloud files the Lambda code asset carries next to handler.py.
-ASSET_PACKAGE_FILES = ["__init__.py", "py.typed", "cleanup/__init__.py", "cleanup/aws.py"]
+ASSET_PACKAGE_FILES = [
+    "__init__.py",
+    "py.typed",
+    "brokers/__init__.py",
+    "brokers/aws.py",
+    "cleanup/__init__.py",
+    "cleanup/aws.py",
+]
 
 STALE_AGE = 2000  # seconds; older than the default stale_after of 900 s
 FRESH_AGE = 60
@@ -422,6 +429,8 @@ def test_lambda_handler_runs_from_its_code_asset_with_boto3_only(
     assert Path(output["package"]).is_relative_to(asset)
     assert output["loaded"] == [
         "socketio_cloud",
+        "socketio_cloud.brokers",
+        "socketio_cloud.brokers.aws",
         "socketio_cloud.cleanup",
         "socketio_cloud.cleanup.aws",
     ]

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from socketio_cloud.transports.aws_calls import DaemonThreadPool
+from socketio_cloud.transports.aws.calls import DaemonThreadPool
 
 
 def test_runs_calls_on_at_most_max_workers_threads() -> None:
@@ -58,7 +58,7 @@ def test_a_blocked_call_does_not_hold_interpreter_exit() -> None:
     script = textwrap.dedent(
         """
         import time
-        from socketio_cloud.transports.aws_calls import DaemonThreadPool
+        from socketio_cloud.transports.aws.calls import DaemonThreadPool
         pool = DaemonThreadPool(1, "poll")
         pool.submit(time.sleep, 60)   # like a long poll still waiting on SQS
         time.sleep(0.2)

@@ -13,7 +13,7 @@ from socketio_cloud import protocol
 from socketio_cloud.exceptions import PayloadTooLarge
 from socketio_cloud.protocol import BroadcastOptions, ClusterMessage, MessageType
 from socketio_cloud.transports.aws import SNS_MAX_MESSAGE_SIZE
-from socketio_cloud.transports.aws_payloads import LIFECYCLE_RULE_ID
+from socketio_cloud.transports.aws.payloads import LIFECYCLE_RULE_ID
 from tests.backends.aws import AwsBackend, StartNode
 from tests.support.services import wait_until
 

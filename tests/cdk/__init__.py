@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from socketio_cloud.brokers.aws import DEFAULT_QUEUE_PREFIX
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_DIR = REPO_ROOT / "cdk"
 STACK_NAME = "SocketIoCloud"
@@ -35,7 +37,7 @@ QUEUES_ARN = {
             {"Ref": "AWS::Region"},
             ":",
             {"Ref": "AWS::AccountId"},
-            ":socket-io-*",
+            f":{DEFAULT_QUEUE_PREFIX}-*",
         ],
     ]
 }

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from socketio_cloud.brokers import aws as aws_facts
 from tests.cdk import QUEUES_ARN, REPO_ROOT, Synthesis
 
 pytestmark = pytest.mark.cdk
@@ -14,6 +15,8 @@ pytestmark = pytest.mark.cdk
 LIBRARY_FILES = {
     "socketio_cloud/__init__.py",
     "socketio_cloud/py.typed",
+    "socketio_cloud/brokers/__init__.py",
+    "socketio_cloud/brokers/aws.py",
     "socketio_cloud/cleanup/__init__.py",
     "socketio_cloud/cleanup/aws.py",
 }
@@ -42,10 +45,10 @@ def test_function_runs_the_handler_on_python_3_12(default_synthesis: Synthesis) 
 def test_function_is_configured_for_the_cluster(default_synthesis: Synthesis) -> None:
     topic_ref = default_synthesis.ref(default_synthesis.stack.topic.topic)
     assert function_properties(default_synthesis)["Environment"]["Variables"] == {
-        "QUEUE_PREFIX": "socket-io",
+        "QUEUE_PREFIX": aws_facts.DEFAULT_QUEUE_PREFIX,
         "TOPIC_ARN": topic_ref,
-        "STALE_AFTER_SECONDS": "900",
-        "GRACE_PERIOD_SECONDS": "900",
+        "STALE_AFTER_SECONDS": f"{aws_facts.DEFAULT_STALE_AFTER:g}",
+        "GRACE_PERIOD_SECONDS": f"{aws_facts.DEFAULT_GRACE_PERIOD:g}",
         "DRY_RUN": "false",
     }
 
@@ -85,6 +88,14 @@ def test_function_role_is_scoped_to_the_cluster(default_synthesis: Synthesis) ->
             "Resource": topic_ref,
         },
     ]
+    granted = {
+        action
+        for statement in policy["PolicyDocument"]["Statement"][1:]
+        for action in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    }
+    assert granted == set(aws_facts.CLEANUP_ACTIONS)  # what the cleanup calls, no more
     role = default_synthesis.properties(cleanup.role)
     assert "ManagedPolicyArns" not in role
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import pytest
 
+from socketio_cloud.brokers.aws import DEFAULT_QUEUE_PREFIX
 from tests.cdk import CDK_DIR, REGISTRY_IMAGE, STACK_NAME
 from tests.support.moto import AWS_ACCOUNT_ID, AWS_REGION, MotoServer
 from tests.support.services import require_service
@@ -215,7 +216,12 @@ def test_cleanup_function_exists_with_its_code(
     (archive,) = archives
     body = s3.get_object(Bucket=ASSETS_BUCKET, Key=archive)["Body"].read()
     names = set(zipfile.ZipFile(io.BytesIO(body)).namelist())
-    assert {"handler.py", "socketio_cloud/__init__.py", "socketio_cloud/cleanup/aws.py"} <= names
+    assert {
+        "handler.py",
+        "socketio_cloud/__init__.py",
+        "socketio_cloud/brokers/aws.py",
+        "socketio_cloud/cleanup/aws.py",
+    } <= names
 
 
 def test_schedule_rule_invokes_the_cleanup_function(
@@ -287,7 +293,7 @@ def test_task_role_policy_is_scoped_to_the_cluster(
         statement["Sid"]: statement["Resource"] for statement in document["Statement"]
     }
     assert resources_by_sid["OwnQueue"] == (
-        f"arn:aws:sqs:{AWS_REGION}:{AWS_ACCOUNT_ID}:socket-io-*"
+        f"arn:aws:sqs:{AWS_REGION}:{AWS_ACCOUNT_ID}:{DEFAULT_QUEUE_PREFIX}-*"
     )
     assert resources_by_sid["ClusterTopic"] == output(outputs, "ClusterTopicTopicArn")
     assert resources_by_sid["LargePayloads"].endswith("/socketio-cloud/*")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from socketio_cloud.brokers import aws as aws_facts
 from tests.cdk import CERTIFICATE_ARN, QUEUES_ARN, REGISTRY_IMAGE, Synthesis
 
 pytestmark = pytest.mark.cdk
@@ -103,7 +104,7 @@ def test_container_is_configured_by_the_app_contract(default_synthesis: Synthesi
         "PORT": "8000",
         "SIO_BACKEND": "aws",
         "SIO_TOPIC_ARN": topic_ref,
-        "SIO_QUEUE_PREFIX": "socket-io",
+        "SIO_QUEUE_PREFIX": aws_facts.DEFAULT_QUEUE_PREFIX,
         "SIO_HEARTBEAT_INTERVAL": "5",
         "SIO_HEARTBEAT_TIMEOUT": "10",
         "AWS_REGION": {"Ref": "AWS::Region"},
@@ -247,6 +248,8 @@ def test_task_role_reaches_only_the_cluster_queues_and_topic(
         {"Sid": "ClusterTopic", "Effect": "Allow", "Action": TOPIC_ACTIONS, "Resource": topic_ref},
         {"Sid": "OwnQueue", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": QUEUES_ARN},
     ]
+    # every call the transport makes (brokers/aws.py) is granted
+    assert set(aws_facts.NODE_ACTIONS) <= {*TOPIC_ACTIONS, *QUEUE_ACTIONS}
     role = default_synthesis.properties(service.task_role)
     assert "ManagedPolicyArns" not in role
     assert role["AssumeRolePolicyDocument"]["Statement"] == [

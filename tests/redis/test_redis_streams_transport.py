@@ -231,27 +231,6 @@ async def test_malformed_messages_are_dropped_and_reading_goes_on(
     assert [m.data["packet"]["data"][1] for m, _ in received] == ["still here"]  # type: ignore[index]
 
 
-async def test_a_failing_handler_does_not_stop_the_reader(names: dict[str, str]) -> None:
-    calls: list[str] = []
-
-    async def on_message(message: ClusterMessage, offset: str | None) -> None:
-        calls.append(message.data["packet"]["data"][1])  # type: ignore[index]
-        raise RuntimeError("handler bug")
-
-    receiver = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await receiver.add_namespace("/")
-    await receiver.start(protocol.new_uid(), on_message)
-    await sender.open_publisher()
-    try:
-        await sender.publish(broadcast("emitter", "one"))
-        await sender.publish(broadcast("emitter", "two"))
-        await wait_until(lambda: calls == ["one", "two"], message="both broadcasts")
-    finally:
-        await receiver.close()
-        await sender.close()
-
-
 async def test_emitter_messages_all_go_to_the_stream(
     make_node: MakeNode, names: dict[str, str]
 ) -> None:

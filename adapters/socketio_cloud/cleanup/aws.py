@@ -7,21 +7,38 @@ and the topic keeps filling the orphan queue. Each node therefore refreshes a li
 and :func:`cleanup`, run on a schedule, deletes the queues whose mark went stale together
 with their subscriptions.
 
-This module imports only the standard library and boto3, so that it runs in a Lambda
-function that has nothing else; the AWS transport imports its tag names from here.
+This module imports only the standard library, boto3 and the AWS facts
+(:mod:`socketio_cloud.brokers.aws`, where the tag names and defaults are), so that it runs in
+a Lambda function that has nothing else; it imports nothing of the transport.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from ..brokers.aws import (
+    DEFAULT_GRACE_PERIOD,
+    DEFAULT_LIVENESS_INTERVAL,
+    DEFAULT_QUEUE_PREFIX,
+    DEFAULT_STALE_AFTER,
+    MISSING_QUEUE_CODES,
+    NOT_FOUND_CODES,
+    TAG_ALIVE,
+    TAG_NODE,
+    TAG_SUBSCRIPTION,
+    TAG_TOPIC,
+    alive_mark,
+    error_code,
+    is_node_queue_name,
+    node_queue_name,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -53,46 +70,7 @@ __all__ = [
 
 logger = logging.getLogger("socketio_cloud.cleanup")
 
-#: Queue tag: the uid of the node that owns the queue.
-TAG_NODE = "socketio-cloud:node"
-#: Queue tag: the ARN of the cluster's SNS topic.
-TAG_TOPIC = "socketio-cloud:topic"
-#: Queue tag: the ARN of the SNS subscription that feeds the queue.
-TAG_SUBSCRIPTION = "socketio-cloud:subscription"
-#: Queue tag: Unix time in whole seconds (decimal text) of the node's last liveness refresh.
-TAG_ALIVE = "socketio-cloud:alive"
-
-DEFAULT_QUEUE_PREFIX = "socket-io"
-#: Seconds between two refreshes of a node's :data:`TAG_ALIVE` mark.
-DEFAULT_LIVENESS_INTERVAL = 300.0
-#: A queue whose alive mark is older than this many seconds belongs to a dead node.
-DEFAULT_STALE_AFTER = 900.0
-#: A queue without an alive mark is left alone for this many seconds after its creation.
-DEFAULT_GRACE_PERIOD = 900.0
-
-_NODE_UID_PATTERN = "[0-9a-f]{16}"
-_MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
-_MISSING_SUBSCRIPTION_CODES = frozenset({"NotFound"})
 _AwsError = (ClientError, BotoCoreError)
-
-
-def node_queue_name(queue_prefix: str, uid: str) -> str:
-    """The name of the queue of node ``uid``."""
-    return f"{queue_prefix}-{uid}"
-
-
-def is_node_queue_name(name: str, queue_prefix: str) -> bool:
-    """Whether ``name`` is a node queue of the cluster using ``queue_prefix``.
-
-    Stricter than SQS's ``QueueNamePrefix`` match, which would also return the queues of
-    prefixes such as ``<queue_prefix>x`` or ``<queue_prefix>-eu``.
-    """
-    return re.fullmatch(f"{re.escape(queue_prefix)}-{_NODE_UID_PATTERN}", name) is not None
-
-
-def alive_mark(now: float | None = None) -> str:
-    """The value of the :data:`TAG_ALIVE` tag for a refresh at ``now`` (default: now)."""
-    return str(int(time.time() if now is None else now))
 
 
 def judge_queue(
@@ -217,7 +195,7 @@ def review_queue(
         )["Attributes"]
         tags = sqs_client.list_queue_tags(QueueUrl=queue_url).get("Tags", {})
     except ClientError as exc:
-        if _error_code(exc) in _MISSING_QUEUE_CODES:
+        if error_code(exc) in MISSING_QUEUE_CODES:
             return None
         raise
     created_text = attributes.get("CreatedTimestamp")
@@ -359,7 +337,7 @@ class _CleanupRun:
             try:
                 self.sqs.delete_queue(QueueUrl=queue.url)
             except ClientError as exc:
-                if _error_code(exc) not in _MISSING_QUEUE_CODES:
+                if error_code(exc) not in MISSING_QUEUE_CODES:
                     self.error(f"cannot delete queue {queue.name}: {exc}")
                     return
             except BotoCoreError as exc:
@@ -378,7 +356,7 @@ class _CleanupRun:
             try:
                 subscriptions = self.topic_subscriptions(topic_arn)
             except _AwsError as exc:
-                if _error_code(exc) not in _MISSING_SUBSCRIPTION_CODES:
+                if error_code(exc) not in NOT_FOUND_CODES:
                     self.error(f"cannot list the subscriptions of {topic_arn}: {exc}")
                 continue
             found += [
@@ -419,7 +397,7 @@ class _CleanupRun:
         try:
             self.sqs.get_queue_url(QueueName=queue.name, QueueOwnerAWSAccountId=queue.account)
         except ClientError as exc:
-            if _error_code(exc) in _MISSING_QUEUE_CODES:
+            if error_code(exc) in MISSING_QUEUE_CODES:
                 return True
             self.error(f"cannot check whether queue {queue.name} exists: {exc}")
         except BotoCoreError as exc:
@@ -433,7 +411,7 @@ class _CleanupRun:
             try:
                 self.sns.unsubscribe(SubscriptionArn=subscription_arn)
             except ClientError as exc:
-                if _error_code(exc) not in _MISSING_SUBSCRIPTION_CODES:
+                if error_code(exc) not in NOT_FOUND_CODES:
                     self.error(f"cannot remove subscription {subscription_arn}: {exc}")
                     return False
             except BotoCoreError as exc:
@@ -482,12 +460,6 @@ def _is_confirmed(subscription_arn: str) -> bool:
 
 def _queue_name(queue_url: str) -> str:
     return queue_url.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 def _check_options(queue_prefix: str, stale_after: float, grace_period: float) -> None:

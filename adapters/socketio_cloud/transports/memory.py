@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .. import protocol
 from ..cluster import ClusterManager
@@ -18,6 +18,11 @@ from ..protocol import ClusterMessage
 from ..runtime import Inbox
 from ..tasks import cancel_and_wait
 from ..transport import MessageHandler, Transport
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..cluster import ClusterOptions
 
 __all__ = ["MemoryBus", "MemoryEmitter", "MemoryManager", "MemoryTransport"]
 
@@ -128,11 +133,17 @@ class MemoryManager(ClusterManager):
 
     >>> bus = MemoryBus()
     >>> sio = socketio.AsyncServer(async_mode="asgi", client_manager=MemoryManager(bus=bus))
+
+    :param bus: the bus shared by the nodes of the cluster (default: a bus of its own).
+
+    The other options are the cluster options of :class:`~socketio_cloud.cluster.ClusterManager`.
     """
 
-    def __init__(self, bus: MemoryBus | None = None, **cluster_options: Any) -> None:
-        limits = cluster_options.get("limits")
-        super().__init__(MemoryTransport(bus or MemoryBus(), limits=limits), **cluster_options)
+    transport: MemoryTransport
+
+    def __init__(self, *, bus: MemoryBus | None = None, **cluster: Unpack[ClusterOptions]) -> None:
+        limits = cluster.get("limits")
+        super().__init__(MemoryTransport(bus or MemoryBus(), limits=limits), **cluster)
 
 
 class MemoryEmitter(Emitter):

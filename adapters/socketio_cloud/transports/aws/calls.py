@@ -1,4 +1,4 @@
-"""boto3 calls for the AWS transport: run off the event loop, counted, classified.
+"""boto3 calls of the AWS transport: run off the event loop, counted, classified.
 
 boto3 is synchronous. Every call runs in a thread pool owned by one transport, so the event
 loop never blocks on the network; boto3 clients are thread-safe, sessions are not, so the
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import random
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -26,12 +25,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from ...brokers.aws import TRANSIENT_ERROR_CODES, error_code
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["AwsCalls", "Backoff", "error_code", "is_transient"]
+__all__ = ["AwsCalls", "DaemonThreadPool", "error_code", "is_transient"]
 
 Service = Literal["sns", "sqs", "s3"]
 T = TypeVar("T")
@@ -40,65 +41,17 @@ T = TypeVar("T")
 # transports: make clients one at a time, process-wide (it happens once per client).
 _CLIENT_CREATION = threading.Lock()
 
-# Error codes worth trying again: throttling and AWS-side trouble.
-_TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "SlowDown",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "KMSThrottlingException",
-        "InternalError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "AWS.SimpleQueueService.ServiceUnavailable",
-        "AWS.SimpleQueueService.InternalError",
-    }
-)
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a failed call, or ``""`` when it is not an AWS error reply."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a failed call may succeed when tried again: throttling, 5xx, network."""
     if isinstance(exc, ClientError):
-        if error_code(exc) in _TRANSIENT_CODES:
+        if error_code(exc) in TRANSIENT_ERROR_CODES:
             return True
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return isinstance(status, int) and status >= 500
     # Connection refused, timeouts, closed connections; not configuration errors such as
     # missing credentials, which no retry can fix.
     return isinstance(exc, (BotoConnectionError, HTTPClientError, OSError))
-
-
-class Backoff:
-    """Exponential backoff with full jitter between ``first`` and ``cap`` seconds."""
-
-    def __init__(self, first: float = 0.1, cap: float = 10.0) -> None:
-        self.first = first
-        self.cap = cap
-        self._attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.first * 2**self._attempt)
-        self._attempt = min(self._attempt + 1, 32)
-        # Never less than ``first``: a failing call must not turn into a busy loop.
-        return max(self.first, random.uniform(0, ceiling))
-
-    def reset(self) -> None:
-        self._attempt = 0
 
 
 class DaemonThreadPool(Executor):

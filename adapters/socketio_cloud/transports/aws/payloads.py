@@ -1,4 +1,7 @@
-"""Cluster messages larger than SNS accepts, carried through an S3 bucket.
+"""The S3 payload store: cluster messages larger than SNS accepts, carried through a bucket.
+
+An implementation of :class:`socketio_cloud.offload.PayloadStore`, used by the transport
+through :class:`socketio_cloud.offload.Offload`.
 
 SNS takes at most 256 KiB per message, body and attributes together. With a
 ``large_payload_bucket``, the AWS transport stores the msgpack ``data`` of a larger message
@@ -23,20 +26,21 @@ import logging
 import secrets
 from typing import Any
 
-from ..exceptions import DecodeError
-from ..protocol import Limits
-from .aws_calls import AwsCalls, error_code
+from ...brokers.aws import error_code
+from ...exceptions import DecodeError
+from ...protocol import Limits
+from .calls import AwsCalls
 
-__all__ = ["LIFECYCLE_RULE_ID", "POINTER_ATTRIBUTE", "S3PayloadStore"]
+__all__ = ["LIFECYCLE_RULE_ID", "S3PayloadStore"]
 
-logger = logging.getLogger("socketio_cloud.transports.aws")
+logger = logging.getLogger("socketio_cloud.transports.aws.payloads")
 
-POINTER_ATTRIBUTE = "dataS3"
 LIFECYCLE_RULE_ID = "socketio-cloud-payloads"
 
 
 class S3PayloadStore:
-    """Stores and fetches large ``data`` payloads in ``bucket`` under ``prefix``."""
+    """Stores and fetches large ``data`` payloads in ``bucket`` under ``prefix`` (a
+    :class:`~socketio_cloud.offload.PayloadStore`)."""
 
     def __init__(
         self, calls: AwsCalls, bucket: str, *, prefix: str = "socketio-cloud/", limits: Limits
@@ -48,15 +52,15 @@ class S3PayloadStore:
         self.prefix = prefix
         self.limits = limits
 
-    async def put(self, sender_uid: str, data: bytes) -> str:
-        """Store ``data`` and return the pointer to publish."""
+    async def put(self, sender_uid: str, payload: bytes) -> str:
+        """Store ``payload`` and return the pointer to publish."""
         key = f"{self.prefix}{sender_uid}/{secrets.token_hex(16)}"
         await self.calls.call(
             "s3",
             "PutObject",
             Bucket=self.bucket,
             Key=key,
-            Body=data,
+            Body=payload,
             ContentType="application/x-msgpack",
         )
         return f"{self.bucket}/{key}"

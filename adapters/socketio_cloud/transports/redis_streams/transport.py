@@ -1,16 +1,9 @@
-"""Redis Streams transport, wire-compatible with ``@socket.io/redis-streams-adapter`` 0.3.x.
+"""The Redis Streams transport, wire-compatible with ``@socket.io/redis-streams-adapter`` 0.3.x
+(framing: :mod:`~socketio_cloud.transports.redis_streams.framing`).
 
-Framing, as the Node adapter does it:
-
-- BROADCAST without ack, SOCKETS_JOIN, SOCKETS_LEAVE, DISCONNECT_SOCKETS and everything an
-  emitter sends are stream entries (``XADD <stream> MAXLEN ~ <max_len> *``) with the string
-  fields ``uid``, ``nsp``, ``type`` (decimal) and, when the message has data, ``data``: JSON,
-  or base64 of msgpack when the type may carry binary data (3, 8, 9, 10, 12) and does.
-- Requests (BROADCAST with ack, SERVER_SIDE_EMIT, FETCH_SOCKETS) are PUBLISHed as msgpack of
-  the whole envelope on ``<channel_prefix>#<nsp>#``; responses on
-  ``<channel_prefix>#<nsp>#<requester uid>#``. A node subscribes to both channels of every
-  namespace it serves on one connection, so ``PUBSUB NUMSUB`` of the public channel counts
-  the nodes serving a namespace: there are no heartbeats.
+A node subscribes to the request and response channels of every namespace it serves on one
+connection, so ``PUBSUB NUMSUB`` of the public channel counts the nodes serving a namespace:
+there are no heartbeats (``membership = "broker"``).
 
 The stream entry id is the message offset. Readers follow each stream with ``XREAD BLOCK``
 from the entry that was last when the node started, then from the last entry they read, so
@@ -21,11 +14,7 @@ reader is fewer than about ``max_len`` entries behind: older entries are trimmed
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
-import random
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -35,35 +24,26 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 
-from .. import protocol
-from ..cluster import BrokerManager
-from ..emitter import Emitter
-from ..exceptions import DecodeError, PayloadTooLarge, TransportError
-from ..protocol import ClusterMessage, Limits, MessageType
-from ..runtime import log_rejected
-from ..transport import MembershipKind, MessageHandler, Transport
+from ... import protocol
+from ...exceptions import PayloadTooLarge, TransportError
+from ...protocol import ClusterMessage, Limits
+from ...runtime import Backoff, Inbox, LinkState
+from ...transport import MembershipKind, MessageHandler, Transport
+from .framing import (
+    entry_fields,
+    is_ephemeral,
+    message_from_entry,
+    public_channel,
+    response_channel,
+    stream_for_namespace,
+    text,
+)
 
-__all__ = [
-    "RedisStreamsEmitter",
-    "RedisStreamsManager",
-    "RedisStreamsTransport",
-    "entry_fields",
-    "message_from_entry",
-    "stream_for_namespace",
-]
+__all__ = ["DEFAULT_URL", "RedisStreamsTransport"]
 
 logger = logging.getLogger("socketio_cloud.transports.redis_streams")
 
 DEFAULT_URL = "redis://localhost:6379/0"
-
-# Messages Node sends with PUBLISH instead of XADD (``isEphemeral`` in the Node adapter):
-# requests whose answers only matter to nodes alive right now.
-_EPHEMERAL_TYPES = frozenset({MessageType.SERVER_SIDE_EMIT, MessageType.FETCH_SOCKETS})
-
-# Version 0.3 of the protocol has no heartbeats: membership is PUBSUB NUMSUB.
-_HEARTBEAT_TYPES = frozenset(
-    {MessageType.INITIAL_HEARTBEAT, MessageType.HEARTBEAT, MessageType.ADAPTER_CLOSE}
-)
 
 # How long a subscription may take to be confirmed by Redis.
 _SUBSCRIBE_TIMEOUT = 10.0
@@ -74,88 +54,6 @@ _STOP_TIMEOUT = 2.0
 # Reconnection delays: doubled from the first to the cap, with jitter.
 _BACKOFF_FIRST = 0.1
 _BACKOFF_CAP = 2.0
-
-
-# ---------------------------------------------------------------------------- framing
-
-
-def _js_hash(text: str) -> int:
-    """Node's ``hashCode``: times 31 plus each UTF-16 code unit, wrapped to a signed int32."""
-    units = text.encode("utf-16-le")
-    value = 0
-    for i in range(0, len(units), 2):
-        value = (value * 31 + int.from_bytes(units[i : i + 2], "little")) & 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
-def stream_for_namespace(namespace: str, stream_name: str, stream_count: int) -> str:
-    """The stream that carries ``namespace``: ``stream_name``, or ``<stream_name>-<i>`` with
-    ``i = hash(namespace) % stream_count`` when there are several streams.
-
-    The remainder keeps the sign of the hash, as in JavaScript, so a namespace with a
-    negative hash maps to a stream like ``socket.io--1`` that Node nodes never read.
-    Python nodes read it too, to stay compatible with whatever Node writes.
-    """
-    if stream_count == 1:
-        return stream_name
-    value = _js_hash(namespace)
-    index = abs(value) % stream_count
-    return f"{stream_name}-{-index if value < 0 else index}"
-
-
-def entry_fields(message: ClusterMessage) -> dict[str, str]:
-    """The stream entry fields of a message, exactly as Node writes them."""
-    fields = {"uid": message.uid, "nsp": message.nsp, "type": str(int(message.type))}
-    if message.data is not None:
-        if message.type in protocol.BINARY_CAPABLE_TYPES and protocol.has_binary(message.data):
-            packed = protocol.encode_data(message.data)
-            fields["data"] = base64.b64encode(packed).decode("ascii")
-        else:
-            # JSON.stringify: compact, non-ASCII characters kept as they are
-            fields["data"] = json.dumps(message.data, separators=(",", ":"), ensure_ascii=False)
-    return fields
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DecodeError("stream field is not UTF-8") from None
-    if isinstance(value, str):
-        return value
-    raise DecodeError(f"unexpected stream field of type {type(value).__name__}")
-
-
-def message_from_entry(
-    fields: Mapping[Any, Any], *, limits: Limits = protocol.DEFAULT_LIMITS
-) -> ClusterMessage | None:
-    """Decode a stream entry; None for entries without ``nsp`` (Node skips those too).
-
-    Raises :class:`DecodeError` for malformed entries.
-    """
-    values = {_text(key): value for key, value in fields.items()}
-    nsp = _text(values["nsp"]) if "nsp" in values else ""
-    if not nsp:
-        return None
-    raw = _text(values["data"]) if "data" in values else ""
-    if len(raw) > limits.max_message_size:
-        raise DecodeError(f"data of {len(raw)} bytes exceeds {limits.max_message_size}")
-    data: Any = None
-    if raw.startswith("{"):
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise DecodeError(f"invalid JSON data: {exc}") from None
-    elif raw:
-        try:
-            packed = base64.b64decode(raw)
-        except (binascii.Error, ValueError) as exc:
-            raise DecodeError(f"invalid base64 data: {exc}") from None
-        data = protocol.decode_data(packed, limits=limits)
-    uid = _text(values["uid"]) if "uid" in values else None
-    type_ = _text(values["type"]) if "type" in values else None
-    return protocol.validate_parts(type_, uid, nsp, data, limits=limits)
 
 
 _POOL_STATE_PREFIXES = ("maint_notifications", "orig_", "himport_registry")
@@ -188,11 +86,6 @@ def _duplicate(client: Redis) -> Redis:
     return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
-def _backoff_delay(failures: int) -> float:
-    delay: float = min(_BACKOFF_CAP, _BACKOFF_FIRST * 2 ** min(failures, 16))
-    return delay * random.uniform(0.5, 1.0)
-
-
 # ---------------------------------------------------------------------------- transport
 
 
@@ -222,6 +115,7 @@ class RedisStreamsTransport(Transport):
     """
 
     membership: ClassVar[MembershipKind] = "broker"
+    broker: ClassVar[str] = "redis-streams"
 
     def __init__(
         self,
@@ -257,15 +151,16 @@ class RedisStreamsTransport(Transport):
         self.max_message_size = self.limits.max_message_size
 
         self._uid = ""
-        self._on_message: MessageHandler | None = None
+        self._inbox: Inbox | None = None
         self._namespaces: set[str] = set()
         self._reader: Redis | None = None
         self._pubsub: PubSub | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._last_ids: dict[str, str] = {}
         self._subscriptions: dict[bytes, asyncio.Future[None]] = {}
-        self._links: dict[str, bool] = {}
-        self._connected = False
+        self._link = LinkState("Redis", owner="emitter", log=logger)
+        self._reader_links: set[str] = set()
+        self._opened = False
         self._started = False
         self._reading = False
         self._closed = False
@@ -278,11 +173,11 @@ class RedisStreamsTransport(Transport):
 
     def public_channel(self, namespace: str) -> str:
         """The channel requests for ``namespace`` are published on."""
-        return f"{self.channel_prefix}#{namespace}#"
+        return public_channel(self.channel_prefix, namespace)
 
     def response_channel(self, namespace: str, uid: str) -> str:
         """The channel responses to node ``uid`` are published on."""
-        return f"{self.channel_prefix}#{namespace}#{uid}#"
+        return response_channel(self.channel_prefix, namespace, uid)
 
     @property
     def last_entry_ids(self) -> dict[str, str]:
@@ -292,7 +187,7 @@ class RedisStreamsTransport(Transport):
     @property
     def connected(self) -> bool:
         """Whether the last publish and every reader succeeded in reaching Redis."""
-        return self._connected and not self._closed
+        return self._link.connected
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -304,8 +199,10 @@ class RedisStreamsTransport(Transport):
                 self._url, retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)
             )
             self._owns_redis = True
-        if not self._links:
-            self._connected = True
+        if not self._opened:
+            # reachable until a command fails, as a client that has not tried yet
+            self._opened = True
+            self._link.ok("commands")
 
     async def start(self, uid: str, on_message: MessageHandler) -> None:
         if self._started:
@@ -315,7 +212,8 @@ class RedisStreamsTransport(Transport):
         await self.open_publisher()
         assert self._redis is not None
         self._uid = uid
-        self._on_message = on_message
+        self._inbox = Inbox(self.broker, on_message)
+        self._link.owner = f"node {uid}"
         self._started = self._reading = True
         self._reader = _duplicate(self._redis)
         self._pubsub = self._reader.pubsub()
@@ -333,9 +231,9 @@ class RedisStreamsTransport(Transport):
             await self._stop_reading()
             self._started = False
             if isinstance(exc, TransportError):
-                self._set_link("commands", False, exc)
+                self._link.failed("commands", exc)
             raise
-        self._set_link("commands", True)
+        self._link.ok("commands")
         logger.debug("node %s reading %s", uid, ", ".join(self._tasks))
 
     async def add_namespace(self, namespace: str) -> None:
@@ -353,6 +251,7 @@ class RedisStreamsTransport(Transport):
         if self._closed:
             return
         self._closed = True
+        self._link.close()
         await self._stop_reading()
         if self._owns_redis and self._redis is not None:
             await self._redis.aclose()
@@ -381,15 +280,15 @@ class RedisStreamsTransport(Transport):
         self._tasks.clear()
         self._subscriptions.clear()
         self._last_ids.clear()
-        self._links = {link: ok for link, ok in self._links.items() if link == "commands"}
+        for link in self._reader_links:
+            self._link.forget(link)
+        self._reader_links.clear()
         self._reader = self._pubsub = None
 
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, message: ClusterMessage) -> str | None:
-        if message.type in _HEARTBEAT_TYPES:
-            return None  # membership comes from PUBSUB NUMSUB; Node sends none of these
-        if message.uid != protocol.EMITTER_UID and _is_ephemeral(message):
+        if message.uid != protocol.EMITTER_UID and is_ephemeral(message):
             await self._publish_packed(self.public_channel(message.nsp), message)
             return None
         fields = entry_fields(message)
@@ -405,9 +304,9 @@ class RedisStreamsTransport(Transport):
                 approximate=True,
             )
         except (RedisError, OSError) as exc:
-            self._set_link("commands", False, exc)
+            self._link.failed("commands", exc)
             raise TransportError(f"cannot add to Redis stream {stream!r}: {exc}") from exc
-        self._set_link("commands", True)
+        self._link.ok("commands")
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
@@ -440,9 +339,9 @@ class RedisStreamsTransport(Transport):
         try:
             await redis.publish(channel, payload)
         except (RedisError, OSError) as exc:
-            self._set_link("commands", False, exc)
+            self._link.failed("commands", exc)
             raise TransportError(f"cannot publish to Redis channel {channel!r}: {exc}") from exc
-        self._set_link("commands", True)
+        self._link.ok("commands")
 
     # ------------------------------------------------------------------ consuming
 
@@ -455,8 +354,9 @@ class RedisStreamsTransport(Transport):
             last = await self._reader.xrevrange(stream, count=1)
         except (RedisError, OSError) as exc:
             raise TransportError(f"cannot read Redis stream {stream!r}: {exc}") from exc
-        self._last_ids[stream] = _text(last[0][0]) if last else "0-0"
-        self._links[f"stream {stream}"] = True
+        self._last_ids[stream] = text(last[0][0]) if last else "0-0"
+        self._reader_links.add(f"stream {stream}")
+        self._link.ok(f"stream {stream}")
         self._tasks[stream] = asyncio.create_task(
             self._read_stream(stream), name=f"redis-streams reader {stream}"
         )
@@ -465,7 +365,7 @@ class RedisStreamsTransport(Transport):
         assert self._reader is not None
         link = f"stream {stream}"
         block_ms = max(1, round(self.block_time * 1000))
-        failures = 0
+        backoff = Backoff(_BACKOFF_FIRST, _BACKOFF_CAP)
         while self._reading:
             try:
                 reply: Any = await asyncio.wait_for(
@@ -477,30 +377,37 @@ class RedisStreamsTransport(Transport):
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
                 if not self._reading:
                     return
-                self._set_link(link, False, exc)
-                await self._back_off(link, failures, exc)
-                failures += 1
+                self._link.failed(link, exc)
+                await self._back_off(link, backoff, exc)
                 continue
-            failures = 0
-            self._set_link(link, True)
+            backoff.reset()
+            self._link.ok(link)
             # a reader reaching Redis clears an earlier failed command
-            self._set_link("commands", True)
+            self._link.ok("commands")
             # RESP2 answers [[name, entries]], RESP3 {name: entries}
             streams = reply.items() if isinstance(reply, dict) else reply or ()
             for _name, entries in streams:
                 for entry_id, fields in entries:
-                    offset = _text(entry_id)
+                    offset = text(entry_id)
                     self._last_ids[stream] = offset
                     await self._handle_entry(fields, offset)
 
+    def _wanted(self, message: ClusterMessage | None) -> ClusterMessage | None:
+        """Keep ``message`` only if this node should see it.
+
+        Node reads its own entries back and drops them; so do we (guarantee 2 of the
+        transport contract). A node must not answer a request for a namespace it does not
+        serve: on Redis the requester counts the answers it waits for per namespace.
+        """
+        if message is None or message.uid == self._uid or message.nsp not in self._namespaces:
+            return None
+        return message
+
     async def _handle_entry(self, fields: Mapping[Any, Any], offset: str) -> None:
-        try:
-            message = message_from_entry(fields, limits=self.limits)
-        except DecodeError as exc:
-            log_rejected("redis-streams", exc)
-            return
-        if message is not None:
-            await self._deliver(message, offset)
+        assert self._inbox is not None
+        await self._inbox.accept(
+            lambda: self._wanted(message_from_entry(fields, limits=self.limits)), offset
+        )
 
     async def _subscribe(self, namespace: str) -> None:
         """Subscribe to the namespace's two channels and wait until Redis confirms."""
@@ -517,7 +424,8 @@ class RedisStreamsTransport(Transport):
         except (RedisError, OSError) as exc:
             raise TransportError(f"cannot subscribe to {channels}: {exc}") from exc
         if "pubsub" not in self._tasks:
-            self._links["pubsub"] = True
+            self._reader_links.add("pubsub")
+            self._link.ok("pubsub")
             self._tasks["pubsub"] = asyncio.create_task(
                 self._listen(), name="redis-streams subscriber"
             )
@@ -528,7 +436,7 @@ class RedisStreamsTransport(Transport):
 
     async def _listen(self) -> None:
         assert self._pubsub is not None
-        failures = 0
+        backoff = Backoff(_BACKOFF_FIRST, _BACKOFF_CAP)
         while self._reading:
             try:
                 # after a failure this reconnects, and redis-py subscribes again
@@ -536,12 +444,11 @@ class RedisStreamsTransport(Transport):
             except (RedisError, OSError) as exc:
                 if not self._reading:
                     return
-                self._set_link("pubsub", False, exc)
-                await self._back_off("pubsub", failures, exc)
-                failures += 1
+                self._link.failed("pubsub", exc)
+                await self._back_off("pubsub", backoff, exc)
                 continue
-            failures = 0
-            self._set_link("pubsub", True)
+            backoff.reset()
+            self._link.ok("pubsub")
             if not reply:
                 continue
             kind = reply.get("type")
@@ -553,87 +460,10 @@ class RedisStreamsTransport(Transport):
                 await self._handle_payload(reply["data"])
 
     async def _handle_payload(self, payload: Any) -> None:
-        try:
-            message = protocol.decode(payload, limits=self.limits)
-        except DecodeError as exc:
-            log_rejected("redis-streams", exc)
-            return
-        await self._deliver(message, None)
+        assert self._inbox is not None
+        await self._inbox.accept(lambda: self._wanted(protocol.decode(payload, limits=self.limits)))
 
-    async def _deliver(self, message: ClusterMessage, offset: str | None) -> None:
-        # Node reads its own entries back and drops them; so do we, before the core
-        if message.uid == self._uid or message.nsp not in self._namespaces:
-            return
-        assert self._on_message is not None
-        try:
-            await self._on_message(message, offset)
-        except Exception:
-            logger.exception("handling a %s message from %s failed", message.type.name, message.uid)
-
-    async def _back_off(self, link: str, failures: int, error: BaseException) -> None:
-        delay = _backoff_delay(failures)
+    async def _back_off(self, link: str, backoff: Backoff, error: BaseException) -> None:
+        delay = backoff.next_delay()
         logger.debug("%s failed (%s); retrying in %.2f s", link, error, delay)
         await asyncio.sleep(delay)
-
-    def _set_link(self, link: str, ok: bool, error: BaseException | None = None) -> None:
-        """Record the state of one connection; log when the overall state changes."""
-        self._links[link] = ok
-        connected = all(self._links.values())
-        if connected == self._connected or self._closed:
-            return
-        self._connected = connected
-        who = f"node {self._uid}" if self._uid else "emitter"
-        if connected:
-            logger.info("%s: Redis is reachable again", who)
-        else:
-            logger.warning("%s: lost the connection to Redis (%s: %s)", who, link, error)
-
-
-def _is_ephemeral(message: ClusterMessage) -> bool:
-    """Whether Node sends this message with PUBLISH (requests) rather than XADD."""
-    if message.type == MessageType.BROADCAST:
-        return message.request_id is not None
-    return message.type in _EPHEMERAL_TYPES
-
-
-# ---------------------------------------------------------------------------- public faces
-
-
-class RedisStreamsManager(BrokerManager):
-    """A :class:`~socketio_cloud.cluster.ClusterManager` on Redis Streams, able to share a
-    cluster with Node servers using ``@socket.io/redis-streams-adapter`` 0.3.x.
-
-    >>> mgr = RedisStreamsManager(url="redis://localhost:6379/0")
-    >>> sio = socketio.AsyncServer(async_mode="asgi", client_manager=mgr)
-    >>> await mgr.ready()
-
-    Takes the options of :class:`RedisStreamsTransport` (``redis`` or ``url``,
-    ``stream_name``, ``stream_count``, ``channel_prefix``, ``max_len``, ``read_count``,
-    ``block_time``, ``session_key_prefix``) and the cluster options of
-    :class:`~socketio_cloud.cluster.ClusterManager`. There are no heartbeats on this broker:
-    ``server_count()`` is the number of subscribers of the namespace's request channel, and
-    requests wait for that many answers minus one. Connection state recovery (Node's
-    sessions) is not available: python-socketio does not implement it.
-    """
-
-    transport: RedisStreamsTransport
-
-    transport_class = RedisStreamsTransport
-
-
-class RedisStreamsEmitter(Emitter):
-    """An :class:`~socketio_cloud.emitter.Emitter` that adds entries to the cluster's streams,
-    as ``@socket.io/redis-streams-emitter`` does; Node and Python servers receive them alike.
-
-    >>> emitter = RedisStreamsEmitter(url="redis://localhost:6379/0")
-    >>> await emitter.to("room1").emit("hello", "world")
-
-    Unlike Node's emitter, which always writes to ``stream_name``, it honours
-    ``stream_count`` so that its messages reach servers that use several streams.
-    """
-
-    transport: RedisStreamsTransport
-
-    def __init__(self, *, namespace: str = "/", **options: Any) -> None:
-        """Takes the options of :class:`RedisStreamsTransport` (those about publishing)."""
-        super().__init__(RedisStreamsTransport(**options), namespace=namespace)

@@ -1,0 +1,135 @@
+"""How cluster messages travel on Redis, as ``@socket.io/redis-streams-adapter`` 0.3.x
+frames them.
+
+- BROADCAST without ack, SOCKETS_JOIN, SOCKETS_LEAVE, DISCONNECT_SOCKETS and everything an
+  emitter sends are stream entries (``XADD <stream> MAXLEN ~ <max_len> *``) with the string
+  fields ``uid``, ``nsp``, ``type`` (decimal) and, when the message has data, ``data``: JSON,
+  or base64 of msgpack when the type may carry binary data (3, 8, 9, 10, 12) and does.
+- Requests (BROADCAST with ack, SERVER_SIDE_EMIT, FETCH_SOCKETS) are PUBLISHed as msgpack of
+  the whole envelope on ``<channel_prefix>#<nsp>#``; responses on
+  ``<channel_prefix>#<nsp>#<requester uid>#``.
+- With several streams, a namespace goes to the stream Node's ``hashCode`` picks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ... import protocol
+from ...exceptions import DecodeError
+from ...protocol import ClusterMessage, Limits, MessageType
+
+__all__ = [
+    "entry_fields",
+    "is_ephemeral",
+    "js_hash",
+    "message_from_entry",
+    "public_channel",
+    "response_channel",
+    "stream_for_namespace",
+    "text",
+]
+
+# Messages Node sends with PUBLISH instead of XADD (``isEphemeral`` in the Node adapter):
+# requests whose answers only matter to nodes alive right now.
+_EPHEMERAL_TYPES = frozenset({MessageType.SERVER_SIDE_EMIT, MessageType.FETCH_SOCKETS})
+
+
+def public_channel(channel_prefix: str, namespace: str) -> str:
+    """The channel requests for ``namespace`` are published on."""
+    return f"{channel_prefix}#{namespace}#"
+
+
+def response_channel(channel_prefix: str, namespace: str, uid: str) -> str:
+    """The channel responses to node ``uid`` are published on."""
+    return f"{channel_prefix}#{namespace}#{uid}#"
+
+
+def is_ephemeral(message: ClusterMessage) -> bool:
+    """Whether Node sends this message with PUBLISH (requests) rather than XADD."""
+    if message.type == MessageType.BROADCAST:
+        return message.request_id is not None
+    return message.type in _EPHEMERAL_TYPES
+
+
+def js_hash(text: str) -> int:
+    """Node's ``hashCode``: times 31 plus each UTF-16 code unit, wrapped to a signed int32."""
+    units = text.encode("utf-16-le")
+    value = 0
+    for i in range(0, len(units), 2):
+        value = (value * 31 + int.from_bytes(units[i : i + 2], "little")) & 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def stream_for_namespace(namespace: str, stream_name: str, stream_count: int) -> str:
+    """The stream that carries ``namespace``: ``stream_name``, or ``<stream_name>-<i>`` with
+    ``i = hash(namespace) % stream_count`` when there are several streams.
+
+    The remainder keeps the sign of the hash, as in JavaScript, so a namespace with a
+    negative hash maps to a stream like ``socket.io--1`` that Node nodes never read.
+    Python nodes read it too, to stay compatible with whatever Node writes.
+    """
+    if stream_count == 1:
+        return stream_name
+    value = js_hash(namespace)
+    index = abs(value) % stream_count
+    return f"{stream_name}-{-index if value < 0 else index}"
+
+
+def entry_fields(message: ClusterMessage) -> dict[str, str]:
+    """The stream entry fields of a message, exactly as Node writes them."""
+    fields = {"uid": message.uid, "nsp": message.nsp, "type": str(int(message.type))}
+    if message.data is not None:
+        if message.type in protocol.BINARY_CAPABLE_TYPES and protocol.has_binary(message.data):
+            packed = protocol.encode_data(message.data)
+            fields["data"] = base64.b64encode(packed).decode("ascii")
+        else:
+            # JSON.stringify: compact, non-ASCII characters kept as they are
+            fields["data"] = json.dumps(message.data, separators=(",", ":"), ensure_ascii=False)
+    return fields
+
+
+def text(value: Any) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError("stream field is not UTF-8") from None
+    if isinstance(value, str):
+        return value
+    raise DecodeError(f"unexpected stream field of type {type(value).__name__}")
+
+
+def message_from_entry(
+    fields: Mapping[Any, Any], *, limits: Limits = protocol.DEFAULT_LIMITS
+) -> ClusterMessage | None:
+    """Decode a stream entry; None for entries without ``nsp`` (Node skips those too).
+
+    Raises :class:`DecodeError` for malformed entries.
+    """
+    values = {text(key): value for key, value in fields.items()}
+    nsp = text(values["nsp"]) if "nsp" in values else ""
+    if not nsp:
+        return None
+    raw = text(values["data"]) if "data" in values else ""
+    if len(raw) > limits.max_message_size:
+        raise DecodeError(f"data of {len(raw)} bytes exceeds {limits.max_message_size}")
+    data: Any = None
+    if raw.startswith("{"):
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise DecodeError(f"invalid JSON data: {exc}") from None
+    elif raw:
+        try:
+            packed = base64.b64decode(raw)
+        except (binascii.Error, ValueError) as exc:
+            raise DecodeError(f"invalid base64 data: {exc}") from None
+        data = protocol.decode_data(packed, limits=limits)
+    uid = text(values["uid"]) if "uid" in values else None
+    type_ = text(values["type"]) if "type" in values else None
+    return protocol.validate_parts(type_, uid, nsp, data, limits=limits)
