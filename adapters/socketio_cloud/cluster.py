@@ -25,12 +25,15 @@ from . import protocol
 from .exceptions import (
     AckTimeoutError,
     FetchSocketsTimeout,
+    PayloadTooLarge,
     ServerSideEmitTimeout,
+    TransportError,
 )
 from .local import Fanout, Handler
 from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
 from .protocol import BroadcastOptions, ClusterMessage, MessageType
+from .recovery import with_offset
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
 from .server_events import NO_REPLY
@@ -50,6 +53,8 @@ class ClusterOptions(TypedDict, total=False):
     fanout: Fanout
     limits: protocol.Limits | None
     logger: logging.Logger | None
+    connection_state_recovery: bool
+    max_disconnection_duration: float
 
 
 def _event_args(data: Any) -> list[Any]:
@@ -84,6 +89,13 @@ class ClusterManager(ClusterNode, Selector):
         ``"queue"`` (Engine.IO's queue only) or ``"tasks"`` (python-socketio's way, one
         task per client); see :data:`socketio_cloud.local.FANOUT_MODES`.
     :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
+    :param connection_state_recovery: Node's ``connectionStateRecovery``: a client that
+        reconnects within ``max_disconnection_duration`` gets its sid, rooms, session and the
+        events it missed back (see :mod:`socketio_cloud.recovery`). Only transports that are a
+        :class:`~socketio_cloud.transport.SessionStore` support it (Redis Streams);
+        others raise :class:`~socketio_cloud.exceptions.UnsupportedFeatureError`.
+    :param max_disconnection_duration: seconds a disconnected socket's session is kept
+        (Node's ``maxDisconnectionDuration``, 2 minutes by default).
 
     Who is in the cluster is the business of a :mod:`~socketio_cloud.membership` strategy,
     chosen by the transport; pending requests live in a
@@ -92,7 +104,7 @@ class ClusterManager(ClusterNode, Selector):
 
     name = "socketio-cloud"
 
-    async def _dispatch(self, message: ClusterMessage) -> None:
+    async def _dispatch(self, message: ClusterMessage, offset: str | None = None) -> None:
         # Node's order: (own messages are dropped by the transport's Inbox), membership,
         # drop other namespaces, dispatch
         namespace = message.nsp
@@ -104,7 +116,7 @@ class ClusterManager(ClusterNode, Selector):
         if message.is_response:
             self._requests.on_response(message)
         elif kind is MessageType.BROADCAST:
-            self._on_broadcast(message)
+            self._on_broadcast(message, offset)
         elif kind is MessageType.SOCKETS_JOIN:
             assert message.data is not None
             self._apply_join(namespace, message.options(), message.data["rooms"])
@@ -121,13 +133,15 @@ class ClusterManager(ClusterNode, Selector):
         elif kind is MessageType.SERVER_SIDE_EMIT:
             self._spawn(self._run_server_handlers(message))
 
-    def _on_broadcast(self, message: ClusterMessage) -> None:
+    def _on_broadcast(self, message: ClusterMessage, offset: str | None = None) -> None:
         data = message.data
         assert data is not None
         opts = message.options()
         event_args = data["packet"]["data"]
         request_id = message.request_id
         if request_id is None:
+            if self._recovery is not None:
+                event_args = with_offset(event_args, opts, offset)
             self._deliver(message.nsp, opts, event_args)
             return
         requester = message.uid
@@ -260,6 +274,9 @@ class ClusterManager(ClusterNode, Selector):
     async def _broadcast(
         self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
     ) -> None:
+        if self._recovery is not None and not opts.flags.get("local"):
+            await self._broadcast_logged(namespace, opts, event_args)
+            return
         self._deliver(namespace, opts, event_args)
         if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
             return
@@ -271,6 +288,25 @@ class ClusterManager(ClusterNode, Selector):
                 protocol.broadcast_data(_wire(opts), event_args),
             )
         )
+
+    async def _broadcast_logged(
+        self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
+    ) -> None:
+        """A broadcast with connection state recovery on: published first, even to sockets
+        of this node only (a recovering client replays it from the log), then delivered here
+        with the offset the broker gave it, as Node does."""
+        message = ClusterMessage(
+            MessageType.BROADCAST,
+            self.uid,
+            namespace,
+            protocol.broadcast_data(_wire(opts), event_args),
+        )
+        try:
+            offset = await self._publish(message)
+        except (TransportError, PayloadTooLarge):
+            self._deliver(namespace, opts, event_args)
+            raise
+        self._deliver(namespace, opts, with_offset(event_args, opts, offset))
 
     async def _publish_ack_broadcast(
         self,

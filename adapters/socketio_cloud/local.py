@@ -21,9 +21,12 @@ import socketio
 from socketio import packet as sio_packet
 
 from . import compat, protocol
+from .exceptions import UnsupportedVersionError
 from .fanout import LocalDelivery
 from .handshake import build_handshake
 from .protocol import BroadcastOptions
+from .recovery import RECOVERABLE_REASONS, ConnectionRecovery
+from .transport import RestoredSession, Session
 
 __all__ = ["FANOUT_MODES", "ROOM_EVENTS", "Fanout", "LocalManager", "js_json_compatible"]
 
@@ -60,6 +63,8 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self._acks: dict[str, dict[int, Callable[..., Any]]] = {}
         self._ack_ids = itertools.count(1)
         self._delivery: LocalDelivery | None = None
+        #: Connection state recovery, when it is on (set by the cluster node).
+        self._recovery: ConnectionRecovery | None = None
 
     def set_server(self, server: Any) -> None:
         compat.check_socketio_version()
@@ -71,7 +76,15 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         )
         # python-socketio hands the CONNECT payload (``auth``) to the connect handler only;
         # Node reports it in every socket's handshake, so remember it on the way in.
-        compat.capture_connect_auth(server, self._pending_auth)
+        captured = compat.capture_connect_auth(server, self._pending_auth)
+        recovery = self._recovery
+        if recovery is not None:
+            if not captured:
+                raise UnsupportedVersionError(
+                    "connection state recovery needs the CONNECT payload, which this "
+                    "python-socketio does not let socketio_cloud observe"
+                )
+            compat.install_recovery_hooks(server, self._connect_pid, self._on_transport_gone)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -270,6 +283,8 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         # base class scans every room of the namespace, quadratic when many sockets leave.
         self._socket_meta.pop((namespace, sid), None)
         self._acks.pop(sid, None)
+        if self._recovery is not None:
+            self._recovery.forget(namespace, sid)
         if namespace not in self.rooms:
             return
         for room in list(self._sid_rooms.get(namespace, {}).get(sid, ())):
@@ -284,11 +299,87 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         return list(self._sid_rooms.get(namespace, {}).get(sid, ()))
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
-        sid: str | None = await super().pre_connect(eio_sid, namespace)
+        auth = self._pending_auth.get((eio_sid, namespace))
+        recovery = self._recovery
+        sid: str | None = None
+        if recovery is not None:
+            restored = await recovery.restore(namespace, auth)
+            if restored is not None:
+                sid = await self._resume(eio_sid, namespace, restored, recovery)
+        if sid is None:
+            sid = await super().pre_connect(eio_sid, namespace)
+            if sid is not None and recovery is not None:
+                recovery.assign_pid(namespace, sid)
         if sid is not None:
-            auth = self._pending_auth.get((eio_sid, namespace))
             self._socket_meta[(namespace, sid)] = (int(time.time() * 1000), auth)
         return sid
+
+    # ------------------------------------------------------------------ connection recovery
+
+    def is_recovered(self, sid: str, namespace: str | None = None) -> bool:
+        """Whether the socket ``sid`` (of this node) got its previous session back when it
+        connected: same sid, rooms and session, and the events it missed (Node's
+        ``socket.recovered``). Always False when connection state recovery is off."""
+        recovery = self._recovery
+        return recovery is not None and recovery.is_recovered(namespace or "/", sid)
+
+    async def _resume(
+        self,
+        eio_sid: str,
+        namespace: str,
+        restored: RestoredSession,
+        recovery: ConnectionRecovery,
+    ) -> str | None:
+        """Register a connecting socket under its restored session; None when it cannot be
+        (the old sid is still here), and the socket then starts afresh."""
+        sid = restored.sid
+        # From here to the last missed packet nothing awaits: a broadcast delivered in between
+        # would reach the socket (it is in its rooms) before the packets it missed.
+        if not compat.pre_connect_as(self, eio_sid, namespace, sid):
+            self.logger.info("session %s of %s cannot be resumed here", sid, namespace)
+            return None
+        for room in restored.rooms:
+            if room == sid:
+                continue
+            try:
+                self.basic_enter_room(sid, namespace, room)
+            except ValueError:
+                pass  # the sid room of a socket connected meanwhile
+        recovery.resumed(namespace, restored)
+        if restored.missed_packets and self._delivery is not None:
+            packets = [
+                pkt
+                for args in restored.missed_packets
+                for pkt in self._event_packets(namespace, args)
+            ]
+            self._delivery.send((eio_sid,), packets)
+        # before the connect handler runs, which may read it
+        data = restored.data if restored.data is not None else {}
+        await self.server.save_session(sid, data, namespace=namespace)
+        return sid
+
+    def _connect_pid(self, namespace: str, sid: str) -> str | None:
+        recovery = self._recovery
+        return recovery.pid(namespace, sid) if recovery is not None else None
+
+    async def _on_transport_gone(self, eio_sid: str, namespace: str, reason: str) -> None:
+        """Store the session of a socket whose connection went away for a reason that may be
+        temporary, before python-socketio forgets the socket."""
+        recovery = self._recovery
+        if recovery is None or reason not in RECOVERABLE_REASONS:
+            return
+        sid = self.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.is_connected(sid, namespace):
+            return
+        pid = recovery.pid(namespace, sid)
+        if pid is None:
+            return
+        try:
+            data = await self.server.get_session(sid, namespace=namespace)
+        except KeyError:
+            data = {}
+        rooms = self.get_rooms(sid, namespace)
+        await recovery.save(namespace, Session(sid, pid, rooms, data))
 
     async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
         issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))

@@ -29,11 +29,19 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Mapping
-from typing import ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 from .protocol import DEFAULT_LIMITS, ClusterMessage, Limits
 
-__all__ = ["MembershipKind", "MessageHandler", "Transport"]
+__all__ = [
+    "MembershipKind",
+    "MessageHandler",
+    "RestoredSession",
+    "Session",
+    "SessionStore",
+    "Transport",
+]
 
 MessageHandler = Callable[[ClusterMessage, "str | None"], Awaitable[None]]
 """Called by a transport for every message it receives: ``(message, offset)``.
@@ -131,3 +139,50 @@ class Transport(abc.ABC):
     def stats(self) -> Mapping[str, int]:
         """Counters of broker calls and notable events, by name (empty when not counted)."""
         return {}
+
+
+@dataclass
+class Session:
+    """What a disconnected socket leaves behind for connection state recovery, as Node's
+    ``socket.persistSession`` stores it: the socket id, the private session id the client
+    reconnects with, its rooms (its own sid included) and its data (python-socketio's
+    session, Node's ``socket.data``)."""
+
+    sid: str
+    pid: str
+    rooms: list[str]
+    data: Any = None
+
+
+@dataclass
+class RestoredSession(Session):
+    """A stored :class:`Session` found again, with the argument lists of the events its
+    socket missed, in order, each ending with the offset it was published at."""
+
+    missed_packets: list[list[Any]] = field(default_factory=list)
+
+
+class SessionStore(abc.ABC):
+    """What a transport offers when its broker can support connection state recovery: it
+    keeps sessions for a while and can replay what a socket missed since an offset.
+
+    Only brokers with an ordered, replayable log of broadcasts and an offset per message can
+    (Redis Streams). A :class:`Transport` that is not a ``SessionStore`` cannot be used with
+    ``connection_state_recovery=True``.
+    """
+
+    @abc.abstractmethod
+    async def save_session(self, namespace: str, session: Session, ttl: float) -> None:
+        """Keep ``session`` for ``ttl`` seconds, under its ``pid``."""
+
+    @abc.abstractmethod
+    async def restore_session(
+        self, namespace: str, pid: str, offset: str
+    ) -> RestoredSession | None:
+        """Take (read and delete) the session ``pid`` and collect the broadcasts of
+        ``namespace`` its socket missed after ``offset``; None when the session expired or
+        the offset is no longer in the log (the client then gets a fresh session).
+
+        Raises :class:`~socketio_cloud.exceptions.TransportError` when the broker cannot be
+        reached.
+        """
