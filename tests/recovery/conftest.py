@@ -25,7 +25,7 @@ from tests.support.services import bound_port, require_service, wait_until
 class RecoveringServer:
     """A python-socketio server with connection state recovery on, served by uvicorn.
 
-    Client events (each acknowledged): ``join (room)``, ``set (key, value)`` in the session,
+    Client events (each acknowledged): ``join (room)``, ``remember (key, value)`` in the session,
     ``whoami`` -> ``{sid, rooms, data, recovered}``, ``to_self (value)`` emits ``self`` to
     the socket itself. The connect handler records ``(sid, recovered)``.
     """
@@ -49,7 +49,7 @@ class RecoveringServer:
             return True
 
         @sio.event
-        async def set(sid: str, key: str, value: Any) -> bool:  # noqa: A001 - the event's name
+        async def remember(sid: str, key: str, value: Any) -> bool:
             async with sio.session(sid) as session:
                 session[key] = value
             return True

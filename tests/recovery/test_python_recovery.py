@@ -46,7 +46,7 @@ async def test_a_client_back_within_the_window_gets_its_session_and_what_it_miss
     py = await recovery.python_server("py-1")
     await recovery.clients.call("open", key="a", url=py.url)
     assert await recovery.clients.call("emit", key="a", event="join", args=["r1"])
-    assert await recovery.clients.call("emit", key="a", event="set", args=["k", "v"])
+    assert await recovery.clients.call("emit", key="a", event="remember", args=["k", "v"])
     first = await state(recovery, "a")
     sid = first["sid"]
     await py.sio.emit("news", 1)
@@ -137,7 +137,7 @@ async def test_a_client_recovers_on_another_python_node(recovery: RecoveryCluste
     await wait_until(both_subscribed, message="both nodes in the cluster")
     await recovery.clients.call("open", key="a", url=py1.url)
     assert await recovery.clients.call("emit", key="a", event="join", args=["r1"])
-    assert await recovery.clients.call("emit", key="a", event="set", args=["n", 1])
+    assert await recovery.clients.call("emit", key="a", event="remember", args=["n", 1])
     # a client offers to recover only once it holds an offset: one event at least
     await py2.sio.emit("news", "hello")
     await wait_until(lambda: received_count(recovery, "a", 1), message="the first broadcast")
@@ -156,7 +156,9 @@ async def test_a_client_recovers_on_another_python_node(recovery: RecoveryCluste
     # the room is live on the new node too
     await py1.sio.emit("news", "to r1 again", to="r1")
 
-    await wait_until(lambda: received_count(recovery, "a", 4), message="the broadcast after the move")
+    await wait_until(
+        lambda: received_count(recovery, "a", 4), message="the broadcast after the move"
+    )
     assert [args[0] for args in news((await state(recovery, "a"))["received"])] == [
         "hello",
         "from py1",
