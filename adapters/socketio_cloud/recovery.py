@@ -20,6 +20,7 @@ on; the storage and the replay are the transport's
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ from .transport import RestoredSession, Session, SessionStore
 
 __all__ = [
     "DEFAULT_MAX_DISCONNECTION_DURATION",
+    "MAX_CONCURRENT_SESSION_CALLS",
     "RECOVERABLE_REASONS",
     "ConnectionRecovery",
     "carries_offset",
@@ -48,6 +50,11 @@ DEFAULT_MAX_DISCONNECTION_DURATION = 120.0
 #: "transport error", "transport close", "ping timeout" (and its server-shutdown reasons,
 #: which python-engineio reports as one of the transport reasons when the server closes).
 RECOVERABLE_REASONS = frozenset({"transport error", "transport close", "ping timeout"})
+
+#: Session stores and restores a node runs at the same time, at most: when hundreds of
+#: clients drop and come back at once, the others wait their turn instead of opening a
+#: broker connection each (connection pools refuse past their size).
+MAX_CONCURRENT_SESSION_CALLS = 32
 
 # A pid is ours (20 url-safe characters) or Node's (base64id, 20 characters); anything much
 # longer is not a session id and would only make a long key.
@@ -105,6 +112,7 @@ class ConnectionRecovery:
         self.max_disconnection_duration = max_disconnection_duration
         self._pids: dict[tuple[str, str], str] = {}
         self._recovered: set[tuple[str, str]] = set()
+        self._calls = asyncio.Semaphore(MAX_CONCURRENT_SESSION_CALLS)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -143,7 +151,8 @@ class ConnectionRecovery:
         """Store a disconnected socket's session for the window. Never raises: a session
         that cannot be stored only means the client gets a fresh one."""
         try:
-            await self.store.save_session(namespace, session, self.max_disconnection_duration)
+            async with self._calls:
+                await self.store.save_session(namespace, session, self.max_disconnection_duration)
         except (TransportError, TypeError, ValueError) as exc:
             logger.warning("cannot store the session of %s (%s): %s", session.sid, namespace, exc)
 
@@ -158,7 +167,8 @@ class ConnectionRecovery:
         if not pid or len(pid) > _MAX_PID_LENGTH or len(offset) > _MAX_OFFSET_LENGTH:
             return None
         try:
-            return await self.store.restore_session(namespace, pid, offset)
+            async with self._calls:
+                return await self.store.restore_session(namespace, pid, offset)
         except (TransportError, DecodeError) as exc:
             logger.warning("cannot restore session %s (%s): %s", pid, namespace, exc)
             return None
