@@ -8,6 +8,8 @@
 //                                  are connected
 //   hold {keys}                    close the transport as a network failure would, and stay
 //                                  away until released
+//   stayAway {keys}                no reconnection after the next disconnection (the server's),
+//                                  until released
 //   release {keys, url}            reconnect (to url if given), as the client's reconnection
 //                                  would; resolves once all are connected again
 //   emit {key, event, args}        client-to-server event, resolves with the acknowledgement
@@ -77,6 +79,12 @@ serveCommands({
       const { socket } = sockets.get(key);
       socket.io.reconnection(false);
       socket.io.engine.close();
+    }
+    return true;
+  },
+  async stayAway(args) {
+    for (const key of keysOf(args)) {
+      sockets.get(key).socket.io.reconnection(false);
     }
     return true;
   },

@@ -165,3 +165,31 @@ async def test_a_client_recovers_on_another_python_node(recovery: RecoveryCluste
         "from py2",
         "to r1 again",
     ]
+
+
+async def test_clients_of_a_node_that_shuts_down_recover_on_another(
+    recovery: RecoveryCluster,
+) -> None:
+    py1 = await recovery.python_server("py-1")
+    py2 = await recovery.python_server("py-2")
+
+    async def both_subscribed() -> bool:
+        return await py2.manager.server_count() == 2
+
+    await wait_until(both_subscribed, message="both nodes in the cluster")
+    await recovery.clients.call("open", key="a", url=py1.url)
+    assert await recovery.clients.call("emit", key="a", event="join", args=["r1"])
+    await py2.sio.emit("news", 1)
+    await wait_until(lambda: received_count(recovery, "a", 1), message="the first broadcast")
+    sid = (await state(recovery, "a"))["sid"]
+
+    # a rolling restart: the server closes its connections, then its manager leaves
+    await recovery.clients.call("stayAway", keys=["a"])
+    await py1.stop()
+    await wait_until(recovery.stored_sessions, message="the session stored at shutdown")
+    await py2.sio.emit("news", 2, to="r1")
+    await recovery.clients.call("release", keys=["a"], url=py2.url)
+
+    after = await state(recovery, "a")
+    assert after["connections"][-1] == {"sid": sid, "recovered": True}
+    assert [args[0] for args in news(after["received"])] == [1, 2]
