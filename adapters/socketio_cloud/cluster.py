@@ -142,7 +142,7 @@ class ClusterManager(ClusterNode, Selector):
         if request_id is None:
             if self._recovery is not None:
                 event_args = with_offset(event_args, opts, offset)
-            self._deliver(message.nsp, opts, event_args)
+            self._deliver(message.nsp, opts, event_args, offset)
             return
         requester = message.uid
         namespace = message.nsp
@@ -306,7 +306,7 @@ class ClusterManager(ClusterNode, Selector):
         except (TransportError, PayloadTooLarge):
             self._deliver(namespace, opts, event_args)
             raise
-        self._deliver(namespace, opts, with_offset(event_args, opts, offset))
+        self._deliver(namespace, opts, with_offset(event_args, opts, offset), offset)
 
     async def _publish_ack_broadcast(
         self,

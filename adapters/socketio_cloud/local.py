@@ -26,7 +26,7 @@ from .fanout import LocalDelivery
 from .handshake import build_handshake
 from .protocol import BroadcastOptions
 from .recovery import RECOVERABLE_REASONS, ConnectionRecovery
-from .transport import RestoredSession, Session
+from .transport import Session
 
 __all__ = ["FANOUT_MODES", "ROOM_EVENTS", "Fanout", "LocalManager", "js_json_compatible"]
 
@@ -128,9 +128,21 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
                         selected[sid] = eio
         return list(selected.items())
 
-    def _deliver(self, namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
-        """Send an event to the selected local clients, encoded once for all of them."""
+    def _deliver(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        offset: str | None = None,
+    ) -> int:
+        """Send an event to the selected local clients, encoded once for all of them.
+
+        ``offset``: where the broker logged the event (connection state recovery: a socket
+        being restored gets it later, unless its replay has it already).
+        """
         recipients = self._select(namespace, opts)
+        if recipients and self._recovery is not None and self._recovery.holding:
+            recipients = self._recovery.held(namespace, recipients, event_args, offset)
         if not recipients or self._delivery is None:
             return 0
         packets = self._event_packets(namespace, event_args)
@@ -303,9 +315,9 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         recovery = self._recovery
         sid: str | None = None
         if recovery is not None:
-            restored = await recovery.restore(namespace, auth)
-            if restored is not None:
-                sid = await self._resume(eio_sid, namespace, restored, recovery)
+            taken = await recovery.take(namespace, auth)
+            if taken is not None:
+                sid = await self._resume(eio_sid, namespace, *taken, recovery)
         if sid is None:
             sid = await super().pre_connect(eio_sid, namespace)
             if sid is not None and recovery is not None:
@@ -327,34 +339,43 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self,
         eio_sid: str,
         namespace: str,
-        restored: RestoredSession,
+        session: Session,
+        offset: str,
         recovery: ConnectionRecovery,
     ) -> str | None:
-        """Register a connecting socket under its restored session; None when it cannot be
-        (the old sid is still here), and the socket then starts afresh."""
-        sid = restored.sid
-        # From here to the last missed packet nothing awaits: a broadcast delivered in between
-        # would reach the socket (it is in its rooms) before the packets it missed.
+        """Register a connecting socket under its restored session and send it what it
+        missed; None when it cannot be (its old sid is still here): it then starts afresh.
+
+        The socket joins its rooms first and what is delivered to it is held back while the
+        log is read from ``offset``; then the missed packets go out, followed by the held ones
+        the log did not have. So nothing published meanwhile is lost or sent twice, however
+        far behind the node's own reading of the log is.
+        """
+        sid = session.sid
         if not compat.pre_connect_as(self, eio_sid, namespace, sid):
             self.logger.info("session %s of %s cannot be resumed here", sid, namespace)
             return None
-        for room in restored.rooms:
+        for room in session.rooms:
             if room == sid:
                 continue
             try:
                 self.basic_enter_room(sid, namespace, room)
             except ValueError:
                 pass  # the sid room of a socket connected meanwhile
-        recovery.resumed(namespace, restored)
-        if restored.missed_packets and self._delivery is not None:
-            packets = [
-                pkt
-                for args in restored.missed_packets
-                for pkt in self._event_packets(namespace, args)
-            ]
-            self._delivery.send((eio_sid,), packets)
+        recovery.resumed(namespace, session)
+        recovery.hold_back(namespace, sid)
+        try:
+            missed = await recovery.replay(namespace, session, offset)
+        except BaseException:
+            recovery.stop_holding(namespace, sid)
+            raise
+        # nothing awaits from here to the send: the packets keep their order
+        packets = recovery.release(namespace, sid, missed)
+        if packets and self._delivery is not None:
+            encoded = [pkt for args in packets for pkt in self._event_packets(namespace, args)]
+            self._delivery.send((eio_sid,), encoded)
         # before the connect handler runs, which may read it
-        data = restored.data if restored.data is not None else {}
+        data = session.data if session.data is not None else {}
         await self.server.save_session(sid, data, namespace=namespace)
         return sid
 

@@ -28,15 +28,17 @@ from typing import Any
 
 from .exceptions import DecodeError, TransportError
 from .protocol import BroadcastOptions, ClusterMessage, MessageType
-from .transport import RestoredSession, Session, SessionStore
+from .transport import MissedPackets, Session, SessionStore
 
 __all__ = [
     "DEFAULT_MAX_DISCONNECTION_DURATION",
     "MAX_CONCURRENT_SESSION_CALLS",
+    "MAX_HELD_PACKETS",
     "RECOVERABLE_REASONS",
     "ConnectionRecovery",
     "carries_offset",
     "missed_args",
+    "offset_key",
     "should_include",
     "with_offset",
 ]
@@ -55,6 +57,10 @@ RECOVERABLE_REASONS = frozenset({"transport error", "transport close", "ping tim
 #: clients drop and come back at once, the others wait their turn instead of opening a
 #: broker connection each (connection pools refuse past their size).
 MAX_CONCURRENT_SESSION_CALLS = 32
+
+#: Events held back for one socket while its missed packets are read, at most (it takes a
+#: round trip to the broker; beyond this the socket misses events, logged).
+MAX_HELD_PACKETS = 10_000
 
 # A pid is ours (20 url-safe characters) or Node's (base64id, 20 characters); anything much
 # longer is not a session id and would only make a long key.
@@ -113,6 +119,7 @@ class ConnectionRecovery:
         self._pids: dict[tuple[str, str], str] = {}
         self._recovered: set[tuple[str, str]] = set()
         self._calls = asyncio.Semaphore(MAX_CONCURRENT_SESSION_CALLS)
+        self._held: dict[tuple[str, str], list[tuple[list[Any], str | None]]] = {}
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -139,6 +146,7 @@ class ConnectionRecovery:
         """Drop what is kept about a socket that is gone."""
         self._pids.pop((namespace, sid), None)
         self._recovered.discard((namespace, sid))
+        self._held.pop((namespace, sid), None)
 
     @property
     def tracked(self) -> int:
@@ -156,9 +164,10 @@ class ConnectionRecovery:
         except (TransportError, TypeError, ValueError) as exc:
             logger.warning("cannot store the session of %s (%s): %s", session.sid, namespace, exc)
 
-    async def restore(self, namespace: str, auth: Any) -> RestoredSession | None:
-        """The session a connecting client asks for with ``auth = {pid, offset}``, if it can
-        be restored. Never raises: the client then gets a fresh session."""
+    async def take(self, namespace: str, auth: Any) -> tuple[Session, str] | None:
+        """The session a connecting client asks for with ``auth = {pid, offset}`` and the
+        offset, if it can be restored (it is then deleted from the store). Never raises: the
+        client then gets a fresh session."""
         if not isinstance(auth, dict):
             return None
         pid, offset = auth.get("pid"), auth.get("offset")
@@ -168,10 +177,76 @@ class ConnectionRecovery:
             return None
         try:
             async with self._calls:
-                return await self.store.restore_session(namespace, pid, offset)
+                session = await self.store.take_session(namespace, pid, offset)
         except (TransportError, DecodeError) as exc:
             logger.warning("cannot restore session %s (%s): %s", pid, namespace, exc)
             return None
+        return (session, offset) if session is not None else None
+
+    async def replay(self, namespace: str, session: Session, offset: str) -> MissedPackets:
+        """What ``session`` missed since ``offset``; nothing (logged) when the broker cannot
+        be read: the socket keeps its session but misses those events."""
+        try:
+            async with self._calls:
+                return await self.store.missed_packets(namespace, session, offset)
+        except TransportError as exc:
+            logger.warning("cannot replay what %s missed (%s): %s", session.sid, namespace, exc)
+            return MissedPackets([], offset)
+
+    # ------------------------------------------------------------------ restoring sockets
+
+    def hold_back(self, namespace: str, sid: str) -> None:
+        """Keep what is delivered to a socket being restored until its replay is known."""
+        self._held[(namespace, sid)] = []
+
+    @property
+    def holding(self) -> bool:
+        """Whether some socket of this node is being restored."""
+        return bool(self._held)
+
+    def held(
+        self,
+        namespace: str,
+        recipients: list[tuple[str, str]],
+        event_args: list[Any],
+        offset: str | None,
+    ) -> list[tuple[str, str]]:
+        """Keep ``event_args`` for the recipients being restored; the others are returned."""
+        others = []
+        for recipient in recipients:
+            held = self._held.get((namespace, recipient[0]))
+            if held is None:
+                others.append(recipient)
+            elif len(held) < MAX_HELD_PACKETS:
+                held.append((event_args, offset))
+            else:
+                logger.warning("socket %s being restored missed an event", recipient[0])
+        return others
+
+    def release(self, namespace: str, sid: str, missed: MissedPackets) -> list[list[Any]]:
+        """Stop holding a restored socket's deliveries; what it must be sent, in order: the
+        missed packets, then what was held back and is not among them."""
+        held = self._held.pop((namespace, sid), [])
+        last = offset_key(missed.last_offset)
+        packets = list(missed.packets)
+        for event_args, offset in held:
+            if offset is None or offset_key(offset) > last:
+                packets.append(event_args)
+        return packets
+
+    def stop_holding(self, namespace: str, sid: str) -> None:
+        """Forget a socket whose restore was abandoned."""
+        self._held.pop((namespace, sid), None)
+
+
+def offset_key(offset: str) -> tuple[int, int]:
+    """A stream offset (``<ms>-<seq>``) as something that sorts in log order; offsets of
+    another shape sort first."""
+    first, _, second = offset.partition("-")
+    try:
+        return int(first), int(second or 0)
+    except ValueError:
+        return (-1, -1)
 
 
 def with_offset(event_args: list[Any], opts: BroadcastOptions, offset: str | None) -> list[Any]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from .protocol import DEFAULT_LIMITS, ClusterMessage, Limits
@@ -37,7 +37,7 @@ from .protocol import DEFAULT_LIMITS, ClusterMessage, Limits
 __all__ = [
     "MembershipKind",
     "MessageHandler",
-    "RestoredSession",
+    "MissedPackets",
     "Session",
     "SessionStore",
     "Transport",
@@ -155,11 +155,12 @@ class Session:
 
 
 @dataclass
-class RestoredSession(Session):
-    """A stored :class:`Session` found again, with the argument lists of the events its
-    socket missed, in order, each ending with the offset it was published at."""
+class MissedPackets:
+    """The broadcasts a session missed: each one's event arguments ending with its offset, in
+    order, and the offset of the last log entry read (everything up to it was looked at)."""
 
-    missed_packets: list[list[Any]] = field(default_factory=list)
+    packets: list[list[Any]]
+    last_offset: str
 
 
 class SessionStore(abc.ABC):
@@ -176,12 +177,19 @@ class SessionStore(abc.ABC):
         """Keep ``session`` for ``ttl`` seconds, under its ``pid``."""
 
     @abc.abstractmethod
-    async def restore_session(
-        self, namespace: str, pid: str, offset: str
-    ) -> RestoredSession | None:
-        """Take (read and delete) the session ``pid`` and collect the broadcasts of
-        ``namespace`` its socket missed after ``offset``; None when the session expired or
-        the offset is no longer in the log (the client then gets a fresh session).
+    async def take_session(self, namespace: str, pid: str, offset: str) -> Session | None:
+        """Read and delete the session ``pid`` at once; None when it expired or when
+        ``offset`` is not (or no longer) in the log, and the client gets a fresh session.
+
+        Raises :class:`~socketio_cloud.exceptions.TransportError` when the broker cannot be
+        reached and :class:`~socketio_cloud.exceptions.DecodeError` for a stored value that
+        is not a session.
+        """
+
+    @abc.abstractmethod
+    async def missed_packets(self, namespace: str, session: Session, offset: str) -> MissedPackets:
+        """The broadcasts of ``namespace`` logged after ``offset`` that targeted the
+        session's rooms (:func:`socketio_cloud.recovery.missed_args`).
 
         Raises :class:`~socketio_cloud.exceptions.TransportError` when the broker cannot be
         reached.

@@ -122,7 +122,7 @@ async def transport() -> AsyncIterator[RedisStreamsTransport]:
     await transport.close()
 
 
-async def test_a_session_is_restored_once_with_the_broadcasts_after_the_offset(
+async def test_a_session_is_taken_once_and_the_broadcasts_after_the_offset_replayed(
     transport: RedisStreamsTransport,
 ) -> None:
     redis = Redis.from_url(REDIS_URL)
@@ -142,17 +142,17 @@ async def test_a_session_is_restored_once_with_the_broadcasts_after_the_offset(
         ttl = await redis.pttl(f"{transport.session_key_prefix}pid1")
         assert 0 < ttl <= 60_000
 
-        restored = await transport.restore_session("/", "pid1", offset)
-        assert restored is not None
-        assert (restored.sid, restored.pid, restored.rooms, restored.data) == (
-            "sid1",
-            "pid1",
-            ["sid1", "r1"],
-            {"k": "v"},
-        )
-        assert restored.missed_packets == [["news", 1, before], ["news", 3, after]]
+        taken = await transport.take_session("/", "pid1", offset)
+        assert taken == session
         # read and deleted at once: a second attempt gets nothing
-        assert await transport.restore_session("/", "pid1", offset) is None
+        assert await transport.take_session("/", "pid1", offset) is None
+        missed = await transport.missed_packets("/", session, offset)
+        assert missed.packets == [["news", 1, before], ["news", 3, after]]
+        assert missed.last_offset == after
+        await add(broadcast([4], rooms=("elsewhere",)))
+        last = await add(broadcast([5], rooms=("elsewhere",)))
+        missed = await transport.missed_packets("/", session, after)
+        assert missed.packets == [] and missed.last_offset == last
     finally:
         await redis.aclose()
 
@@ -161,5 +161,5 @@ async def test_a_session_whose_offset_left_the_stream_is_not_restored(
     transport: RedisStreamsTransport,
 ) -> None:
     await transport.save_session("/", Session("sid1", "pid1", ["sid1"]), ttl=60)
-    assert await transport.restore_session("/", "pid1", "1-0") is None
-    assert await transport.restore_session("/", "pid1", "not an offset") is None
+    assert await transport.take_session("/", "pid1", "1-0") is None
+    assert await transport.take_session("/", "pid1", "not an offset") is None

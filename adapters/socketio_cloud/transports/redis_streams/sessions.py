@@ -4,9 +4,9 @@ the other way round.
 
 - A session is the string key ``<session_key_prefix><pid>`` whose value is base64 of msgpack
   of ``{sid, pid, rooms, data}``, written with ``SET ... PX <window in ms>``.
-- Restoring reads and deletes the key in one transaction (``MULTI GET DEL EXEC``) and checks
-  with ``XRANGE <stream> <offset> <offset>`` that the client's offset is still in the stream;
-  without both, the client gets a fresh session.
+- Taking a session reads and deletes the key in one transaction (``MULTI GET DEL EXEC``) and
+  checks with ``XRANGE <stream> <offset> <offset>`` that the client's offset is still in the
+  stream; without both, the client gets a fresh session.
 - The missed broadcasts are read from the entry after the offset (``XRANGE``, at most
   :data:`MAX_REPLAY_CALLS` calls, as Node bounds it) and kept when they are for the
   namespace and the session's rooms (:func:`~socketio_cloud.recovery.missed_args`); each gets
@@ -24,7 +24,7 @@ from ... import protocol
 from ...exceptions import DecodeError
 from ...protocol import Limits
 from ...recovery import missed_args
-from ...transport import RestoredSession, Session
+from ...transport import MissedPackets, Session
 from .framing import message_from_entry, text
 
 __all__ = [
@@ -94,16 +94,17 @@ async def replay(
     offset: str,
     *,
     limits: Limits = protocol.DEFAULT_LIMITS,
-) -> RestoredSession:
-    """``session`` with the broadcasts it missed after ``offset`` in ``stream``."""
-    restored = RestoredSession(session.sid, session.pid, session.rooms, session.data)
+) -> MissedPackets:
+    """The broadcasts ``session`` missed after ``offset`` in ``stream``."""
+    missed = MissedPackets([], offset)
     start = next_offset(offset)
     for _ in range(MAX_REPLAY_CALLS):
         entries = await redis.xrange(stream, start, "+", count=REPLAY_COUNT)
         if not entries:
             break
         for entry_id, fields in entries:
-            offset = text(entry_id)
+            entry_offset = text(entry_id)
+            missed.last_offset = entry_offset
             try:
                 message = message_from_entry(fields, limits=limits)
             except (DecodeError, KeyError, ValueError):
@@ -112,6 +113,6 @@ async def replay(
                 continue
             args = missed_args(message, namespace, session.rooms)
             if args is not None:
-                restored.missed_packets.append([*args, offset])
-        start = next_offset(offset)
-    return restored
+                missed.packets.append([*args, entry_offset])
+        start = next_offset(missed.last_offset)
+    return missed

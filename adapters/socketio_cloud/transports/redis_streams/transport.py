@@ -31,7 +31,7 @@ from ...runtime import Backoff, Inbox, LinkState
 from ...transport import (
     MembershipKind,
     MessageHandler,
-    RestoredSession,
+    MissedPackets,
     Session,
     SessionStore,
     Transport,
@@ -360,26 +360,32 @@ class RedisStreamsTransport(Transport, SessionStore):
             self._link.failed("commands", exc)
             raise TransportError(f"cannot store session {key!r}: {exc}") from exc
 
-    async def restore_session(
-        self, namespace: str, pid: str, offset: str
-    ) -> RestoredSession | None:
+    async def take_session(self, namespace: str, pid: str, offset: str) -> Session | None:
         if not is_offset(offset):
             return None
         key = self.session_key_prefix + pid
-        stream = self.stream_for(namespace)
         redis = self._publisher()
         try:
             async with redis.pipeline(transaction=True) as pipe:
                 pipe.get(key)
                 pipe.delete(key)
                 raw, _ = await pipe.execute()
-            if raw is None or not await redis.xrange(stream, offset, offset):
+            if raw is None or not await redis.xrange(self.stream_for(namespace), offset, offset):
                 return None
-            session = decode_session(raw, limits=self.limits)
-            return await replay(redis, stream, namespace, session, offset, limits=self.limits)
         except (RedisError, OSError) as exc:
             self._link.failed("commands", exc)
-            raise TransportError(f"cannot restore session {key!r}: {exc}") from exc
+            raise TransportError(f"cannot take session {key!r}: {exc}") from exc
+        return decode_session(raw, limits=self.limits)
+
+    async def missed_packets(self, namespace: str, session: Session, offset: str) -> MissedPackets:
+        stream = self.stream_for(namespace)
+        try:
+            return await replay(
+                self._publisher(), stream, namespace, session, offset, limits=self.limits
+            )
+        except (RedisError, OSError) as exc:
+            self._link.failed("commands", exc)
+            raise TransportError(f"cannot read Redis stream {stream!r}: {exc}") from exc
 
     # ------------------------------------------------------------------ consuming
 
