@@ -10,7 +10,10 @@ Socket.IO protocol v5 as ``socket.io-client`` 4.6+ speaks it, and as Node's
   ping timeout), its session (sid, pid, rooms, data) is stored for
   ``max_disconnection_duration`` seconds;
 - a client reconnecting with ``auth = {pid, offset, ...}`` within that time gets its old sid,
-  rooms and data back, then every broadcast it missed since ``offset``, in order.
+  rooms and data back, then every broadcast it missed since ``offset``, in order. The socket
+  joins its rooms before the log is read; what is delivered to it meanwhile is held back and
+  sent after the missed packets unless the log had it (:meth:`ConnectionRecovery.release`),
+  so nothing is lost or sent twice whatever the node's own reading of the log is doing.
 
 :class:`ConnectionRecovery` is the node's half of that, used by the managers when recovery is
 on; the storage and the replay are the transport's
