@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 
 from socketio_cloud.exceptions import DecodeError, UnsupportedFeatureError, UnsupportedVersionError
 from socketio_cloud.protocol import BroadcastOptions, ClusterMessage, MessageType, broadcast_data
-from socketio_cloud.recovery import missed_args, should_include
-from socketio_cloud.transport import Session
+from socketio_cloud.recovery import ConnectionRecovery, missed_args, should_include
+from socketio_cloud.transport import MissedPackets, Session
 from socketio_cloud.transports.memory import MemoryManager
 from socketio_cloud.transports.redis_streams import RedisStreamsManager, RedisStreamsTransport
 from socketio_cloud.transports.redis_streams.framing import entry_fields
@@ -163,3 +163,24 @@ async def test_a_session_whose_offset_left_the_stream_is_not_restored(
     await transport.save_session("/", Session("sid1", "pid1", ["sid1"]), ttl=60)
     assert await transport.take_session("/", "pid1", "1-0") is None
     assert await transport.take_session("/", "pid1", "not an offset") is None
+
+
+def test_what_reaches_a_socket_being_restored_is_held_then_sent_unless_replayed() -> None:
+    recovery = ConnectionRecovery(RedisStreamsTransport(url=REDIS_URL))
+    recovery.hold_back("/", "sid1")
+    assert recovery.holding
+    recipients = [("sid1", "eio1"), ("sid2", "eio2")]
+    assert recovery.held("/", recipients, ["e", 1, "5-0"], "5-0") == [("sid2", "eio2")]
+    recovery.held("/", recipients, ["e", 2, "5-1"], "5-1")
+    recovery.held("/", recipients, ["local"], None)
+    recovery.held("/", recipients, ["e", 3, "12-0"], "12-0")
+    missed = MissedPackets([["e", 0, "4-0"], ["e", 1, "5-0"], ["e", 2, "5-1"]], "5-1")
+    assert recovery.release("/", "sid1", missed) == [
+        ["e", 0, "4-0"],
+        ["e", 1, "5-0"],
+        ["e", 2, "5-1"],
+        ["local"],
+        ["e", 3, "12-0"],
+    ]
+    assert not recovery.holding
+    assert recovery.held("/", recipients, ["e", 4, "13-0"], "13-0") == recipients
