@@ -170,6 +170,9 @@ class ClusterManager(ClusterNode, Selector):
     # ------------------------------------------------------------------------ python-socketio API
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        if self._recovery is not None and namespace not in self._namespaces and self.is_ready:
+            # a socket being restored must not miss what is published while the log is read
+            await self._serve(namespace)
         sid: str | None = await super().pre_connect(eio_sid, namespace)
         if sid is not None and namespace not in self._namespaces and self._state == "ready":
             await self._serve(namespace)
