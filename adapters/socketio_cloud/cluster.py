@@ -37,9 +37,8 @@ from .recovery import with_offset
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
 from .server_events import NO_REPLY
-from .transport import Transport
 
-__all__ = ["BrokerManager", "ClusterManager", "ClusterOptions", "RemoteSocket", "split_options"]
+__all__ = ["ClusterManager", "ClusterOptions", "RemoteSocket"]
 
 
 class ClusterOptions(TypedDict, total=False):
@@ -256,6 +255,7 @@ class ClusterManager(ClusterNode, Selector):
         namespace = normalize_namespace(namespace)
         if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
             self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+            await self.transport.rooms_settled()
             return
         await self._add_sockets(namespace, BroadcastOptions((sid,)), [room])
 
@@ -412,6 +412,7 @@ class ClusterManager(ClusterNode, Selector):
 
     async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
         self._apply_join(namespace, opts, rooms)
+        await self.transport.rooms_settled()
         await self._publish_room_change(MessageType.SOCKETS_JOIN, namespace, opts, rooms)
 
     async def _del_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
@@ -557,31 +558,6 @@ class ClusterManager(ClusterNode, Selector):
     @property
     def _root(self) -> BroadcastOperator:
         return BroadcastOperator(self)
-
-
-class BrokerManager(ClusterManager):
-    """A :class:`ClusterManager` that builds its own transport: the keyword arguments of
-    ``transport_class`` configure the broker, the others go to :class:`ClusterManager`."""
-
-    #: Called with the broker options and ``limits``.
-    transport_class: Callable[..., Transport]
-
-    def __init__(self, **options: Any) -> None:
-        transport_options, cluster_options = split_options(options, ClusterManager)
-        limits = cluster_options.get("limits")
-        transport = self.transport_class(limits=limits, **transport_options)
-        super().__init__(transport, **cluster_options)
-
-
-def split_options(
-    options: dict[str, Any], manager: type[ClusterManager]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a broker manager's keyword arguments into its transport's and the
-    :class:`ClusterManager` ones (``heartbeat_interval``, ``limits``, ...)."""
-    names = inspect.signature(manager.__init__).parameters
-    cluster = {k: v for k, v in options.items() if k in names and k not in ("self", "transport")}
-    transport = {k: v for k, v in options.items() if k not in cluster}
-    return transport, cluster
 
 
 def _wire(opts: BroadcastOptions) -> BroadcastOptions:

@@ -75,6 +75,7 @@ class LinkState:
         self._links: dict[str, bool] = {}
         self._connected = False
         self._closed = False
+        self._lost = False  # whether the connection was ever lost (the first success is no news)
 
     @property
     def connected(self) -> bool:
@@ -109,9 +110,12 @@ class LinkState:
         if self._closed:
             return
         who = f"{self.owner}: " if self.owner else ""
-        if connected:
+        if connected and self._lost:
             self._log.info("%s%s is reachable again", who, self.broker)
+        elif connected:
+            self._log.debug("%sconnected to %s", who, self.broker)
         else:
+            self._lost = True
             self._log.warning("%slost the connection to %s (%s: %s)", who, self.broker, link, error)
 
 

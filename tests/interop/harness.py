@@ -17,6 +17,7 @@ from typing import Any
 import socketio
 import uvicorn
 
+from socketio_cloud.cluster import ClusterManager
 from socketio_cloud.transports.redis_streams import RedisStreamsEmitter, RedisStreamsManager
 from tests.support.services import bound_port, wait_until
 
@@ -25,11 +26,15 @@ NODE_MODULES = INTEROP_DIR / "node_modules"
 CALL_TIMEOUT = 15.0
 
 
-def node_missing() -> str | None:
+REDIS_PACKAGES = ("@socket.io/redis-streams-adapter", "redis")
+POSTGRES_PACKAGES = ("@socket.io/postgres-adapter", "@socket.io/postgres-emitter", "pg")
+
+
+def node_missing(packages: tuple[str, ...] = REDIS_PACKAGES) -> str | None:
     """Why the Node peers cannot run here, or None when they can."""
     if shutil.which("node") is None:
         return "node is not installed"
-    for package in ("socket.io", "socket.io-client", "@socket.io/redis-streams-adapter", "redis"):
+    for package in ("socket.io", "socket.io-client", *packages):
         if not (NODE_MODULES / package / "package.json").exists():
             return f"npm package {package} is missing (run scripts/bootstrap)"
     return None
@@ -171,7 +176,8 @@ class NodeProcess:
 
 
 class PythonServer:
-    """A python-socketio server on a :class:`RedisStreamsManager`, served by uvicorn.
+    """A python-socketio server on ``manager`` (default: a :class:`RedisStreamsManager` made
+    from ``manager_options``), served by uvicorn.
 
     It accepts every namespace. Connecting clients pass ``auth = {"name": ..., "rooms": [...]}``:
     the socket joins the rooms, and its session (Node: ``socket.data``) is
@@ -179,9 +185,11 @@ class PythonServer:
     are recorded and answered with ``"<server name>:<event>"``.
     """
 
-    def __init__(self, name: str, **manager_options: Any) -> None:
+    def __init__(
+        self, name: str, manager: ClusterManager | None = None, **manager_options: Any
+    ) -> None:
         self.name = name
-        self.manager = RedisStreamsManager(**manager_options)
+        self.manager = manager or RedisStreamsManager(**manager_options)
         self.sio = socketio.AsyncServer(
             async_mode="asgi", client_manager=self.manager, namespaces="*"
         )
@@ -295,9 +303,11 @@ class MixedCluster:
     py1: PythonServer
     py2: PythonServer
     names: dict[str, str]
-    redis_url: str
+    redis_url: str = ""
     clients: list[Client] = field(default_factory=list)
-    emitters: list[RedisStreamsEmitter] = field(default_factory=list)
+    emitters: list[Any] = field(default_factory=list)
+    #: makes the cluster's Python emitter (default: a Redis Streams emitter)
+    make_emitter: Callable[[], Any] | None = None
 
     async def client(
         self, server: NodeProcess | PythonServer, name: str, *rooms: str, namespace: str = "/"
@@ -308,8 +318,11 @@ class MixedCluster:
         self.clients.append(client)
         return client
 
-    def emitter(self) -> RedisStreamsEmitter:
-        emitter = RedisStreamsEmitter(url=self.redis_url, stream_name=self.names["stream_name"])
+    def emitter(self) -> Any:
+        if self.make_emitter is not None:
+            emitter = self.make_emitter()
+        else:
+            emitter = RedisStreamsEmitter(url=self.redis_url, stream_name=self.names["stream_name"])
         self.emitters.append(emitter)
         return emitter
 

@@ -55,6 +55,7 @@ from ...brokers.aws import (
     SNS_MAX_MESSAGE_SIZE,
     error_code,
 )
+from ...dev.aws import MOTO_BINARY_ATTRIBUTE_WARNING, is_moto_binary_attribute_error
 from ...exceptions import DecodeError, TransportError
 from ...offload import Offload
 from ...protocol import ClusterMessage
@@ -284,7 +285,7 @@ class AwsSqsTransport(Transport):
         self._started = True
         self._uid = uid
         self._link.owner = f"node {uid}"
-        self._inbox = Inbox(self.broker, on_message)
+        self._inbox = Inbox(self.broker, on_message, uid=uid)
         try:
             await self.open_publisher()
             await self._calls.open("sqs")
@@ -326,6 +327,12 @@ class AwsSqsTransport(Transport):
 
     # ------------------------------------------------------------------------ publishing
 
+    async def recheck(self) -> None:
+        """Every other node went silent: check the subscription (one cheap call and a probe)
+        rather than wait for the next liveness check."""
+        if self._started and not self._closed:
+            await self._queues.recheck(min(10.0, self.ready_timeout))
+
     async def publish(self, message: ClusterMessage) -> str | None:
         await self._publish(message, None)
         return None
@@ -360,6 +367,8 @@ class AwsSqsTransport(Transport):
 
     # ------------------------------------------------------------------------ receiving
 
+    _moto_bug_reported = False
+
     async def _poll_loop(self) -> None:
         backoff = Backoff(0.1, 10.0)
         queues = self._queues
@@ -380,6 +389,10 @@ class AwsSqsTransport(Transport):
                 if error_code(exc) in MISSING_QUEUE_CODES:
                     queues.queue_gone(queue)
                     continue
+                if not self._moto_bug_reported and is_moto_binary_attribute_error(exc):
+                    # the receive fails forever on a plain moto server: say why, once
+                    self._moto_bug_reported = True
+                    logger.error(MOTO_BINARY_ATTRIBUTE_WARNING)
                 self._link.failed("receive", exc)
                 await asyncio.sleep(backoff.next_delay())
                 continue

@@ -215,11 +215,11 @@ class RedisStreamsTransport(Transport, SessionStore):
             raise RuntimeError("transport already started")
         if self._closed:
             raise TransportError("the Redis transport is closed")
+        self._link.owner = f"node {uid}"
         await self.open_publisher()
         assert self._redis is not None
         self._uid = uid
-        self._inbox = Inbox(self.broker, on_message)
-        self._link.owner = f"node {uid}"
+        self._inbox = Inbox(self.broker, on_message, uid=uid)
         self._started = self._reading = True
         self._reader = _duplicate(self._redis)
         self._pubsub = self._reader.pubsub()
@@ -439,11 +439,11 @@ class RedisStreamsTransport(Transport, SessionStore):
     def _wanted(self, message: ClusterMessage | None) -> ClusterMessage | None:
         """Keep ``message`` only if this node should see it.
 
-        Node reads its own entries back and drops them; so do we (guarantee 2 of the
-        transport contract). A node must not answer a request for a namespace it does not
-        serve: on Redis the requester counts the answers it waits for per namespace.
+        Own entries read back are dropped by the inbox (guarantee 2 of the transport
+        contract). A node must not answer a request for a namespace it does not serve: on
+        Redis the requester counts the answers it waits for per namespace.
         """
-        if message is None or message.uid == self._uid or message.nsp not in self._namespaces:
+        if message is None or message.nsp not in self._namespaces:
             return None
         return message
 
