@@ -27,13 +27,16 @@ class RecoveringServer:
 
     Client events (each acknowledged): ``join (room)``, ``remember (key, value)`` in the session,
     ``whoami`` -> ``{sid, rooms, data, recovered}``, ``to_self (value)`` emits ``self`` to
-    the socket itself. The connect handler records ``(sid, recovered)``.
+    the socket itself. The connect handler records ``(sid, recovered)``. Every other
+    namespace is accepted, without handlers.
     """
 
     def __init__(self, name: str, **manager_options: Any) -> None:
         self.name = name
         self.manager = RedisStreamsManager(connection_state_recovery=True, **manager_options)
-        self.sio = socketio.AsyncServer(async_mode="asgi", client_manager=self.manager)
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", client_manager=self.manager, namespaces="*"
+        )
         self.connects: list[tuple[str, bool]] = []
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None

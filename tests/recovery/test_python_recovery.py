@@ -193,3 +193,31 @@ async def test_clients_of_a_node_that_shuts_down_recover_on_another(
     after = await state(recovery, "a")
     assert after["connections"][-1] == {"sid": sid, "recovered": True}
     assert [args[0] for args in news(after["received"])] == [1, 2]
+
+
+async def test_a_client_of_another_namespace_recovers_on_a_node_that_had_none_of_it(
+    recovery: RecoveryCluster,
+) -> None:
+    py1 = await recovery.python_server("py-1")
+    py2 = await recovery.python_server("py-2")
+    await recovery.clients.call("open", key="c", url=f"{py1.url}/chat")
+    sid = (await state(recovery, "c"))["sid"]
+    await py1.sio.enter_room(sid, "r1", namespace="/chat")
+    await py1.sio.emit("news", 1, namespace="/chat")
+    await wait_until(lambda: received_count(recovery, "c", 1), message="the first broadcast")
+
+    async def gone_from_chat() -> bool:
+        return not py1.manager.is_connected(sid, "/chat")
+
+    await recovery.held(["c"], gone_from_chat)
+    await py1.sio.emit("news", 2, to="r1", namespace="/chat")
+    await py1.sio.emit("news", "not this namespace", to="r1")
+    await recovery.clients.call("release", keys=["c"], url=py2.url)
+
+    after = await state(recovery, "c")
+    assert after["connections"][1] == {"sid": sid, "recovered": True}
+    assert py2.manager.is_recovered(sid, "/chat")
+    assert sorted(py2.sio.rooms(sid, namespace="/chat")) == sorted([sid, "r1"])
+    await py1.sio.emit("news", 3, to="r1", namespace="/chat")
+    await wait_until(lambda: received_count(recovery, "c", 3), message="the live broadcast")
+    assert [args[0] for args in news((await state(recovery, "c"))["received"])] == [1, 2, 3]
