@@ -40,6 +40,7 @@ _EXPORTS = {
     "ServerSideEmitTimeout": "socketio_cloud.exceptions",
     "AckTimeoutError": "socketio_cloud.exceptions",
     "UnsupportedVersionError": "socketio_cloud.exceptions",
+    "UnsupportedFeatureError": "socketio_cloud.exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from .exceptions import ServerSideEmitTimeout as ServerSideEmitTimeout
     from .exceptions import SocketIOCloudError as SocketIOCloudError
     from .exceptions import TransportError as TransportError
+    from .exceptions import UnsupportedFeatureError as UnsupportedFeatureError
     from .exceptions import UnsupportedVersionError as UnsupportedVersionError
     from .operators import BroadcastOperator as BroadcastOperator
     from .transport import Transport as Transport

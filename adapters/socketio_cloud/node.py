@@ -16,15 +16,16 @@ import logging
 import weakref
 
 from . import compat, protocol
-from .exceptions import NotReadyError, PayloadTooLarge, TransportError
+from .exceptions import NotReadyError, PayloadTooLarge, TransportError, UnsupportedFeatureError
 from .local import Fanout, LocalManager
 from .membership import membership_for
 from .operators import normalize_namespace
 from .protocol import ClusterMessage
+from .recovery import DEFAULT_MAX_DISCONNECTION_DURATION, ConnectionRecovery
 from .requests import RequestTable
 from .server_events import ServerEvents
 from .tasks import cancel_and_wait
-from .transport import Transport
+from .transport import SessionStore, Transport
 
 __all__ = ["MAX_CONCURRENT_RESPONSES", "ClusterNode"]
 
@@ -56,9 +57,19 @@ class ClusterNode(LocalManager):
         fanout: Fanout = "auto",
         limits: protocol.Limits | None = None,
         logger: logging.Logger | None = None,
+        connection_state_recovery: bool = False,
+        max_disconnection_duration: float = DEFAULT_MAX_DISCONNECTION_DURATION,
     ) -> None:
         super().__init__(fanout=fanout, logger=logger)
         self.transport = transport
+        if connection_state_recovery:
+            if not isinstance(transport, SessionStore):
+                raise UnsupportedFeatureError(
+                    f"connection state recovery needs a broker that keeps an ordered log of "
+                    f"broadcasts with offsets (Redis Streams); {type(transport).__name__} "
+                    "cannot store sessions or replay missed packets"
+                )
+            self._recovery = ConnectionRecovery(transport, max_disconnection_duration)
         self.uid = protocol.new_uid()
         self.membership = membership_for(
             self.uid,
@@ -230,12 +241,13 @@ class ClusterNode(LocalManager):
     async def _on_message(self, message: ClusterMessage, offset: str | None = None) -> None:
         """Entry point for every message a transport receives. Never raises."""
         try:
-            await self._dispatch(message)
+            await self._dispatch(message, offset)
         except Exception:
             self.logger.exception(
                 "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
             )
 
-    async def _dispatch(self, message: ClusterMessage) -> None:
-        """Act on a message from another node (the cluster manager's business)."""
+    async def _dispatch(self, message: ClusterMessage, offset: str | None = None) -> None:
+        """Act on a message from another node (the cluster manager's business); ``offset``
+        is where the broker logged it, if it logs messages."""
         raise NotImplementedError
