@@ -316,6 +316,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         return [
             await self._socket_details(namespace, sid) for sid, _ in self._select(namespace, opts)
         ]
+
     # ------------------------------------------------------------------ connection recovery
 
     def is_recovered(self, sid: str, namespace: str | None = None) -> bool:
