@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.cdk import REGISTRY_IMAGE, STACK_NAME, Synthesis, cdk_json_context, load_cdk_app
+from tests.cdk import (
+    REGISTRY_IMAGE,
+    STACK_NAME,
+    Synthesis,
+    cdk_json_context,
+    jsii_quiet_environment,
+    load_cdk_app,
+)
 
 pytestmark = pytest.mark.cdk
 
@@ -201,10 +208,7 @@ def test_cdk_synth_with_a_wrong_setting_prints_one_line_naming_the_key(
         **os.environ,
         "CDK_CONTEXT_JSON": json.dumps({**cdk_json_context(), **context}),
         "CDK_OUTDIR": str(tmp_path),
-        # jsii's banner about the Node.js version is not the app's output
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": node_major_version(),
-        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+        **jsii_quiet_environment(),
     }
     result = subprocess.run(
         [sys.executable, "app.py"],
@@ -222,17 +226,3 @@ def test_cdk_synth_with_a_wrong_setting_prints_one_line_naming_the_key(
     assert key in lines[0]
     assert "expected an integer" in lines[0] or "maxCapacity" in lines[0]
     assert "Traceback" not in result.stderr
-
-
-def node_major_version() -> str:
-    """The major version of the Node.js jsii runs on ("" without node: jsii fails anyway)."""
-    import shutil
-    import subprocess
-
-    node = shutil.which("node")
-    if node is None:
-        return ""
-    version = subprocess.run(
-        [node, "--version"], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
-    return version.strip().lstrip("v").split(".")[0]
