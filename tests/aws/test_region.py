@@ -135,3 +135,20 @@ async def test_a_topic_that_exists_in_another_region_only_is_not_found_there(
     with pytest.raises(TransportError, match="does not exist in region eu-central-1"):
         await transport.start(new_uid(), Inbox())
     await transport.close()
+
+
+@pytest.mark.aws
+async def test_an_emitter_publishing_to_a_missing_topic_names_topic_and_region(
+    aws_cluster: AwsBackend,
+) -> None:
+    missing = f"arn:aws:sns:{AWS_REGION}:{AWS_ACCOUNT_ID}:{aws_cluster.topic_name}-missing"
+    options = aws_cluster.options(topic_arn=missing)
+    emitter = AwsSqsEmitter(
+        topic_arn=missing, session=options["session"], endpoint_url=options["endpoint_url"]
+    )
+
+    with pytest.raises(TransportError) as caught:
+        await emitter.emit("hello", "world")
+
+    assert "\n" not in str(caught.value)
+    assert f"SNS topic {missing} does not exist in region {AWS_REGION}" in str(caught.value)
