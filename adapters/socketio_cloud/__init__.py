@@ -30,6 +30,9 @@ _EXPORTS = {
     "PubSubManager": "socketio_cloud.transports.pubsub",
     "PubSubEmitter": "socketio_cloud.transports.pubsub",
     "Transport": "socketio_cloud.transport",
+    "from_env": "socketio_cloud.config",
+    "ClusterConfig": "socketio_cloud.config",
+    "ConfigError": "socketio_cloud.config",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
     "PayloadTooLarge": "socketio_cloud.exceptions",
@@ -48,6 +51,9 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from .cluster import ClusterManager as ClusterManager
     from .cluster import RemoteSocket as RemoteSocket
+    from .config import ClusterConfig as ClusterConfig
+    from .config import ConfigError as ConfigError
+    from .config import from_env as from_env
     from .emitter import Emitter as Emitter
     from .exceptions import AckTimeoutError as AckTimeoutError
     from .exceptions import ClusterTimeoutError as ClusterTimeoutError
