@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import time
 import weakref
 
 from . import compat, protocol
@@ -87,6 +88,11 @@ class ClusterNode(LocalManager):
         self._ready_lock = asyncio.Lock()
         self._responding = asyncio.Semaphore(MAX_CONCURRENT_RESPONSES)
         self._namespaces: set[str] = set()
+        #: A namespace other than "/" with no local client, handler or operation for this
+        #: long stops being served (Node's ``cleanupEmptyChildNamespaces``), so the set of
+        #: served namespaces stays bounded by what this node really uses.
+        self.namespace_idle_timeout = max(60.0, 6 * heartbeat_timeout)
+        self._namespace_used: dict[str, float] = {}
         self._requests = RequestTable()
         self.membership.on_node_left = self._requests.node_left
         self.membership.on_silence = self._recheck_transport
@@ -136,6 +142,7 @@ class ClusterNode(LocalManager):
             self._state = "ready"
             _open_nodes.add(self)
             await self.membership.start()
+            self._spawn(self._prune_namespaces())
             self.logger.info("node %s joined the cluster", self.uid)
 
     async def close(self) -> None:
@@ -190,11 +197,42 @@ class ClusterNode(LocalManager):
 
     async def _serve(self, namespace: str) -> None:
         """Start serving a namespace: the transport subscribes, the cluster learns of it."""
+        self._namespace_used[namespace] = time.monotonic()
         if namespace in self._namespaces:
             return
         self._namespaces.add(namespace)
         await self.transport.add_namespace(namespace)
         await self.membership.join(namespace)
+
+    def _namespace_in_use(self, namespace: str) -> bool:
+        if namespace == "/" or self.rooms.get(namespace, {}).get(None):
+            return True
+        if namespace in self._server_events.namespaces():
+            return True
+        return self.server is not None and namespace in compat.served_namespaces(self.server)
+
+    async def _prune_namespaces(self) -> None:
+        while True:
+            await asyncio.sleep(self.namespace_idle_timeout / 2)
+            now = time.monotonic()
+            for namespace in sorted(self._namespaces):
+                if self._namespace_in_use(namespace):
+                    self._namespace_used[namespace] = now
+                elif now - self._namespace_used.get(namespace, now) >= self.namespace_idle_timeout:
+                    await self._unserve(namespace)
+
+    async def _unserve(self, namespace: str) -> None:
+        """Stop serving an unused namespace: the others stop counting this node for it."""
+        self._namespaces.discard(namespace)
+        self._namespace_used.pop(namespace, None)
+        await self.membership.forget(namespace)
+        try:
+            await self.transport.remove_namespace(namespace)
+        except Exception as exc:
+            self.logger.warning("could not stop serving %s: %s", namespace, exc)
+        self.logger.info(
+            "namespace %s unused for %g s: no longer served", namespace, self.namespace_idle_timeout
+        )
 
     async def server_count(self, namespace: str = "/") -> int:
         """Number of servers in the cluster serving ``namespace``, this one included."""
@@ -209,8 +247,7 @@ class ClusterNode(LocalManager):
             if self._state == "closed":
                 raise NotReadyError("the manager was closed")
             await self.ready()
-        if namespace not in self._namespaces:
-            await self._serve(namespace)
+        await self._serve(namespace)
 
     async def _publish(self, message: ClusterMessage) -> str | None:
         await self._ensure_ready(message.nsp)

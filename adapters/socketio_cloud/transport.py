@@ -114,6 +114,13 @@ class Transport(abc.ABC):
         Transports that route by namespace (a channel per namespace) subscribe here.
         """
 
+    async def remove_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
+        """The node stops serving ``namespace`` (no local client or handler for a while).
+
+        Transports that subscribe per namespace unsubscribe here; on a broker that counts
+        subscribers, the node must no longer be counted for it.
+        """
+
     def room_created(self, namespace: str, room: str) -> None:  # noqa: B027 - optional hook
         """A room of ``namespace`` got its first local member (sids included).
 

@@ -253,6 +253,17 @@ class RedisStreamsTransport(Transport, SessionStore):
             await self._follow(stream)
         await self._subscribe(namespace)
 
+    async def remove_namespace(self, namespace: str) -> None:
+        """Unsubscribe the namespace's channels: NUMSUB no longer counts this node for it."""
+        self._namespaces.discard(namespace)
+        if self._pubsub is None or not self._reading:
+            return
+        channels = [self.public_channel(namespace), self.response_channel(namespace, self._uid)]
+        try:
+            await self._pubsub.unsubscribe(*channels)
+        except (RedisError, OSError) as exc:
+            raise TransportError(f"cannot unsubscribe from {channels}: {exc}") from exc
+
     async def close(self) -> None:
         if self._closed:
             return
