@@ -89,6 +89,8 @@ _EXTRAS = {
     "socketio_cloud.transports.redis_streams": "redis",
     "socketio_cloud.transports.amqp": "amqp",
     "socketio_cloud.transports.pubsub": "gcp",
+    "socketio_cloud.transports.postgres": "postgres",
+    "socketio_cloud.transports.servicebus": "azure",
 }
 
 
