@@ -25,12 +25,15 @@ from . import protocol
 from .exceptions import (
     AckTimeoutError,
     FetchSocketsTimeout,
+    PayloadTooLarge,
     ServerSideEmitTimeout,
+    TransportError,
 )
 from .local import Fanout, Handler, only_sids_of
 from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
 from .protocol import BroadcastOptions, ClusterMessage, MessageType
+from .recovery import with_offset
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
 from .server_events import NO_REPLY
@@ -49,6 +52,8 @@ class ClusterOptions(TypedDict, total=False):
     fanout: Fanout
     limits: protocol.Limits | None
     logger: logging.Logger | None
+    connection_state_recovery: bool
+    max_disconnection_duration: float
 
 
 def _event_args(data: Any) -> list[Any]:
@@ -83,6 +88,13 @@ class ClusterManager(ClusterNode, Selector):
         ``"queue"`` (Engine.IO's queue only) or ``"tasks"`` (python-socketio's way, one
         task per client); see :data:`socketio_cloud.local.FANOUT_MODES`.
     :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
+    :param connection_state_recovery: Node's ``connectionStateRecovery``: a client that
+        reconnects within ``max_disconnection_duration`` gets its sid, rooms, session and the
+        events it missed back (see :mod:`socketio_cloud.recovery`). Only transports that are a
+        :class:`~socketio_cloud.transport.SessionStore` support it (Redis Streams);
+        others raise :class:`~socketio_cloud.exceptions.UnsupportedFeatureError`.
+    :param max_disconnection_duration: seconds a disconnected socket's session is kept
+        (Node's ``maxDisconnectionDuration``, 2 minutes by default).
 
     Who is in the cluster is the business of a :mod:`~socketio_cloud.membership` strategy,
     chosen by the transport; pending requests live in a
@@ -91,7 +103,7 @@ class ClusterManager(ClusterNode, Selector):
 
     name = "socketio-cloud"
 
-    async def _dispatch(self, message: ClusterMessage) -> None:
+    async def _dispatch(self, message: ClusterMessage, offset: str | None = None) -> None:
         # Node's order: (own messages are dropped by the transport's Inbox), membership,
         # drop other namespaces, dispatch
         namespace = message.nsp
@@ -103,7 +115,7 @@ class ClusterManager(ClusterNode, Selector):
         if message.is_response:
             self._requests.on_response(message)
         elif kind is MessageType.BROADCAST:
-            await self._on_broadcast(message)
+            await self._on_broadcast(message, offset)
         elif kind is MessageType.SOCKETS_JOIN:
             assert message.data is not None
             self._apply_join(namespace, message.options(), message.data["rooms"])
@@ -120,14 +132,16 @@ class ClusterManager(ClusterNode, Selector):
         elif kind is MessageType.SERVER_SIDE_EMIT:
             self._spawn(self._run_server_handlers(message))
 
-    async def _on_broadcast(self, message: ClusterMessage) -> None:
+    async def _on_broadcast(self, message: ClusterMessage, offset: str | None = None) -> None:
         data = message.data
         assert data is not None
         opts = message.options()
         event_args = data["packet"]["data"]
         request_id = message.request_id
         if request_id is None:
-            self._deliver(message.nsp, opts, event_args)
+            if self._recovery is not None:
+                event_args = with_offset(event_args, opts, offset)
+            self._deliver(message.nsp, opts, event_args, offset)
             return
         requester = message.uid
         namespace = message.nsp
@@ -155,6 +169,9 @@ class ClusterManager(ClusterNode, Selector):
     # ------------------------------------------------------------------------ python-socketio API
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        if self._recovery is not None and namespace not in self._namespaces and self.is_ready:
+            # a socket being restored must not miss what is published while the log is read
+            await self._serve(namespace)
         sid: str | None = await super().pre_connect(eio_sid, namespace)
         if sid is not None and namespace not in self._namespaces and self._state == "ready":
             await self._serve(namespace)
@@ -255,6 +272,9 @@ class ClusterManager(ClusterNode, Selector):
     async def _broadcast(
         self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
     ) -> None:
+        if self._recovery is not None and not opts.flags.get("local"):
+            await self._broadcast_logged(namespace, opts, event_args)
+            return
         self._deliver(namespace, opts, event_args)
         if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
             return
@@ -266,6 +286,25 @@ class ClusterManager(ClusterNode, Selector):
                 protocol.broadcast_data(_wire(opts), event_args),
             )
         )
+
+    async def _broadcast_logged(
+        self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
+    ) -> None:
+        """A broadcast with connection state recovery on: published first, even to sockets
+        of this node only (a recovering client replays it from the log), then delivered here
+        with the offset the broker gave it, as Node does."""
+        message = ClusterMessage(
+            MessageType.BROADCAST,
+            self.uid,
+            namespace,
+            protocol.broadcast_data(_wire(opts), event_args),
+        )
+        try:
+            offset = await self._publish(message)
+        except (TransportError, PayloadTooLarge):
+            self._deliver(namespace, opts, event_args)
+            raise
+        self._deliver(namespace, opts, with_offset(event_args, opts, offset), offset)
 
     async def _publish_ack_broadcast(
         self,

@@ -21,9 +21,12 @@ import socketio
 from socketio import packet as sio_packet
 
 from . import compat, protocol
+from .exceptions import UnsupportedVersionError
 from .fanout import LocalDelivery
 from .handshake import build_handshake
 from .protocol import BroadcastOptions
+from .recovery import RECOVERABLE_REASONS, ConnectionRecovery
+from .transport import Session
 
 __all__ = [
     "FANOUT_MODES",
@@ -68,6 +71,8 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self._acks: dict[str, dict[int, Callable[..., Any]]] = {}
         self._ack_ids = itertools.count(1)
         self._delivery: LocalDelivery | None = None
+        #: Connection state recovery, when it is on (set by the cluster node).
+        self._recovery: ConnectionRecovery | None = None
 
     def set_server(self, server: Any) -> None:
         compat.check_socketio_version()
@@ -79,7 +84,15 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         )
         # python-socketio hands the CONNECT payload (``auth``) to the connect handler only;
         # Node reports it in every socket's handshake, so remember it on the way in.
-        compat.capture_connect_auth(server, self._pending_auth)
+        captured = compat.capture_connect_auth(server, self._pending_auth)
+        recovery = self._recovery
+        if recovery is not None:
+            if not captured:
+                raise UnsupportedVersionError(
+                    "connection state recovery needs the CONNECT payload, which this "
+                    "python-socketio does not let socketio_cloud observe"
+                )
+            compat.install_recovery_hooks(server, self._connect_pid, self._on_transport_gone)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -96,9 +109,21 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         """The local (sid, eio_sid) pairs an operation targets."""
         return select_sockets(self.rooms.get(namespace), opts)
 
-    def _deliver(self, namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
-        """Send an event to the selected local clients, encoded once for all of them."""
+    def _deliver(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        offset: str | None = None,
+    ) -> int:
+        """Send an event to the selected local clients, encoded once for all of them.
+
+        ``offset``: where the broker logged the event (connection state recovery: a socket
+        being restored gets it later, unless its replay has it already).
+        """
         recipients = self._select(namespace, opts)
+        if recipients and self._recovery is not None and self._recovery.holding:
+            recipients = self._recovery.held(namespace, recipients, event_args, offset)
         if not recipients or self._delivery is None:
             return 0
         packets = self._event_packets(namespace, event_args)
@@ -253,6 +278,8 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         # base class scans every room of the namespace, quadratic when many sockets leave.
         self._socket_meta.pop((namespace, sid), None)
         self._acks.pop(sid, None)
+        if self._recovery is not None:
+            self._recovery.forget(namespace, sid)
         if namespace not in self.rooms:
             return
         for room in list(self._sid_rooms.get(namespace, {}).get(sid, ())):
@@ -267,9 +294,18 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         return list(self._sid_rooms.get(namespace, {}).get(sid, ()))
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
-        sid: str | None = await super().pre_connect(eio_sid, namespace)
+        auth = self._pending_auth.get((eio_sid, namespace))
+        recovery = self._recovery
+        sid: str | None = None
+        if recovery is not None:
+            taken = await recovery.take(namespace, auth)
+            if taken is not None:
+                sid = await self._resume(eio_sid, namespace, *taken, recovery)
+        if sid is None:
+            sid = await super().pre_connect(eio_sid, namespace)
+            if sid is not None and recovery is not None:
+                recovery.assign_pid(namespace, sid)
         if sid is not None:
-            auth = self._pending_auth.get((eio_sid, namespace))
             self._socket_meta[(namespace, sid)] = (int(time.time() * 1000), auth)
         return sid
 
@@ -280,6 +316,82 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         return [
             await self._socket_details(namespace, sid) for sid, _ in self._select(namespace, opts)
         ]
+
+    # ------------------------------------------------------------------ connection recovery
+
+    def is_recovered(self, sid: str, namespace: str | None = None) -> bool:
+        """Whether the socket ``sid`` (of this node) got its previous session back when it
+        connected: same sid, rooms and session, and the events it missed (Node's
+        ``socket.recovered``). Always False when connection state recovery is off."""
+        recovery = self._recovery
+        return recovery is not None and recovery.is_recovered(namespace or "/", sid)
+
+    async def _resume(
+        self,
+        eio_sid: str,
+        namespace: str,
+        session: Session,
+        offset: str,
+        recovery: ConnectionRecovery,
+    ) -> str | None:
+        """Register a connecting socket under its restored session and send it what it
+        missed; None when it cannot be (its old sid is still here): it then starts afresh.
+
+        The socket joins its rooms first and what is delivered to it is held back while the
+        log is read from ``offset``; then the missed packets go out, followed by the held ones
+        the log did not have. So nothing published meanwhile is lost or sent twice, however
+        far behind the node's own reading of the log is.
+        """
+        sid = session.sid
+        if not compat.pre_connect_as(self, eio_sid, namespace, sid):
+            self.logger.info("session %s of %s cannot be resumed here", sid, namespace)
+            return None
+        for room in session.rooms:
+            if room == sid:
+                continue
+            try:
+                self.basic_enter_room(sid, namespace, room)
+            except ValueError:
+                pass  # the sid room of a socket connected meanwhile
+        recovery.resumed(namespace, session)
+        recovery.hold_back(namespace, sid)
+        try:
+            missed = await recovery.replay(namespace, session, offset)
+        except BaseException:
+            recovery.stop_holding(namespace, sid)
+            raise
+        # nothing awaits from here to the send: the packets keep their order
+        packets = recovery.release(namespace, sid, missed)
+        if packets and self._delivery is not None:
+            encoded = [pkt for args in packets for pkt in self._event_packets(namespace, args)]
+            self._delivery.send((eio_sid,), encoded)
+        # before the connect handler runs, which may read it
+        data = session.data if session.data is not None else {}
+        await self.server.save_session(sid, data, namespace=namespace)
+        return sid
+
+    def _connect_pid(self, namespace: str, sid: str) -> str | None:
+        recovery = self._recovery
+        return recovery.pid(namespace, sid) if recovery is not None else None
+
+    async def _on_transport_gone(self, eio_sid: str, namespace: str, reason: str) -> None:
+        """Store the session of a socket whose connection went away for a reason that may be
+        temporary, before python-socketio forgets the socket."""
+        recovery = self._recovery
+        if recovery is None or reason not in RECOVERABLE_REASONS:
+            return
+        sid = self.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.is_connected(sid, namespace):
+            return
+        pid = recovery.pid(namespace, sid)
+        if pid is None:
+            return
+        try:
+            data = await self.server.get_session(sid, namespace=namespace)
+        except KeyError:
+            data = {}
+        rooms = self.get_rooms(sid, namespace)
+        await recovery.save(namespace, Session(sid, pid, rooms, data))
 
     async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
         issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))

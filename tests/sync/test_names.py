@@ -36,3 +36,11 @@ def test_operations_before_a_server_say_what_is_missing() -> None:
     manager = sync.RedisStreamsManager(url="redis://127.0.0.1:6379/0")
     with pytest.raises(NotReadyError, match=r"socketio\.Server"):
         manager.ready()
+
+
+def test_connection_state_recovery_is_refused_on_sync_servers() -> None:
+    from socketio_cloud import sync
+    from socketio_cloud.exceptions import UnsupportedFeatureError
+
+    with pytest.raises(UnsupportedFeatureError, match="AsyncServer only"):
+        sync.RedisStreamsManager(url="redis://127.0.0.1:1/0", connection_state_recovery=True)

@@ -40,7 +40,13 @@ class ServerSideLocal(ClusterManager):
     def _served_namespaces(self) -> set[str]:
         return super()._served_namespaces() | self._server_side._served_namespaces()
 
-    def _deliver(self, namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
+    def _deliver(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        offset: str | None = None,  # recovery only: refused on sync servers
+    ) -> int:
         self._server_side._inbox_post(self._server_side._deliver_local, namespace, opts, event_args)
         return 0
 

@@ -23,7 +23,7 @@ import socketio
 
 from .. import compat
 from ..cluster import ClusterManager
-from ..exceptions import ClusterTimeoutError, NotReadyError
+from ..exceptions import ClusterTimeoutError, NotReadyError, UnsupportedFeatureError
 from ..handshake import build_handshake
 from ..local import js_json_compatible, only_sids_of, select_sockets
 from ..operators import BroadcastOperator, normalize_namespace, room_list
@@ -70,6 +70,12 @@ class SyncClusterManager(socketio.Manager):  # type: ignore[misc]
         **options: Any,
     ) -> None:
         super().__init__()
+        if options.get("connection_state_recovery"):
+            # its hooks live in the asyncio server's connect and disconnect paths
+            raise UnsupportedFeatureError(
+                "connection state recovery is available on socketio.AsyncServer only, "
+                "not on sync servers"
+            )
         core = bridged(manager_class)(**options)
         assert isinstance(core, ServerSideLocal)
         core._server_side = self

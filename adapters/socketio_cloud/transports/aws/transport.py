@@ -54,6 +54,8 @@ from ...brokers.aws import (
     QUEUE_PREFIX_PATTERN,
     SNS_MAX_MESSAGE_SIZE,
     error_code,
+    parse_topic_arn,
+    resolve_region,
 )
 from ...dev.aws import MOTO_BINARY_ATTRIBUTE_WARNING, is_moto_binary_attribute_error
 from ...exceptions import DecodeError, TransportError
@@ -115,7 +117,9 @@ class AwsSqsTransport(Transport):
     :param sqs_client: ready-made clients to use instead (thread-safe boto3 clients; give
         their ``read_timeout`` more than ``wait_time``); also ``sns_client``, ``s3_client``.
     :param endpoint_url: endpoint for the clients made here (e.g. a local emulator).
-    :param region_name: region for the clients made here.
+    :param region_name: region for the clients made here. Without it: the region of
+        ``topic_arn``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``session``'s
+        and boto3's configuration. It must agree with the region of ``topic_arn``.
     :param limits: bounds for decoding untrusted messages.
     """
 
@@ -158,6 +162,7 @@ class AwsSqsTransport(Transport):
             raise ValueError("pollers must be at least 1")
         if liveness_interval <= 0 or delete_delay < 0 or ready_timeout <= 0:
             raise ValueError("liveness_interval and ready_timeout must be > 0, delete_delay >= 0")
+        region_name = _client_region(topic_arn, region_name, session, sns_client)
         self.topic_name = topic_name
         self.topic_tags = dict(topic_tags or {})
         self.queue_prefix = queue_prefix
@@ -302,6 +307,9 @@ class AwsSqsTransport(Transport):
             self._started = False
             if isinstance(exc, (TransportError, asyncio.CancelledError)):
                 raise
+            missing = self._topic_error(exc)
+            if missing:
+                raise TransportError(missing) from exc
             raise TransportError(f"cannot start the AWS transport: {exc}") from exc
         self._link.ok("receive")
         logger.info("node %s consumes queue %s", uid, queue.name)
@@ -362,8 +370,32 @@ class AwsSqsTransport(Transport):
                 await self._calls.call("sns", "Publish", TopicArn=self.topic_arn, **params)
         except Exception as exc:
             self._link.failed("publish", exc)
+            missing = self._topic_error(exc)
+            if missing:
+                raise TransportError(f"cannot publish {message.type.name}: {missing}") from exc
             raise TransportError(f"cannot publish {message.type.name}: {exc}") from exc
         self._link.ok("publish")
+
+    def _topic_error(self, exc: BaseException) -> str | None:
+        """A one-line explanation when ``exc`` says the topic is not there, else None."""
+        code = error_code(exc)
+        if code not in NOT_FOUND_CODES and not (
+            code == "InvalidParameter" and "TopicArn" in str(exc)
+        ):
+            return None
+        try:
+            region = str(self._calls.client("sns").meta.region_name)
+        except Exception:  # the client could not even be made: name what we know
+            region = "unknown"
+        arn = self.topic_arn or self.topic_name
+        parsed = parse_topic_arn(arn)
+        where = f"account {parsed.account}, " if parsed else ""
+        return (
+            f"SNS topic {arn} does not exist in region {region} ({where}AWS said {code}): "
+            "check the topic ARN and that the region, credentials and endpoint are those of "
+            "the topic's account (the region comes from the ARN, else AWS_REGION, else "
+            "AWS_DEFAULT_REGION)"
+        )
 
     # ------------------------------------------------------------------------ receiving
 
@@ -473,3 +505,24 @@ class AwsSqsTransport(Transport):
             return framing.decode_message(received, limits=self.limits, payload=payload)
 
         await self._inbox.accept(decode)
+
+
+def _client_region(
+    topic_arn: str | None,
+    region_name: str | None,
+    session: boto3.session.Session | None,
+    sns_client: SNSClient | None,
+) -> str | None:
+    """The region for the clients the transport makes (see ``region_name``); checks the
+    ARN and that an explicit region or a given SNS client agrees with it."""
+    region = resolve_region(topic_arn, region_name, environ={})
+    if topic_arn and sns_client is not None:
+        client_region = sns_client.meta.region_name
+        if client_region and client_region != region:
+            raise ValueError(
+                f"region mismatch: sns_client talks to {client_region!r} but the topic ARN "
+                f"{topic_arn} is in {region!r}"
+            )
+    if region is None and not (session is not None and session.region_name):
+        region = resolve_region()
+    return region

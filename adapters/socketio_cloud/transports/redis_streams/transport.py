@@ -28,7 +28,14 @@ from ... import protocol
 from ...exceptions import PayloadTooLarge, TransportError
 from ...protocol import ClusterMessage, Limits
 from ...runtime import Backoff, Inbox, LinkState
-from ...transport import MembershipKind, MessageHandler, Transport
+from ...transport import (
+    MembershipKind,
+    MessageHandler,
+    MissedPackets,
+    Session,
+    SessionStore,
+    Transport,
+)
 from .framing import (
     entry_fields,
     is_ephemeral,
@@ -38,6 +45,7 @@ from .framing import (
     stream_for_namespace,
     text,
 )
+from .sessions import decode_session, encode_session, is_offset, replay
 
 __all__ = ["DEFAULT_URL", "RedisStreamsTransport"]
 
@@ -89,7 +97,7 @@ def _duplicate(client: Redis) -> Redis:
 # ---------------------------------------------------------------------------- transport
 
 
-class RedisStreamsTransport(Transport):
+class RedisStreamsTransport(Transport, SessionStore):
     """One node's (or an emitter's) link to Redis, framed as the Node Streams adapter 0.3.
 
     Options (Node names in snake_case; Node defaults):
@@ -106,10 +114,8 @@ class RedisStreamsTransport(Transport):
     - ``max_len`` (10000): approximate stream length cap (``XADD MAXLEN ~``).
     - ``read_count`` (100) and ``block_time`` (5.0 seconds; Node's ``blockTimeInMs`` 5000):
       ``XREAD COUNT`` and ``BLOCK``.
-    - ``session_key_prefix`` (``"sio:session:"``): accepted for configuration parity only.
-      Node uses it for connection state recovery; python-socketio has no connection state
-      recovery, so sessions are neither stored nor restored, and Node clients reconnecting
-      to a Python node start a new session.
+    - ``session_key_prefix`` (``"sio:session:"``): the keys of the sessions kept for
+      connection state recovery (:mod:`.sessions`), shared with Node servers.
     - ``limits``: bounds for decoding untrusted messages; also the largest message this
       transport publishes (:class:`PayloadTooLarge` beyond it, since receivers drop it).
     """
@@ -247,6 +253,17 @@ class RedisStreamsTransport(Transport):
             await self._follow(stream)
         await self._subscribe(namespace)
 
+    async def remove_namespace(self, namespace: str) -> None:
+        """Unsubscribe the namespace's channels: NUMSUB no longer counts this node for it."""
+        self._namespaces.discard(namespace)
+        if self._pubsub is None or not self._reading:
+            return
+        channels = [self.public_channel(namespace), self.response_channel(namespace, self._uid)]
+        try:
+            await self._pubsub.unsubscribe(*channels)
+        except (RedisError, OSError) as exc:
+            raise TransportError(f"cannot unsubscribe from {channels}: {exc}") from exc
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -342,6 +359,44 @@ class RedisStreamsTransport(Transport):
             self._link.failed("commands", exc)
             raise TransportError(f"cannot publish to Redis channel {channel!r}: {exc}") from exc
         self._link.ok("commands")
+
+    # ------------------------------------------------------------------ sessions
+
+    async def save_session(self, namespace: str, session: Session, ttl: float) -> None:
+        value = encode_session(session)
+        key = self.session_key_prefix + session.pid
+        try:
+            await self._publisher().set(key, value, px=max(1, round(ttl * 1000)))
+        except (RedisError, OSError) as exc:
+            self._link.failed("commands", exc)
+            raise TransportError(f"cannot store session {key!r}: {exc}") from exc
+
+    async def take_session(self, namespace: str, pid: str, offset: str) -> Session | None:
+        if not is_offset(offset):
+            return None
+        key = self.session_key_prefix + pid
+        redis = self._publisher()
+        try:
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.get(key)
+                pipe.delete(key)
+                raw, _ = await pipe.execute()
+            if raw is None or not await redis.xrange(self.stream_for(namespace), offset, offset):
+                return None
+        except (RedisError, OSError) as exc:
+            self._link.failed("commands", exc)
+            raise TransportError(f"cannot take session {key!r}: {exc}") from exc
+        return decode_session(raw, limits=self.limits)
+
+    async def missed_packets(self, namespace: str, session: Session, offset: str) -> MissedPackets:
+        stream = self.stream_for(namespace)
+        try:
+            return await replay(
+                self._publisher(), stream, namespace, session, offset, limits=self.limits
+            )
+        except (RedisError, OSError) as exc:
+            self._link.failed("commands", exc)
+            raise TransportError(f"cannot read Redis stream {stream!r}: {exc}") from exc
 
     # ------------------------------------------------------------------ consuming
 
