@@ -1,23 +1,38 @@
-"""Python and Node servers in one Redis Streams cluster: every operation, both directions.
+"""Python and Node servers in one cluster: every operation, both directions, on each broker
+with a Node adapter to run beside ours (Redis Streams, PostgreSQL).
 
-The cluster (``mixed_cluster`` in conftest.py) is one Node server running
-``@socket.io/redis-streams-adapter`` 0.3.1 and two Python servers running
-:class:`RedisStreamsManager`. Clients are python-socketio clients connected to either side.
-To show that something did *not* arrive, tests send a marker afterwards on the same path and
-wait for it: the stream keeps each sender's order.
+The cluster (``mixed_cluster``, built in conftest.py) is one Node server on the broker's Node
+adapter and two Python servers on our manager. Clients are python-socketio clients connected
+to either side. To show that something did *not* arrive, tests send a marker afterwards on
+the same path and wait for it: each broker keeps each sender's order.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from socketio_cloud.exceptions import ServerSideEmitTimeout
+from tests.interop.conftest import postgres_cluster, redis_streams_cluster
 from tests.interop.harness import Client, MixedCluster
 from tests.support.services import wait_until
 
-pytestmark = [pytest.mark.interop, pytest.mark.redis]
+pytestmark = pytest.mark.interop
+
+CLUSTERS = {"redis_streams": redis_streams_cluster, "postgres": postgres_cluster}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("redis_streams", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+async def mixed_cluster(request: pytest.FixtureRequest) -> AsyncIterator[MixedCluster]:
+    async with CLUSTERS[request.param](request) as cluster:
+        yield cluster
 
 
 def got(client: Client, event: str, count: int = 1) -> Any:
