@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import __version__
 from .brokers import aws as aws_facts
@@ -33,9 +33,7 @@ from .brokers import aws as aws_facts
 if TYPE_CHECKING:
     from azure.servicebus.aio.management import ServiceBusAdministrationClient
 
-    from .cleanup.aws import CleanupReport
     from .cleanup.azure import CleanupReport as AzureCleanupReport
-    from .cleanup.gcp import CleanupReport as GcpCleanupReport
 
 __all__ = ["build_parser", "main"]
 
@@ -78,6 +76,50 @@ def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_cleanup_azure(brokers)
 
 
+def _add_sweep_options(
+    parser: argparse.ArgumentParser, *, stale_after: float, stale_help: str
+) -> None:
+    """The options every cleanup takes: --stale-after, --dry-run, --json."""
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=stale_after,
+        metavar="SECONDS",
+        help=f"{stale_help} (default: %(default)g)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+class _Report(Protocol):
+    dry_run: bool
+    errors: list[str]
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _print_report(
+    report: _Report,
+    args: argparse.Namespace,
+    heading: str,
+    sections: list[tuple[str, list[str]]],
+) -> int:
+    """Print a cleanup report (JSON with --json), return the exit status: 0, or 1 when an
+    operation failed. ``sections``: (title, entries), the deleting ones first."""
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        lines = [heading + (" (dry run)" if report.dry_run else "")]
+        for title, entries in [*sections, ("Errors", report.errors)]:
+            lines.append(f"{title}: {len(entries)}")
+            lines.extend(f"  {entry}" for entry in entries)
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if report.ok else 1
+
+
 def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     aws = brokers.add_parser(
         "aws",
@@ -93,12 +135,10 @@ def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser
     aws.add_argument(
         "--topic-arn", required=True, help="the cluster's SNS topic: only its queues are swept"
     )
-    aws.add_argument(
-        "--stale-after",
-        type=float,
-        default=aws_facts.DEFAULT_STALE_AFTER,
-        metavar="SECONDS",
-        help="age of a liveness mark that makes a queue stale (default: %(default)g)",
+    _add_sweep_options(
+        aws,
+        stale_after=aws_facts.DEFAULT_STALE_AFTER,
+        stale_help="age of a liveness mark that makes a queue stale",
     )
     aws.add_argument(
         "--grace-period",
@@ -107,10 +147,8 @@ def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="SECONDS",
         help="age after which a queue without a mark is stale (default: %(default)g)",
     )
-    aws.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     aws.add_argument("--region", help="AWS region (default: the topic ARN's)")
     aws.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local emulator")
-    aws.add_argument("--json", action="store_true", help="print the report as JSON")
     aws.set_defaults(command=_cleanup_aws)
 
 
@@ -145,33 +183,21 @@ def _cleanup_aws(args: argparse.Namespace) -> int:
     except BotoCoreError as exc:  # no credentials, no endpoint...: one line, no traceback
         sys.stderr.write(f"socketio-cloud: {exc}\n")
         return 1
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    else:
-        _write_cleanup_report(report, sys.stdout)
-    return 0 if report.ok else 1
-
-
-def _write_cleanup_report(report: CleanupReport, out: TextIO) -> None:
-    """Write ``report`` for people to read."""
-    dry = report.dry_run
-    lines = [f"Node queues under {report.queue_prefix!r}" + (" (dry run)" if dry else "")]
-
-    def section(title: str, entries: list[str]) -> None:
-        lines.append(f"{title}: {len(entries)}")
-        lines.extend(f"  {entry}" for entry in entries)
-
-    section(
-        "Would delete queues" if dry else "Deleted queues",
-        [f"{queue.name}  ({queue.reason})" for queue in report.deleted_queues],
+    deleting = "Would delete" if report.dry_run else "Deleted"
+    removing = "Would remove" if report.dry_run else "Removed"
+    return _print_report(
+        report,
+        args,
+        f"Node queues under {report.queue_prefix!r}",
+        [
+            (f"{deleting} queues", [f"{q.name}  ({q.reason})" for q in report.deleted_queues]),
+            ("Kept queues", [f"{q.name}  ({q.reason})" for q in report.kept_queues]),
+            (
+                f"{removing} subscriptions",
+                [f"{sub.arn}  ({sub.reason})" for sub in report.removed_subscriptions],
+            ),
+        ],
     )
-    section("Kept queues", [f"{queue.name}  ({queue.reason})" for queue in report.kept_queues])
-    section(
-        "Would remove subscriptions" if dry else "Removed subscriptions",
-        [f"{sub.arn}  ({sub.reason})" for sub in report.removed_subscriptions],
-    )
-    section("Errors", report.errors)
-    out.write("\n".join(lines) + "\n")
 
 
 def _add_dev(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -262,19 +288,13 @@ def _add_cleanup_gcp(brokers: argparse._SubParsersAction[argparse.ArgumentParser
         default="socket.io",
         help="the nodes' subscription prefix (default: %(default)s)",
     )
-    gcp.add_argument(
-        "--stale-after",
-        type=float,
-        default=900.0,
-        metavar="SECONDS",
-        help="age of a liveness mark that makes a subscription stale (default: %(default)g)",
+    _add_sweep_options(
+        gcp, stale_after=900.0, stale_help="age of a liveness mark that makes a subscription stale"
     )
-    gcp.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     gcp.add_argument(
         "--emulator-host",
         help="host:port of a Pub/Sub emulator (default: $PUBSUB_EMULATOR_HOST, if set)",
     )
-    gcp.add_argument("--json", action="store_true", help="print the report as JSON")
     gcp.set_defaults(command=_cleanup_gcp)
 
 
@@ -306,32 +326,16 @@ def _cleanup_gcp(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"socketio-cloud: {exc}\n")
         return 2
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    else:
-        _write_gcp_cleanup_report(report, sys.stdout)
-    return 0 if report.ok else 1
-
-
-def _write_gcp_cleanup_report(report: GcpCleanupReport, out: TextIO) -> None:
-    """Write ``report`` for people to read."""
-    dry = report.dry_run
-    lines = [
-        f"Node subscriptions of {report.topic} under {report.subscription_prefix!r}"
-        + (" (dry run)" if dry else "")
-    ]
-
-    def section(title: str, entries: list[str]) -> None:
-        lines.append(f"{title}: {len(entries)}")
-        lines.extend(f"  {entry}" for entry in entries)
-
-    section(
-        "Would delete subscriptions" if dry else "Deleted subscriptions",
-        [f"{sub.name}  ({sub.reason})" for sub in report.deleted],
+    deleting = "Would delete" if report.dry_run else "Deleted"
+    return _print_report(
+        report,
+        args,
+        f"Node subscriptions of {report.topic} under {report.subscription_prefix!r}",
+        [
+            (f"{deleting} subscriptions", [f"{s.name}  ({s.reason})" for s in report.deleted]),
+            ("Kept subscriptions", [f"{s.name}  ({s.reason})" for s in report.kept]),
+        ],
     )
-    section("Kept subscriptions", [f"{sub.name}  ({sub.reason})" for sub in report.kept])
-    section("Errors", report.errors)
-    out.write("\n".join(lines) + "\n")
 
 
 def _add_cleanup_azure(brokers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -349,14 +353,9 @@ def _add_cleanup_azure(brokers: argparse._SubParsersAction[argparse.ArgumentPars
     azure.add_argument(
         "--prefix", default="socket.io", help="node subscription prefix (default: %(default)s)"
     )
-    azure.add_argument(
-        "--stale-after",
-        type=float,
-        default=900.0,
-        metavar="SECONDS",
-        help="idle time that makes a subscription stale (default: %(default)g)",
+    _add_sweep_options(
+        azure, stale_after=900.0, stale_help="idle time that makes a subscription stale"
     )
-    azure.add_argument("--dry-run", action="store_true", help="report, delete nothing")
     credentials = azure.add_mutually_exclusive_group()
     credentials.add_argument(
         "--connection-string",
@@ -367,7 +366,6 @@ def _add_cleanup_azure(brokers: argparse._SubParsersAction[argparse.ArgumentPars
         "--namespace", help="fully qualified namespace (<name>.servicebus.windows.net)"
     )
     azure.add_argument("--ca-file", help="CA bundle to trust for the administration endpoint")
-    azure.add_argument("--json", action="store_true", help="print the report as JSON")
     azure.set_defaults(command=_cleanup_azure)
 
 
@@ -411,11 +409,18 @@ def _cleanup_azure(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"socketio-cloud: {exc}\n")
         return 2
-    if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    else:
-        _write_azure_cleanup_report(report, sys.stdout)
-    return 0 if report.ok else 1
+    return _print_report(
+        report,
+        args,
+        f"Node subscriptions {report.subscription_prefix!r}-<uid> of topic {report.topic_name!r}",
+        [
+            (
+                "Would delete" if report.dry_run else "Deleted",
+                [f"{e.name}  ({e.reason})" for e in report.deleted],
+            ),
+            ("Kept", [f"{e.name}  ({e.reason})" for e in report.kept]),
+        ],
+    )
 
 
 async def _run_azure_cleanup(
@@ -430,24 +435,6 @@ async def _run_azure_cleanup(
         stale_after=args.stale_after,
         dry_run=args.dry_run,
     )
-
-
-def _write_azure_cleanup_report(report: AzureCleanupReport, out: TextIO) -> None:
-    """Write an Azure cleanup ``report`` for people to read."""
-    dry = report.dry_run
-    lines = [
-        f"Node subscriptions {report.subscription_prefix!r}-<uid> of topic {report.topic_name!r}"
-        + (" (dry run)" if dry else "")
-    ]
-    for title, entries in (
-        ("Would delete" if dry else "Deleted", report.deleted),
-        ("Kept", report.kept),
-    ):
-        lines.append(f"{title}: {len(entries)}")
-        lines.extend(f"  {entry.name}  ({entry.reason})" for entry in entries)
-    lines.append(f"Errors: {len(report.errors)}")
-    lines.extend(f"  {error}" for error in report.errors)
-    out.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
