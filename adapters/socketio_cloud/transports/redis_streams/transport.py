@@ -151,6 +151,7 @@ class RedisStreamsTransport(Transport):
         self.max_message_size = self.limits.max_message_size
 
         self._uid = ""
+        self._uid_bytes = b""
         self._inbox: Inbox | None = None
         self._namespaces: set[str] = set()
         self._reader: Redis | None = None
@@ -212,6 +213,7 @@ class RedisStreamsTransport(Transport):
         await self.open_publisher()
         assert self._redis is not None
         self._uid = uid
+        self._uid_bytes = uid.encode()
         self._inbox = Inbox(self.broker, on_message, uid=uid)
         self._link.owner = f"node {uid}"
         self._started = self._reading = True
@@ -386,10 +388,17 @@ class RedisStreamsTransport(Transport):
             self._link.ok("commands")
             # RESP2 answers [[name, entries]], RESP3 {name: entries}
             streams = reply.items() if isinstance(reply, dict) else reply or ()
+            own, inbox = self._uid_bytes, self._inbox
+            assert inbox is not None
             for _name, entries in streams:
                 for entry_id, fields in entries:
                     offset = text(entry_id)
                     self._last_ids[stream] = offset
+                    # the node's own entries are most of what a sending node reads: drop
+                    # them on the raw uid field, before any decoding
+                    if fields.get(b"uid") == own:
+                        inbox.stats["own"] += 1
+                        continue
                     await self._handle_entry(fields, offset)
 
     def _wanted(self, message: ClusterMessage | None) -> ClusterMessage | None:
