@@ -47,6 +47,7 @@ class ClusterOptions(TypedDict, total=False):
     requests_timeout: float
     callback_timeout: float
     fanout: Fanout
+    queued_emits: bool
     limits: protocol.Limits | None
     logger: logging.Logger | None
 
@@ -82,6 +83,14 @@ class ClusterManager(ClusterNode, Selector):
         once and written to idle connections where safe, else Engine.IO's queue),
         ``"queue"`` (Engine.IO's queue only) or ``"tasks"`` (python-socketio's way, one
         task per client); see :data:`socketio_cloud.local.FANOUT_MODES`.
+    :param queued_emits: when True, ``sio.emit()`` without a callback returns once the
+        broadcast is queued for the broker, in order behind the node's earlier publishes,
+        as Node's ``io.emit()`` does; a publish that fails afterwards is logged, counted in
+        :attr:`stats` (``queued_failed``) and raised by ``await mgr.flush()``. Off by
+        default: ``await sio.emit()`` then returns once the broker has the message and
+        raises :class:`~socketio_cloud.exceptions.TransportError` itself. Either way,
+        publishes of the same loop turn share a broker round trip where the broker allows
+        it (a Redis pipeline, an SNS ``PublishBatch``).
     :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
 
     Who is in the cluster is the business of a :mod:`~socketio_cloud.membership` strategy,
@@ -262,14 +271,16 @@ class ClusterManager(ClusterNode, Selector):
         self._deliver(namespace, opts, event_args)
         if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
             return
-        await self._publish(
-            ClusterMessage(
-                MessageType.BROADCAST,
-                self.uid,
-                namespace,
-                protocol.broadcast_data(_wire(opts), event_args),
-            )
+        message = ClusterMessage(
+            MessageType.BROADCAST,
+            self.uid,
+            namespace,
+            protocol.broadcast_data(_wire(opts), event_args),
         )
+        if self.queued_emits:
+            await self._publish_queued(message)
+        else:
+            await self._publish(message)
 
     async def _publish_ack_broadcast(
         self,

@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import logging
 import weakref
+from collections import Counter
 
 from . import compat, protocol
 from .exceptions import NotReadyError, PayloadTooLarge, TransportError
@@ -54,6 +55,7 @@ class ClusterNode(LocalManager):
         requests_timeout: float = 5.0,
         callback_timeout: float = 60.0,
         fanout: Fanout = "auto",
+        queued_emits: bool = False,
         limits: protocol.Limits | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -71,6 +73,11 @@ class ClusterNode(LocalManager):
         self.heartbeat_timeout = heartbeat_timeout
         self.requests_timeout = requests_timeout
         self.callback_timeout = callback_timeout
+        self.queued_emits = queued_emits
+        self._counts: Counter[str] = Counter()
+        # publishes queued by emits that did not wait for them, and their errors since flush()
+        self._queued: set[asyncio.Future[str | None]] = set()
+        self._queued_errors: list[BaseException] = []
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._state = "new"
         self._ready_lock = asyncio.Lock()
@@ -128,6 +135,7 @@ class ClusterNode(LocalManager):
         if self._state in ("closed", "new"):
             self._state = "closed"
             return
+        await self._drain()
         await self.membership.leave(self._namespaces)
         await self._stop()
         await self.transport.close()
@@ -203,6 +211,63 @@ class ClusterNode(LocalManager):
             raise
         except Exception as exc:
             raise TransportError(f"publish failed: {exc}") from exc
+
+    async def _publish_queued(self, message: ClusterMessage) -> None:
+        """Queue ``message`` for the broker behind the node's earlier publishes and return
+        without waiting for it; a failure is logged, counted and raised by :meth:`flush`."""
+        if self._state != "ready" or message.nsp not in self._namespaces:
+            await self._ensure_ready(message.nsp)
+        self.membership.published(message.nsp)
+        try:
+            queued = self.transport.publish_soon(message)
+        except (TransportError, PayloadTooLarge):
+            raise
+        except Exception as exc:
+            raise TransportError(f"publish failed: {exc}") from exc
+        self._counts["queued"] += 1
+        self._queued.add(queued)
+        queued.add_done_callback(self._queued_done)
+
+    def _queued_done(self, queued: asyncio.Future[str | None]) -> None:
+        self._queued.discard(queued)
+        if queued.cancelled():
+            error: BaseException = TransportError("a queued publish was cancelled")
+        else:
+            exception = queued.exception()
+            if exception is None:
+                return
+            error = exception
+        self._counts["queued_failed"] += 1
+        if not self._queued_errors:
+            # one line per run of failures; flush() reports them all
+            self.logger.warning("a queued publish failed: %s", error)
+        else:
+            self.logger.debug("a queued publish failed: %s", error)
+        self._queued_errors.append(error)
+
+    async def flush(self) -> None:
+        """Wait until every publish queued so far (``queued_emits``) reached the broker.
+
+        Raises :class:`~socketio_cloud.exceptions.TransportError` if any queued publish
+        failed since the previous ``flush()`` (each failure is also counted in
+        :attr:`stats` as ``queued_failed`` and logged).
+        """
+        await self._drain()
+        errors, self._queued_errors = self._queued_errors, []
+        if errors:
+            raise TransportError(
+                f"{len(errors)} queued publish(es) failed since the last flush; "
+                f"the first: {errors[0]}"
+            ) from errors[0]
+
+    async def _drain(self) -> None:
+        while self._queued:
+            await asyncio.wait(list(self._queued))
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The node's counters (``queued``, ``queued_failed``) and its transport's."""
+        return {**self.transport.stats, **self._counts}
 
     def _respond(self, requester: str, message: ClusterMessage) -> None:
         """Publish a response in the background: the consumer must not wait on the broker."""

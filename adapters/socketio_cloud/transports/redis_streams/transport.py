@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -161,6 +162,10 @@ class RedisStreamsTransport(Transport):
         self._subscriptions: dict[bytes, asyncio.Future[None]] = {}
         self._link = LinkState("Redis", owner="emitter", log=logger)
         self._reader_links: set[str] = set()
+        # stream entries waiting for the writer, in publish order: (stream, fields, result)
+        self._outbox: list[tuple[str, dict[str, str], asyncio.Future[str | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._counts: Counter[str] = Counter()
         self._opened = False
         self._started = False
         self._reading = False
@@ -189,6 +194,15 @@ class RedisStreamsTransport(Transport):
     def connected(self) -> bool:
         """Whether the last publish and every reader succeeded in reaching Redis."""
         return self._link.connected
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """``xadd`` (entries added), ``pipelines`` (round trips that added them), ``own``
+        (own entries skipped unread), ``delivered`` and ``rejected`` (received messages)."""
+        counts = Counter(self._counts)
+        if self._inbox is not None:
+            counts.update(self._inbox.stats)
+        return dict(counts)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -252,6 +266,9 @@ class RedisStreamsTransport(Transport):
     async def close(self) -> None:
         if self._closed:
             return
+        if self._writer is not None:
+            # what was queued before close() is sent, as it would have been when awaited
+            await asyncio.wait([self._writer], timeout=_STOP_TIMEOUT)
         self._closed = True
         self._link.close()
         await self._stop_reading()
@@ -290,26 +307,70 @@ class RedisStreamsTransport(Transport):
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, message: ClusterMessage) -> str | None:
+        return await self.publish_soon(message)
+
+    def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
+        """Queue ``message`` behind every message queued before it.
+
+        Stream entries queued in the same loop turn, or while the previous batch is on its
+        way, go to Redis in one pipeline (one round trip); a single writer sends the
+        batches one after the other, so entries keep their publish order in the stream.
+        Requests go out at once with PUBLISH (Node does not order them with entries either).
+        """
         if message.uid != protocol.EMITTER_UID and is_ephemeral(message):
-            await self._publish_packed(self.public_channel(message.nsp), message)
-            return None
+            return asyncio.ensure_future(self._publish_request(message))
         fields = entry_fields(message)
         size = sum(len(key) + len(value.encode()) for key, value in fields.items())
         self._check_size(size)
-        stream = self.stream_for(message.nsp)
-        redis = self._publisher()
+        self._publisher()
+        result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._outbox.append((self.stream_for(message.nsp), fields, result))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+        return result
+
+    async def _publish_request(self, message: ClusterMessage) -> None:
+        await self._publish_packed(self.public_channel(message.nsp), message)
+
+    async def _write(self) -> None:
+        """Send the outbox in pipelines until it is empty."""
         try:
-            entry_id = await redis.xadd(
-                stream,
-                dict(fields),  # type: ignore[arg-type]  # redis-py's dict type is invariant
-                maxlen=self.max_len,
-                approximate=True,
-            )
-        except (RedisError, OSError) as exc:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                await self._send_batch(batch)
+        finally:
+            self._writer = None
+
+    async def _send_batch(
+        self, batch: list[tuple[str, dict[str, str], asyncio.Future[str | None]]]
+    ) -> None:
+        try:
+            pipe = self._publisher().pipeline(transaction=False)
+            for stream, fields, _ in batch:
+                pipe.xadd(
+                    stream,
+                    fields,  # type: ignore[arg-type]  # redis-py's dict type is invariant
+                    maxlen=self.max_len,
+                    approximate=True,
+                )
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, TransportError) as exc:
             self._link.failed("commands", exc)
-            raise TransportError(f"cannot add to Redis stream {stream!r}: {exc}") from exc
-        self._link.ok("commands")
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            replies = [exc] * len(batch)
+        else:
+            self._counts["pipelines"] += 1
+            self._link.ok("commands")
+        for (stream, _, result), reply in zip(batch, replies, strict=True):
+            if isinstance(reply, BaseException):
+                self._counts["xadd_failed"] += 1
+                if not result.done():  # else its caller gave up waiting
+                    error = TransportError(f"cannot add to Redis stream {stream!r}: {reply}")
+                    error.__cause__ = reply
+                    result.set_exception(error)
+            else:
+                self._counts["xadd"] += 1
+                if not result.done():
+                    result.set_result(text(reply))
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
         await self._publish_packed(self.response_channel(message.nsp, requester_uid), message)
