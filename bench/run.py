@@ -28,7 +28,7 @@ from bench.procs import BENCH, Child, ChildError, python_child
 
 logger = logging.getLogger("bench.run")
 
-PARTS = ("broadcast", "cost", "scale")
+PARTS = ("broadcast", "cost", "aws-latency", "scale")
 
 
 def emit_line(result: dict[str, Any]) -> None:
@@ -138,7 +138,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     del load_before
     moto = MotoProcess(log_dir)
     selected = set(args.only.split(",")) if args.only else None
-    wants_moto = "cost" not in args.skip or selected is None or "ours-aws-moto" in selected
+    wants_moto = (
+        "cost" not in args.skip
+        or "aws-latency" not in args.skip
+        or selected is None
+        or "ours-aws-moto" in selected
+    )
     if wants_moto:
         await moto.start()
     aws_env = _aws_env(moto.endpoint) if moto.endpoint else {}
@@ -147,6 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "broadcast": [],
         "cost": None,
         "cost_more_nodes": [],
+        "aws_latency": None,
         "scale": None,
     }
     try:
@@ -173,6 +179,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["cost"] = result
                 else:
                     results["cost_more_nodes"].append({"nodes": nodes, **result})
+        if "aws-latency" not in args.skip:
+            results["aws_latency"] = await run_part(
+                "aws-latency",
+                "bench.aws_latency",
+                ["--endpoint", moto.endpoint or "", "--delay-ms", "20"]
+                + (["--quick"] if args.quick else []),
+                log_dir,
+                aws_env,
+                moto.error,
+                timeout=600,
+            )
         if "scale" not in args.skip:
             results["scale"] = await run_part(
                 "scale",
