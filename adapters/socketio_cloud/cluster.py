@@ -431,18 +431,21 @@ class ClusterManager(ClusterNode, Selector):
             for sid, _ in self._select(namespace, message.options())
         ]
         data = {"requestId": message.request_id, "sockets": sockets}
-        try:
-            protocol.encode_data(data)
-        except (TypeError, ValueError):
+
+        def without_session_data() -> ClusterMessage:
             # a session holds something msgpack cannot carry: report the sockets without it
             self.logger.warning(
                 "socket data of %s is not serializable; sending it empty", namespace
             )
             for socket in sockets:
                 socket["data"] = {}
+            return ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data)
+
+        # encoded once, by the transport; only a failure to encode builds the fallback
         self._respond(
             message.uid,
             ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data),
+            unencodable=without_session_data,
         )
 
     async def fetch_sockets(

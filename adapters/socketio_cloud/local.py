@@ -56,6 +56,9 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sid_rooms: dict[str, dict[str, set[str]]] = {}
         self._socket_meta: dict[tuple[str, str], tuple[int, Any]] = {}
+        # each socket's handshake map, built on the first fetch_sockets that needs it: it
+        # never changes, and building it is most of the cost of answering a fetch
+        self._handshakes: dict[tuple[str, str], dict[str, Any]] = {}
         self._pending_auth: dict[tuple[str, str], Any] = {}
         self._acks: dict[str, dict[int, Callable[..., Any]]] = {}
         self._ack_ids = itertools.count(1)
@@ -269,6 +272,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         # Same effect as the base class, but rooms are left through the reverse index: the
         # base class scans every room of the namespace, quadratic when many sockets leave.
         self._socket_meta.pop((namespace, sid), None)
+        self._handshakes.pop((namespace, sid), None)
         self._acks.pop(sid, None)
         if namespace not in self.rooms:
             return
@@ -291,8 +295,14 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         return sid
 
     async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
-        issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))
-        environ = self.server.get_environ(sid, namespace=namespace)
+        key = (namespace, sid)
+        handshake = self._handshakes.get(key)
+        if handshake is None:
+            issued, auth = self._socket_meta.get(key, (int(time.time() * 1000), None))
+            environ = self.server.get_environ(sid, namespace=namespace)
+            handshake = build_handshake(environ, issued_ms=issued, auth=auth)
+            if key in self._socket_meta:  # a connected socket: forgotten on disconnect
+                self._handshakes[key] = handshake
         data: Any = {}
         try:
             data = await self.server.get_session(sid, namespace=namespace)
@@ -301,7 +311,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         rooms = self.get_rooms(sid, namespace)
         return {
             "id": sid,
-            "handshake": build_handshake(environ, issued_ms=issued, auth=auth),
+            "handshake": handshake,
             "rooms": rooms,
             "data": data,
         }

@@ -15,6 +15,7 @@ import atexit
 import logging
 import weakref
 from collections import Counter
+from collections.abc import Callable
 
 from . import compat, protocol
 from .exceptions import NotReadyError, PayloadTooLarge, TransportError
@@ -269,15 +270,30 @@ class ClusterNode(LocalManager):
         """The node's counters (``queued``, ``queued_failed``) and its transport's."""
         return {**self.transport.stats, **self._counts}
 
-    def _respond(self, requester: str, message: ClusterMessage) -> None:
-        """Publish a response in the background: the consumer must not wait on the broker."""
+    def _respond(
+        self,
+        requester: str,
+        message: ClusterMessage,
+        *,
+        unencodable: Callable[[], ClusterMessage] | None = None,
+    ) -> None:
+        """Publish a response in the background: the consumer must not wait on the broker.
+
+        ``unencodable`` makes the response to send instead when ``message`` cannot be
+        encoded (msgpack refuses a value in it).
+        """
 
         async def send() -> None:
             # a broadcast to many clients needing acks answers once per client: bound how
             # many of those publishes run at once (connection pools refuse past their size)
             async with self._responding:
                 try:
-                    await self.transport.publish_response(requester, message)
+                    try:
+                        await self.transport.publish_response(requester, message)
+                    except (TypeError, ValueError):
+                        if unencodable is None:
+                            raise
+                        await self.transport.publish_response(requester, unencodable())
                 except Exception as exc:
                     self.logger.warning("could not send %s: %s", message.type.name, exc)
 
