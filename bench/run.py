@@ -29,6 +29,15 @@ from bench.procs import BENCH, Child, ChildError, python_child
 logger = logging.getLogger("bench.run")
 
 PARTS = ("broadcast", "cost", "aws-latency", "scale")
+# what --quick runs unless told otherwise: our node (before, default, queued emits) beside
+# the peers, the AWS publishing behind a delay, and the scale operations at 2,000 sockets
+QUICK_SCENARIOS = (
+    "ours-redis-streams-uvicorn",
+    "ours-redis-streams-uvicorn-before",
+    "ours-redis-streams-uvicorn-queued",
+    "node-redis-streams",
+    "pysio-redis",
+)
 
 
 def emit_line(result: dict[str, Any]) -> None:
@@ -70,8 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     args.clients = args.clients or (20 if quick else 200)
     args.steady_events = args.steady_events or (40 if quick else 400)
-    args.burst_events = args.burst_events or (100 if quick else 1000)
-    args.sockets = args.sockets or (500 if quick else 10_000)
+    args.burst_events = args.burst_events or (300 if quick else 1000)
+    args.sockets = args.sockets or (2000 if quick else 10_000)
     args.idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
     try:
         args.cost_nodes = [
@@ -83,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--cost-nodes: a cluster has at least 2 nodes")
     if args.out is None and not quick:
         args.out = BENCH
+    if quick and args.only is None:
+        args.only = ",".join(QUICK_SCENARIOS)
+        args.skip = args.skip or "cost"
     args.skip = {part for part in args.skip.split(",") if part}
     unknown = args.skip - set(PARTS)
     if unknown:
@@ -325,6 +337,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     results = asyncio.run(run(args))
     results["machine"] = machine.facts()
+    if args.quick:
+        from bench import summary
+
+        sys.stderr.write("\n" + summary.table(results) + "\n")
     if args.out is not None:
         from bench import report
 
