@@ -30,7 +30,8 @@ from .transport import Transport
 
 __all__ = ["MAX_CONCURRENT_RESPONSES", "ClusterNode"]
 
-#: Responses a node publishes at the same time, at most.
+#: Responses a node publishes at the same time, at most (unless its transport says more:
+#: :attr:`~socketio_cloud.transport.Transport.concurrent_responses`).
 MAX_CONCURRENT_RESPONSES = 16
 
 # Started nodes not closed yet: told about at interpreter exit (see _warn_unclosed).
@@ -82,7 +83,9 @@ class ClusterNode(LocalManager):
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._state = "new"
         self._ready_lock = asyncio.Lock()
-        self._responding = asyncio.Semaphore(MAX_CONCURRENT_RESPONSES)
+        self._responding = asyncio.Semaphore(
+            max(MAX_CONCURRENT_RESPONSES, transport.concurrent_responses)
+        )
         self._namespaces: set[str] = set()
         self._requests = RequestTable()
         self.membership.on_node_left = self._requests.node_left

@@ -74,6 +74,11 @@ class Transport(abc.ABC):
     #: (with a payload-offload store: the largest that can be offloaded). None: unbounded.
     max_message_size: int | None = None
 
+    #: Responses the core may publish at the same time. A pool of connections bounds it
+    #: (the default); a transport that pipelines its commands on one connection sets more,
+    #: so that many responses share a round trip.
+    concurrent_responses: ClassVar[int] = 16
+
     # the last message queued by the default publish_soon()
     _last_queued: asyncio.Future[str | None] | None = None
 

@@ -117,6 +117,8 @@ class RedisStreamsTransport(Transport):
 
     membership: ClassVar[MembershipKind] = "broker"
     broker: ClassVar[str] = "redis-streams"
+    # responses share pipelines on one connection: no pool to exhaust
+    concurrent_responses: ClassVar[int] = 1024
 
     def __init__(
         self,
@@ -162,8 +164,9 @@ class RedisStreamsTransport(Transport):
         self._subscriptions: dict[bytes, asyncio.Future[None]] = {}
         self._link = LinkState("Redis", owner="emitter", log=logger)
         self._reader_links: set[str] = set()
-        # stream entries waiting for the writer, in publish order: (stream, fields, result)
-        self._outbox: list[tuple[str, dict[str, str], asyncio.Future[str | None]]] = []
+        # commands waiting for the writer, in publish order: (key, XADD fields or PUBLISH
+        # payload, result); a stream key gets an XADD, a channel a PUBLISH
+        self._outbox: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._counts: Counter[str] = Counter()
         self._opened = False
@@ -197,7 +200,8 @@ class RedisStreamsTransport(Transport):
 
     @property
     def stats(self) -> dict[str, int]:
-        """``xadd`` (entries added), ``pipelines`` (round trips that added them), ``own``
+        """``xadd`` (entries added), ``publish`` (requests and responses), ``pipelines``
+        (round trips that sent them), ``own``
         (own entries skipped unread), ``delivered`` and ``rejected`` (received messages)."""
         counts = Counter(self._counts)
         if self._inbox is not None:
@@ -312,25 +316,30 @@ class RedisStreamsTransport(Transport):
     def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
         """Queue ``message`` behind every message queued before it.
 
-        Stream entries queued in the same loop turn, or while the previous batch is on its
-        way, go to Redis in one pipeline (one round trip); a single writer sends the
-        batches one after the other, so entries keep their publish order in the stream.
-        Requests go out at once with PUBLISH (Node does not order them with entries either).
+        Commands queued in the same loop turn, or while the previous batch is on its way,
+        go to Redis in one pipeline (one round trip); a single writer sends the batches one
+        after the other, so stream entries keep their publish order in the stream, and
+        requests (PUBLISH) keep theirs relative to entries too.
         """
         if message.uid != protocol.EMITTER_UID and is_ephemeral(message):
-            return asyncio.ensure_future(self._publish_request(message))
+            return self._queue_packed(self.public_channel(message.nsp), message)
         fields = entry_fields(message)
         size = sum(len(key) + len(value.encode()) for key, value in fields.items())
         self._check_size(size)
+        return self._queue(self.stream_for(message.nsp), fields)
+
+    def _queue_packed(self, channel: str, message: ClusterMessage) -> asyncio.Future[str | None]:
+        payload = protocol.encode(message)
+        self._check_size(len(payload))
+        return self._queue(channel, payload)
+
+    def _queue(self, key: str, value: dict[str, str] | bytes) -> asyncio.Future[str | None]:
         self._publisher()
         result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((self.stream_for(message.nsp), fields, result))
+        self._outbox.append((key, value, result))
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
         return result
-
-    async def _publish_request(self, message: ClusterMessage) -> None:
-        await self._publish_packed(self.public_channel(message.nsp), message)
 
     async def _write(self) -> None:
         """Send the outbox in pipelines until it is empty."""
@@ -342,17 +351,20 @@ class RedisStreamsTransport(Transport):
             self._writer = None
 
     async def _send_batch(
-        self, batch: list[tuple[str, dict[str, str], asyncio.Future[str | None]]]
+        self, batch: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]]
     ) -> None:
         try:
             pipe = self._publisher().pipeline(transaction=False)
-            for stream, fields, _ in batch:
-                pipe.xadd(
-                    stream,
-                    fields,  # type: ignore[arg-type]  # redis-py's dict type is invariant
-                    maxlen=self.max_len,
-                    approximate=True,
-                )
+            for key, value, _ in batch:
+                if isinstance(value, bytes):
+                    pipe.publish(key, value)
+                else:
+                    pipe.xadd(
+                        key,
+                        value,  # type: ignore[arg-type]  # redis-py's dict type is invariant
+                        maxlen=self.max_len,
+                        approximate=True,
+                    )
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError, TransportError) as exc:
             self._link.failed("commands", exc)
@@ -360,20 +372,22 @@ class RedisStreamsTransport(Transport):
         else:
             self._counts["pipelines"] += 1
             self._link.ok("commands")
-        for (stream, _, result), reply in zip(batch, replies, strict=True):
+        for (key, value, result), reply in zip(batch, replies, strict=True):
+            published = isinstance(value, bytes)
             if isinstance(reply, BaseException):
-                self._counts["xadd_failed"] += 1
+                self._counts["publish_failed" if published else "xadd_failed"] += 1
                 if not result.done():  # else its caller gave up waiting
-                    error = TransportError(f"cannot add to Redis stream {stream!r}: {reply}")
+                    where = f"channel {key!r}" if published else f"stream {key!r}"
+                    error = TransportError(f"cannot publish to Redis {where}: {reply}")
                     error.__cause__ = reply
                     result.set_exception(error)
             else:
-                self._counts["xadd"] += 1
+                self._counts["publish" if published else "xadd"] += 1
                 if not result.done():
-                    result.set_result(text(reply))
+                    result.set_result(None if published else text(reply))
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
-        await self._publish_packed(self.response_channel(message.nsp, requester_uid), message)
+        await self._queue_packed(self.response_channel(message.nsp, requester_uid), message)
 
     async def server_count(self, namespace: str) -> int:
         channel = self.public_channel(namespace)
@@ -394,17 +408,6 @@ class RedisStreamsTransport(Transport):
         limit = self.limits.max_message_size
         if size > limit:
             raise PayloadTooLarge(size, limit, "receivers would drop it (Limits.max_message_size)")
-
-    async def _publish_packed(self, channel: str, message: ClusterMessage) -> None:
-        payload = protocol.encode(message)
-        self._check_size(len(payload))
-        redis = self._publisher()
-        try:
-            await redis.publish(channel, payload)
-        except (RedisError, OSError) as exc:
-            self._link.failed("commands", exc)
-            raise TransportError(f"cannot publish to Redis channel {channel!r}: {exc}") from exc
-        self._link.ok("commands")
 
     # ------------------------------------------------------------------ consuming
 
