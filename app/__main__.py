@@ -43,7 +43,11 @@ def main() -> int:
         sys.stderr.write(f"app: invalid configuration: {exc}\n")
         return EXIT_CONFIG_ERROR
     configure_logging(settings)
-    service = ChatService(settings)
+    try:
+        service = ChatService(settings)
+    except SettingsError as exc:  # a backend's own requirements (pubsub: a project)
+        sys.stderr.write(f"app: invalid configuration: {exc}\n")
+        return EXIT_CONFIG_ERROR
     config = uvicorn.Config(
         service.asgi,
         host=settings.host,

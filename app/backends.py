@@ -41,6 +41,18 @@ def aws_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def amqp_manager(settings: Settings) -> ClusterManager:
+    """RabbitMQ (AMQP 0-9-1) with room-routed delivery."""
+    from socketio_cloud.transports.amqp import AmqpManager
+
+    return AmqpManager(
+        url=settings.amqp_url,
+        exchange=settings.amqp_exchange,
+        queue_prefix=settings.queue_prefix,
+        **settings.cluster_options(),
+    )
+
+
 def postgres_manager(settings: Settings) -> ClusterManager:
     """PostgreSQL LISTEN/NOTIFY, compatible with Node's ``@socket.io/postgres-adapter``."""
     from socketio_cloud.transports.postgres import PostgresManager
@@ -53,10 +65,31 @@ def postgres_manager(settings: Settings) -> ClusterManager:
     )
 
 
+def pubsub_manager(settings: Settings) -> ClusterManager:
+    """Google Cloud Pub/Sub; credentials are Google's application default ones, the
+    emulator is used when ``PUBSUB_EMULATOR_HOST`` is set."""
+    from socketio_cloud.transports.pubsub import PubSubManager
+
+    from .config import SettingsError
+
+    if not settings.gcp_project:
+        raise SettingsError("SIO_GCP_PROJECT (or GOOGLE_CLOUD_PROJECT) is needed for pubsub")
+    return PubSubManager(
+        project=settings.gcp_project,
+        topic=settings.pubsub_topic,
+        subscription_prefix=settings.subscription_prefix,
+        large_payload_bucket=settings.large_payload_bucket,
+        emulator_host=settings.pubsub_emulator_host,
+        **settings.cluster_options(),
+    )
+
+
 BACKENDS: dict[str, ManagerFactory] = {
     "memory": memory_manager,
     "aws": aws_manager,
     "postgres": postgres_manager,
+    "amqp": amqp_manager,
+    "pubsub": pubsub_manager,
 }
 
 

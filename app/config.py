@@ -3,7 +3,7 @@
 ============================  =============================================  =====================
 Variable                      Meaning                                        Default
 ============================  =============================================  =====================
-``SIO_BACKEND``               cluster broker: ``memory`` or ``aws``          ``memory``
+``SIO_BACKEND``               memory, aws, postgres, amqp, pubsub            ``memory``
 ``PORT``                      TCP port to listen on                          ``8000``
 ``SIO_HOST``                  address to listen on                           ``0.0.0.0``
 ``SIO_NODE_NAME``             name shown to users and other servers          the host name
@@ -12,7 +12,15 @@ Variable                      Meaning                                        Def
 ``SIO_QUEUE_PREFIX``          per-node SQS queue name prefix (aws)           ``socket-io``
 ``SIO_HEARTBEAT_INTERVAL``    seconds between heartbeats                     ``5``
 ``SIO_HEARTBEAT_TIMEOUT``     seconds before a silent node is dropped        ``10``
-``SIO_LARGE_PAYLOAD_BUCKET``  S3 bucket for messages over 256 KiB (aws)      none
+``SIO_LARGE_PAYLOAD_BUCKET``  bucket for large messages: S3 over 256 KiB     none
+                              (aws), Cloud Storage over 10 MB (pubsub)
+``SIO_GCP_PROJECT``           Google Cloud project (pubsub), else            none
+                              ``GOOGLE_CLOUD_PROJECT``
+``SIO_PUBSUB_TOPIC``          existing Pub/Sub topic of the cluster          ``socket-io``
+``SIO_SUBSCRIPTION_PREFIX``   per-node subscription prefix (pubsub)          ``socket.io``
+``PUBSUB_EMULATOR_HOST``      ``host:port`` of a Pub/Sub emulator (pubsub)   none
+``SIO_AMQP_URL``              RabbitMQ URL, ``amqp[s]://...`` (amqp)         guest@localhost:5672
+``SIO_AMQP_EXCHANGE``         the cluster's topic exchange (amqp)            ``socket.io``
 ``SIO_SHUTDOWN_TIMEOUT``      seconds open connections get at shutdown       ``5``
 ``SIO_LOG_LEVEL``             ``debug``, ``info``, ``warning`` or ``error``  ``info``
 ``AWS_REGION``                AWS region (aws), else ``AWS_DEFAULT_REGION``  boto3's configuration
@@ -31,6 +39,7 @@ The postgres backend reads ``SIO_POSTGRES_DSN`` (connection string, default
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +56,8 @@ __all__ = ["LOG_LEVELS", "Settings", "SettingsError"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _NODE_NAME_MAX = 64
+# Pub/Sub resource ids: the prefix starts the node's subscription id <prefix>-<16 hex>.
+_SUBSCRIPTION_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9._~+%-]{0,200}$")
 
 
 class SettingsError(SocketIOCloudError, ValueError):
@@ -68,12 +79,18 @@ class Settings:
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 10.0
     large_payload_bucket: str | None = None
+    amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    amqp_exchange: str = "socket.io"
     shutdown_timeout: float = 5.0
     log_level: str = "info"
     aws_region: str | None = None
     postgres_dsn: str | None = None
     postgres_channel_prefix: str = "socket.io"
     postgres_table: str = "socket_io_attachments"
+    gcp_project: str | None = None
+    pubsub_topic: str = "socket-io"
+    subscription_prefix: str = "socket.io"
+    pubsub_emulator_host: str | None = None
     # permessage-deflate costs CPU per client and message, and rules out the shared-frame
     # fan-out (socketio_cloud.direct_frames): off unless asked for
     ws_compression: bool = False
@@ -97,6 +114,8 @@ class Settings:
             heartbeat_interval=env.seconds("SIO_HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             heartbeat_timeout=env.seconds("SIO_HEARTBEAT_TIMEOUT", defaults.heartbeat_timeout),
             large_payload_bucket=env.optional("SIO_LARGE_PAYLOAD_BUCKET"),
+            amqp_url=env.text("SIO_AMQP_URL", defaults.amqp_url),
+            amqp_exchange=env.text("SIO_AMQP_EXCHANGE", defaults.amqp_exchange),
             shutdown_timeout=env.seconds("SIO_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout),
             log_level=env.choice("SIO_LOG_LEVEL", defaults.log_level, LOG_LEVELS),
             aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
@@ -105,6 +124,10 @@ class Settings:
                 "SIO_POSTGRES_CHANNEL_PREFIX", defaults.postgres_channel_prefix
             ),
             postgres_table=env.text("SIO_POSTGRES_TABLE", defaults.postgres_table),
+            gcp_project=env.optional("SIO_GCP_PROJECT") or env.optional("GOOGLE_CLOUD_PROJECT"),
+            pubsub_topic=env.text("SIO_PUBSUB_TOPIC", defaults.pubsub_topic),
+            subscription_prefix=env.text("SIO_SUBSCRIPTION_PREFIX", defaults.subscription_prefix),
+            pubsub_emulator_host=env.optional("PUBSUB_EMULATOR_HOST"),
             ws_compression=env.choice("SIO_WS_COMPRESSION", "off", ("on", "off")) == "on",
         )
         settings.check()
@@ -121,10 +144,17 @@ class Settings:
             raise SettingsError(
                 f"SIO_QUEUE_PREFIX: 1 to 63 letters, digits, '-' or '_', got {self.queue_prefix!r}"
             )
+        if not self.amqp_url.startswith(("amqp://", "amqps://")):
+            raise SettingsError("SIO_AMQP_URL: expected an amqp:// or amqps:// URL")
         if self.topic_arn is not None and not (
             self.topic_arn.startswith("arn:") and ":sns:" in self.topic_arn
         ):
             raise SettingsError(f"SIO_TOPIC_ARN: not an SNS topic ARN: {self.topic_arn!r}")
+        if not _SUBSCRIPTION_PREFIX.match(self.subscription_prefix):
+            raise SettingsError(
+                "SIO_SUBSCRIPTION_PREFIX: a letter, then letters, digits or . _ ~ + % -, "
+                f"got {self.subscription_prefix!r}"
+            )
         self._check_postgres()
 
     def _check_postgres(self) -> None:

@@ -1,10 +1,14 @@
-"""``make demo``: a cluster of the reference service on an embedded AWS, on this machine.
+"""``make demo``: a cluster of the reference service on an embedded broker, on this machine.
 
-Starts moto's SNS and SQS in this process (:mod:`app.embedded_aws`), creates the cluster's
-topic, runs ``--nodes`` app nodes (``python -m app`` processes, AWS backend) on
-``127.0.0.1:<base-port + i>``, waits until each is healthy and counts all the others, and
-prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node gracefully and
-checks that their SQS queues are gone. ``--check`` does all of that without waiting.
+Starts the broker, creates the cluster's topic, runs ``--nodes`` app nodes (``python -m app``
+processes) on ``127.0.0.1:<base-port + i>``, waits until each is healthy and counts all the
+others, and prints their addresses. On Ctrl-C (SIGINT) or SIGTERM it stops every node
+gracefully and checks that their per-node resources are gone. ``--check`` does all of that
+without waiting.
+
+Brokers (``--backend``): ``aws`` (default), moto's SNS and SQS in this process
+(:mod:`socketio_cloud.dev.aws`); ``pubsub``, Google's Pub/Sub emulator from the Cloud SDK
+(:mod:`app.embedded_pubsub`).
 
 Exit status: 0 when the cluster came up and shut down cleanly, 1 otherwise, 2 on a usage
 error.
@@ -16,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,11 +32,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .embedded_aws import EmbeddedAws
+from socketio_cloud.dev.aws import EmbeddedAws, port_is_free
+
+from .embedded_pubsub import PubSubEmulator, find_emulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC_NAME = "socketio-cloud-demo"
 QUEUE_PREFIX = "socketio-cloud-demo"
+GCP_PROJECT = "socketio-cloud-demo"
+SUBSCRIPTION_PREFIX = "socketio-cloud-demo"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL_INTERVAL = 0.1
@@ -80,7 +87,13 @@ def say(text: str) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="make demo",
-        description="Run a cluster of the reference Socket.IO service on an embedded AWS.",
+        description="Run a cluster of the reference Socket.IO service on an embedded broker.",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("aws", "pubsub"),
+        default=os.environ.get("DEMO_BACKEND", "aws"),
+        help="aws: moto's SNS+SQS; pubsub: the Pub/Sub emulator (default: aws, env DEMO_BACKEND)",
     )
     parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default: 3)")
     parser.add_argument(
@@ -93,12 +106,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--aws-port", type=int, default=0, help="port of the embedded AWS (default: any free one)"
     )
     parser.add_argument(
+        "--pubsub-port",
+        type=int,
+        default=0,
+        help="port of the Pub/Sub emulator (default: any free one)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         default=os.environ.get("DEMO_CHECK") == "1",
         help="start, check and stop again without waiting for Ctrl-C (env DEMO_CHECK=1)",
     )
     parser.add_argument("--verbose", action="store_true", help="show the nodes' info logs")
+    parser.add_argument(
+        "--ports-only",
+        action="store_true",
+        help="only check that the demo's ports are free (exit status 1 when one is taken)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.nodes <= 20:
         parser.error("--nodes must be between 1 and 20")
@@ -122,16 +146,68 @@ class StopRequest:
 
 
 class Demo:
-    """The embedded AWS and the node processes of one demo run."""
+    """The embedded broker and the node processes of one demo run."""
 
     def __init__(self, args: argparse.Namespace, stop: StopRequest) -> None:
         self.args = args
         self.stop = stop
         self.aws = EmbeddedAws(port=args.aws_port)
+        self.pubsub: PubSubEmulator | None = None
         self.nodes: list[NodeProcess] = []
         self.topic_arn = ""
 
+    @property
+    def on_pubsub(self) -> bool:
+        return bool(self.args.backend == "pubsub")
+
+    @property
+    def resource_kind(self) -> str:
+        return "Pub/Sub subscription" if self.on_pubsub else "SQS queue"
+
+    @property
+    def broker_running(self) -> bool:
+        if self.on_pubsub:
+            return self.pubsub is not None and self.pubsub.running
+        return self.aws.running
+
     # ------------------------------------------------------------------------ up
+
+    def start_broker(self) -> None:
+        if self.on_pubsub:
+            self.start_pubsub()
+        else:
+            self.start_aws()
+
+    def stop_broker(self) -> None:
+        if self.pubsub is not None:
+            self.pubsub.close()
+        self.aws.stop()
+
+    def start_pubsub(self) -> None:
+        launcher = find_emulator()
+        if launcher is None:
+            raise DemoError(
+                "no Pub/Sub emulator: install the Cloud SDK's google-cloud-cli-pubsub-emulator"
+            )
+        self.pubsub = PubSubEmulator(launcher, port=self.args.pubsub_port or None)
+        try:
+            self.pubsub.start()
+        except RuntimeError as exc:
+            raise DemoError(f"cannot start the Pub/Sub emulator: {exc}") from exc
+        # the blocking admin clients of this process find the emulator through this variable
+        os.environ["PUBSUB_EMULATOR_HOST"] = self.pubsub.host
+        from google.api_core.exceptions import AlreadyExists
+        from google.cloud import pubsub_v1
+
+        try:
+            pubsub_v1.PublisherClient().create_topic(name=self.pubsub_topic_path)
+        except AlreadyExists:
+            pass
+        say(f"==> Pub/Sub emulator on {self.pubsub.host}, topic {TOPIC_NAME}")
+
+    @property
+    def pubsub_topic_path(self) -> str:
+        return f"projects/{GCP_PROJECT}/topics/{TOPIC_NAME}"
 
     def start_aws(self) -> None:
         try:
@@ -142,31 +218,45 @@ class Demo:
         say(f"==> embedded AWS (moto) on {self.aws.endpoint_url}, topic {TOPIC_NAME}")
 
     def node_environment(self, name: str, port: int) -> dict[str, str]:
-        # Drop the caller's AWS settings: profiles or real endpoints must not leak in.
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        # Drop the caller's cloud settings: profiles or real endpoints must not leak in.
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AWS_", "PUBSUB_", "GOOGLE_", "SIO_"))
+        }
+        env.update(
+            {
+                "SIO_HOST": "127.0.0.1",
+                "PORT": str(port),
+                "SIO_NODE_NAME": name,
+                "SIO_LOG_LEVEL": "info" if self.args.verbose else "warning",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.on_pubsub:
+            assert self.pubsub is not None
+            env.update(
+                {
+                    "SIO_BACKEND": "pubsub",
+                    "SIO_GCP_PROJECT": GCP_PROJECT,
+                    "SIO_PUBSUB_TOPIC": TOPIC_NAME,
+                    "SIO_SUBSCRIPTION_PREFIX": SUBSCRIPTION_PREFIX,
+                    "PUBSUB_EMULATOR_HOST": self.pubsub.host,
+                }
+            )
+            return env
         env.update(self.aws.environ())
         env.update(
             {
                 "SIO_BACKEND": "aws",
-                "SIO_HOST": "127.0.0.1",
-                "PORT": str(port),
-                "SIO_NODE_NAME": name,
                 "SIO_TOPIC_ARN": self.topic_arn,
                 "SIO_QUEUE_PREFIX": QUEUE_PREFIX,
-                "SIO_LOG_LEVEL": "info" if self.args.verbose else "warning",
-                "PYTHONUNBUFFERED": "1",
             }
         )
         return env
 
     def start_nodes(self) -> None:
         ports = [self.args.base_port + i for i in range(self.args.nodes)]
-        busy = [port for port in ports if _port_in_use(port)]
-        if busy:
-            raise DemoError(
-                f"port(s) {', '.join(map(str, busy))} already in use; pick others with "
-                "--base-port (or DEMO_BASE_PORT)"
-            )
         for i, port in enumerate(ports, start=1):
             name = f"node-{i}"
             process = subprocess.Popen(
@@ -214,13 +304,24 @@ class Demo:
         if self.stop.event.is_set():
             raise Interrupted("stopping before the cluster was up")
 
+    def node_resources(self) -> list[str]:
+        """The nodes' queues (aws) or subscriptions (pubsub) that exist."""
+        if self.on_pubsub:
+            from google.cloud import pubsub_v1
+
+            names = pubsub_v1.PublisherClient().list_topic_subscriptions(
+                topic=self.pubsub_topic_path
+            )
+            return [name.rsplit("/", 1)[-1] for name in names]
+        return self.node_queues()
+
     def node_queues(self) -> list[str]:
         urls = self.aws.client("sqs").list_queues(QueueNamePrefix=QUEUE_PREFIX)
         return [url.rsplit("/", 1)[-1] for url in urls.get("QueueUrls", [])]
 
     def banner(self) -> None:
         say("")
-        say(f"The cluster is up: {len(self.nodes)} nodes, one SQS queue each.")
+        say(f"The cluster is up: {len(self.nodes)} nodes, one {self.resource_kind} each.")
         say("Open two of these pages side by side and chat across the nodes:")
         for node in self.nodes:
             say(f"    {node.name}  {node.url}/")
@@ -262,25 +363,55 @@ class Demo:
                 clean = False
         return clean
 
-    def verify_queues_deleted(self) -> bool:
-        left = self.node_queues()
+    def verify_resources_deleted(self) -> bool:
+        left = self.node_resources()
+        what = "subscriptions" if self.on_pubsub else "queues"
         if left:
-            say(f"!! node queues left behind: {', '.join(left)}")
+            say(f"!! node {what} left behind: {', '.join(left)}")
             return False
-        say(f"==> all {len(self.nodes)} node queues were deleted; bye")
+        say(f"==> all {len(self.nodes)} node {what} were deleted; bye")
         return True
+
+
+def busy_ports(args: argparse.Namespace) -> list[str]:
+    """What each taken port of this run was meant for, as lines to print; empty when all
+    are free."""
+    wanted = {args.base_port + i: f"node-{i + 1}" for i in range(args.nodes)}
+    if args.aws_port:
+        wanted.setdefault(args.aws_port, "the embedded AWS")
+    return [
+        f"port {port} on 127.0.0.1 is already in use (needed by {user})"
+        for port, user in wanted.items()
+        if not port_is_free(port)
+    ]
+
+
+def check_ports(args: argparse.Namespace) -> bool:
+    """Say which ports are taken and how to choose others; True when every one is free."""
+    busy = busy_ports(args)
+    for line in busy:
+        say(f"!! {line}")
+    if busy:
+        say("!! pick other ports with --base-port (or DEMO_BASE_PORT) and --aws-port")
+    return not busy
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # before anything starts: a taken port would otherwise show after moto is up
+    if not check_ports(args):
+        return 1
+    if args.ports_only:
+        return 0
     demo = Demo(args, StopRequest())
     ok = False
     try:
-        demo.start_aws()
+        demo.start_broker()
         demo.start_nodes()
         demo.wait_until_healthy()
         demo.wait_until_clustered()
-        say(f"==> node queues on SQS: {', '.join(demo.node_queues())}")
+        where = "subscriptions on Pub/Sub" if demo.on_pubsub else "queues on SQS"
+        say(f"==> node {where}: {', '.join(demo.node_resources())}")
         demo.banner()
         if not args.check:
             demo.watch()
@@ -295,17 +426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         try:
             ok = demo.stop_nodes() and ok
-            if demo.aws.running and demo.nodes:
-                ok = demo.verify_queues_deleted() and ok
+            if demo.broker_running and demo.nodes:
+                ok = demo.verify_resources_deleted() and ok
         finally:
-            demo.aws.stop()
+            demo.stop_broker()
     return 0 if ok else 1
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 if __name__ == "__main__":

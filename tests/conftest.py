@@ -13,7 +13,7 @@ pytest_plugins = [
 
 pytest_plugins += [
     f"tests.backends.{name}"
-    for name in ("aws", "redis_streams", "postgres")
+    for name in ("aws", "redis_streams", "postgres", "amqp", "pubsub")
     if importlib.util.find_spec(f"tests.backends.{name}") is not None
 ]
 

@@ -20,10 +20,16 @@ def test_every_pubsub_permission_has_a_scope_it_is_granted_on() -> None:
         assert any(permission.startswith(prefix) for prefix in pubsub.PERMISSION_SCOPES)
 
 
-def test_an_emitter_only_publishes_and_the_cleanup_needs_less_than_a_node() -> None:
+def test_an_emitter_only_publishes_and_the_cleanup_only_reads_and_deletes() -> None:
     assert pubsub.EMITTER_PERMISSIONS == {"pubsub.topics.publish"}
     assert pubsub.EMITTER_PERMISSIONS < pubsub.NODE_PERMISSIONS
-    assert pubsub.CLEANUP_PERMISSIONS < pubsub.NODE_PERMISSIONS
+    # The cleanup reads and deletes subscriptions; it never publishes, subscribes or consumes
+    # (it lists and reads, which a node never does: the sets are not nested).
+    assert not pubsub.CLEANUP_PERMISSIONS & {
+        "pubsub.topics.publish",
+        "pubsub.subscriptions.create",
+        "pubsub.subscriptions.consume",
+    }
     # Creating a subscription is checked on the project and on the topic it attaches to.
     assert {"pubsub.subscriptions.create", "pubsub.topics.attachSubscription"} <= (
         pubsub.NODE_PERMISSIONS

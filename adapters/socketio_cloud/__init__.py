@@ -23,8 +23,12 @@ _EXPORTS = {
     "AwsSqsEmitter": "socketio_cloud.transports.aws",
     "RedisStreamsManager": "socketio_cloud.transports.redis_streams",
     "RedisStreamsEmitter": "socketio_cloud.transports.redis_streams",
+    "AmqpManager": "socketio_cloud.transports.amqp",
+    "AmqpEmitter": "socketio_cloud.transports.amqp",
     "PostgresManager": "socketio_cloud.transports.postgres",
     "PostgresEmitter": "socketio_cloud.transports.postgres",
+    "PubSubManager": "socketio_cloud.transports.pubsub",
+    "PubSubEmitter": "socketio_cloud.transports.pubsub",
     "Transport": "socketio_cloud.transport",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
@@ -56,6 +60,8 @@ if TYPE_CHECKING:
     from .exceptions import UnsupportedVersionError as UnsupportedVersionError
     from .operators import BroadcastOperator as BroadcastOperator
     from .transport import Transport as Transport
+    from .transports.amqp import AmqpEmitter as AmqpEmitter
+    from .transports.amqp import AmqpManager as AmqpManager
     from .transports.aws import AwsSqsEmitter as AwsSqsEmitter
     from .transports.aws import AwsSqsManager as AwsSqsManager
     from .transports.memory import MemoryBus as MemoryBus
@@ -63,6 +69,8 @@ if TYPE_CHECKING:
     from .transports.memory import MemoryManager as MemoryManager
     from .transports.postgres import PostgresEmitter as PostgresEmitter
     from .transports.postgres import PostgresManager as PostgresManager
+    from .transports.pubsub import PubSubEmitter as PubSubEmitter
+    from .transports.pubsub import PubSubManager as PubSubManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
 
@@ -71,6 +79,8 @@ if TYPE_CHECKING:
 _EXTRAS = {
     "socketio_cloud.transports.aws": "aws",
     "socketio_cloud.transports.redis_streams": "redis",
+    "socketio_cloud.transports.amqp": "amqp",
+    "socketio_cloud.transports.pubsub": "gcp",
 }
 
 

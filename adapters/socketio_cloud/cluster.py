@@ -247,6 +247,7 @@ class ClusterManager(ClusterNode, Selector):
         namespace = normalize_namespace(namespace)
         if self.is_connected(sid, namespace) or self.is_pre_connected(sid, namespace):
             self.basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+            await self.transport.rooms_settled()
             return
         await self._add_sockets(namespace, BroadcastOptions((sid,)), [room])
 
@@ -383,6 +384,7 @@ class ClusterManager(ClusterNode, Selector):
 
     async def _add_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:
         self._apply_join(namespace, opts, rooms)
+        await self.transport.rooms_settled()
         await self._publish_room_change(MessageType.SOCKETS_JOIN, namespace, opts, rooms)
 
     async def _del_sockets(self, namespace: str, opts: BroadcastOptions, rooms: list[str]) -> None:

@@ -59,6 +59,9 @@ class Membership(abc.ABC):
         self.transport = transport
         self.logger = logger
         self.on_node_left: NodeLeft = lambda namespace, uid: None
+        #: Called when every other node went silent at once: more likely this node stopped
+        #: receiving than the whole cluster died.
+        self.on_silence: Callable[[], None] = lambda: None
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """The transport is started: begin whatever loops the strategy needs."""
@@ -236,6 +239,9 @@ class HeartbeatMembership(Membership):
             self.logger.info("%d node(s) seem down: %s", len(uids), shown)
             for namespace, uid in gone:
                 self._remove(namespace, uid)
+            if not any(self._nodes.values()):
+                self.logger.info("every other node went silent; checking this node's receiving")
+                self.on_silence()
 
 
 class BrokerMembership(Membership):

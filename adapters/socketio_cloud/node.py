@@ -89,7 +89,11 @@ class ClusterNode(LocalManager):
         self._namespaces: set[str] = set()
         self._requests = RequestTable()
         self.membership.on_node_left = self._requests.node_left
+        self.membership.on_silence = self._recheck_transport
         self._server_events = ServerEvents(self.logger)
+        # brokers that route by room learn of the node's local rooms
+        self.on("create-room", transport.room_created)
+        self.on("delete-room", transport.room_deleted)
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -150,6 +154,9 @@ class ClusterNode(LocalManager):
         crashed process would (other nodes notice after ``heartbeat_timeout``)."""
         await self._stop()
         await self.transport.abort()
+
+    def _recheck_transport(self) -> None:
+        self._spawn(self.transport.recheck())
 
     def _warn_unclosed(self, why: str) -> None:
         if getattr(self, "_state", None) != "ready":

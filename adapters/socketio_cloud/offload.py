@@ -62,14 +62,17 @@ class Offload:
 
     @property
     def max_message_size(self) -> int:
-        """The largest message that can be published, offloaded or not."""
+        """The largest message that can be published, offloaded or not (never more than
+        receivers accept: ``limits.max_message_size``)."""
         if self.store is None:
-            return self.broker_limit
-        return max(self.broker_limit, self.limits.max_message_size)
+            return min(self.broker_limit, self.limits.max_message_size)
+        return self.limits.max_message_size
 
     def fits(self, size: int) -> bool:
-        """Whether a message of ``size`` bytes goes through the broker as it is."""
-        return size <= self.broker_limit
+        """Whether a message of ``size`` bytes goes through the broker as it is: within the
+        broker's limit and the receivers' (otherwise :meth:`store_payload` it, which refuses
+        what cannot be carried at all)."""
+        return size <= min(self.broker_limit, self.limits.max_message_size)
 
     async def store_payload(self, sender_uid: str, payload: bytes, size: int) -> str:
         """Offload ``payload`` of a message whose broker size is ``size``; return the pointer.
@@ -77,6 +80,10 @@ class Offload:
         Raises :class:`PayloadTooLarge` without a store or beyond the receivers' limit, and
         :class:`TransportError` when the store cannot be written.
         """
+        if size > self.limits.max_message_size or len(payload) > self.limits.max_message_size:
+            raise PayloadTooLarge(
+                max(size, len(payload)), self.limits.max_message_size, "receivers would drop it"
+            )
         if self.store is None:
             raise PayloadTooLarge(size, self.broker_limit, self.hint)
         if len(payload) > self.limits.max_message_size:

@@ -135,6 +135,28 @@ class Transport(abc.ABC):
         Transports that route by namespace (a channel per namespace) subscribe here.
         """
 
+    def room_created(self, namespace: str, room: str) -> None:  # noqa: B027 - optional hook
+        """A room of ``namespace`` got its first local member (sids included).
+
+        Called synchronously by the core; brokers that route by room (AMQP bindings) start
+        subscribing here and let :meth:`rooms_settled` wait for it.
+        """
+
+    def room_deleted(self, namespace: str, room: str) -> None:  # noqa: B027 - optional hook
+        """The last local member of a room left."""
+
+    async def rooms_settled(self) -> None:  # noqa: B027 - optional hook
+        """Return once the broker routes to this node every room created so far.
+
+        Awaited by ``enter_room`` and ``sockets_join`` before they return, so that a
+        broadcast sent after a join reaches the new member.
+        """
+
+    async def recheck(self) -> None:  # noqa: B027 - optional hook
+        """The core suspects this node receives nothing: every other node went silent at
+        once. Verify the node's broker resources (a subscription deleted behind its back)
+        and restore what is missing; cheap when all is well."""
+
     async def server_count(self, namespace: str) -> int:
         """Nodes serving ``namespace``, self included (``membership = "broker"`` only)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no broker-side membership")

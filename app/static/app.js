@@ -12,6 +12,8 @@
   const $ = (id) => document.getElementById(id);
   const socket = io({ reconnectionDelayMax: 5000 });
   const state = { node: null, name: null, room: null };
+  // What the page shows about the cluster; greyed while disconnected, as it may be outdated.
+  const FACTS = ["node-fact", "count-fact", "users-card", "servers-card"];
 
   // ---------------------------------------------------------------- helpers
 
@@ -79,6 +81,26 @@
   function setConnection(kind, text) {
     $("connection").dataset.state = kind;
     $("connection-text").textContent = text;
+  }
+
+  function setStale(stale) {
+    for (const id of FACTS) {
+      const box = $(id);
+      box.classList.toggle("stale", stale);
+      if (stale) box.title = "last known before the connection was lost";
+      else box.removeAttribute("title");
+    }
+  }
+
+  function setControls(connected) {
+    // Nothing can be sent without a connection: socket.io would queue it silently.
+    const chatting = connected && state.room !== null;
+    $("join").disabled = !connected;
+    $("ask-servers").disabled = !connected;
+    $("message").disabled = !chatting;
+    $("send").disabled = !chatting;
+    if (!connected) $("message").placeholder = "Disconnected: waiting to reconnect…";
+    else if (!chatting) $("message").placeholder = "Join a room to chat";
   }
 
   async function refreshStatus() {
@@ -153,7 +175,7 @@
     } catch (error) {
       $("answers-note").textContent = error.message;
     } finally {
-      button.disabled = false;
+      button.disabled = !socket.connected;
     }
   }
 
@@ -206,7 +228,7 @@
     event.preventDefault();
     const input = $("message");
     const text = input.value.trim();
-    if (!text) return;
+    if (!text || !socket.connected) return;
     input.value = "";
     try {
       await request("chat", { text });
@@ -222,6 +244,7 @@
 
   socket.on("connect", async () => {
     setConnection("online", "connected");
+    setControls(true);
     try {
       const me = await request("whoami");
       state.node = me.node;
@@ -233,11 +256,15 @@
     } catch (error) {
       showError(error.message);
     }
-    refreshStatus();
-    refreshUsers();
+    await Promise.all([refreshStatus(), refreshUsers()]);
+    if (socket.connected) setStale(false);
   });
 
-  socket.on("disconnect", () => setConnection("offline", "reconnecting…"));
+  socket.on("disconnect", () => {
+    setConnection("offline", "reconnecting…");
+    setControls(false);
+    setStale(true);
+  });
   socket.on("connect_error", () => setConnection("offline", "cannot reach the server"));
   socket.on("chat", showChat);
   socket.on("presence", showPresence);

@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from .service import NAG_QUEUES_ARN
+from .settings import aws_facts
 
 __all__ = ["LIBRARY_FILES", "CleanupFunction", "stage_cleanup_code"]
 
@@ -118,8 +118,11 @@ class CleanupFunction(Construct):
                 resources=["*"],
             )
         )
+        # exactly <prefix>-<16 characters>: never the queues of a prefix extending this one
         queues_arn = stack.format_arn(
-            service="sqs", resource=f"{queue_prefix}-*", arn_format=ArnFormat.NO_RESOURCE_NAME
+            service="sqs",
+            resource=aws_facts.node_queue_wildcard(queue_prefix),
+            arn_format=ArnFormat.NO_RESOURCE_NAME,
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -151,14 +154,6 @@ class CleanupFunction(Construct):
                 "granted on '*'.",
             )
         )
-        Validations.of(self.role).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{NAG_QUEUES_ARN.format(prefix=queue_prefix)}]",
-                reason="The queues to inspect are named <prefix>-<node uid> at run time; the "
-                "statement covers the cluster's prefix only.",
-            )
-        )
-
         self.function = lambda_.Function(
             self,
             "Function",

@@ -6,6 +6,7 @@ from typing import cast
 
 from aws_cdk import (
     Acknowledgment,
+    Annotations,
     ArnFormat,
     CfnOutput,
     Duration,
@@ -36,8 +37,12 @@ HEALTH_CHECK_PATH = "/healthz"
 #: ``-`` and 16 hex characters to the prefix.
 _QUEUE_PREFIX = aws_facts.QUEUE_PREFIX_PATTERN
 
-#: The queues' ARN pattern as cdk-nag spells it in finding ids (pseudo parameters in <>).
-NAG_QUEUES_ARN = "arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:{prefix}-*"
+
+#: What an HTTP-only deployment says at synthesis and in its outputs.
+CLEAR_TEXT_WARNING = (
+    "HTTP only: websocket and polling traffic crosses the internet in clear text. "
+    "Deploy with -c certificateArn=<ACM certificate ARN> for HTTPS (port 80 then redirects)."
+)
 
 
 class SocketIoService(Construct):
@@ -250,6 +255,10 @@ class SocketIoService(Construct):
                 protocol=elbv2.ApplicationProtocol.HTTP,
                 default_target_groups=[self.target_group],
             )
+            # it deploys (a first try needs no domain), but nobody should miss that it is
+            # unencrypted: a warning at every synthesis and an output next to the URL
+            Annotations.of(self).add_warning(CLEAR_TEXT_WARNING)
+            CfnOutput(self, "Transport", value=CLEAR_TEXT_WARNING)
 
         dns_name = self.load_balancer.load_balancer_dns_name
         CfnOutput(self, "LoadBalancerDnsName", value=dns_name)
@@ -263,10 +272,13 @@ class SocketIoService(Construct):
         self, topic: sns.ITopic, topic_key: kms.IKey | None, queue_prefix: str
     ) -> None:
         stack = Stack.of(self)
-        # arn:<partition>:sqs:<region>:<account>:<prefix>-* : the node's own queue
-        # (<prefix>-<uid>) and no other queue of the account.
+        # arn:<partition>:sqs:<region>:<account>:<prefix>-???????????????? : the node queues
+        # of this cluster (<prefix>-<16-character uid>) and no other queue of the account,
+        # not even those of a cluster whose prefix extends this one (<prefix>-eu-<uid>).
+        # A node's uid is chosen at start, so IAM cannot narrow this to the node's own queue.
+        queue_pattern = aws_facts.node_queue_wildcard(queue_prefix)
         queues_arn = stack.format_arn(
-            service="sqs", resource=f"{queue_prefix}-*", arn_format=ArnFormat.NO_RESOURCE_NAME
+            service="sqs", resource=queue_pattern, arn_format=ArnFormat.NO_RESOURCE_NAME
         )
         self.task_role.add_to_policy(
             iam.PolicyStatement(
@@ -292,13 +304,32 @@ class SocketIoService(Construct):
         )
         self.task_role.add_to_policy(
             iam.PolicyStatement(
-                sid="ClusterTopic",
-                # Publish and Subscribe are authorized against the topic; Unsubscribe and
-                # Get/SetSubscriptionAttributes (filter policy, raw delivery) against the
-                # topic the subscription belongs to, so the topic ARN covers all five.
+                sid="PublishToClusterTopic",
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+            )
+        )
+        self.task_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SubscribeOwnQueue",
+                # Only an SQS queue of this cluster may be subscribed: a compromised task
+                # cannot subscribe an outside endpoint (HTTP, e-mail, another account's queue).
+                actions=["sns:Subscribe"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"sns:Protocol": "sqs"},
+                    "ArnLike": {"sns:Endpoint": queues_arn},
+                },
+            )
+        )
+        self.task_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ManageClusterSubscriptions",
+                # IAM authorizes Unsubscribe and Get/SetSubscriptionAttributes (raw delivery,
+                # filter policy) against the topic the subscription belongs to; it has no
+                # resource or condition key for one subscription, so the narrowest
+                # statement is "subscriptions of the cluster topic", none of another topic.
                 actions=[
-                    "sns:Publish",
-                    "sns:Subscribe",
                     "sns:Unsubscribe",
                     "sns:GetSubscriptionAttributes",
                     "sns:SetSubscriptionAttributes",
@@ -317,13 +348,6 @@ class SocketIoService(Construct):
                     "kms:GenerateDataKey*; the grant is on the topic's key only.",
                 )
             )
-        Validations.of(self.task_role).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions-IAM5[Resource::{NAG_QUEUES_ARN.format(prefix=queue_prefix)}]",
-                reason="Nodes create their queue at start as <prefix>-<node uid>; the uid is not "
-                "known at deploy time, so the statement covers the cluster's prefix only.",
-            )
-        )
 
     def _large_payload_bucket(self, key_prefix: str) -> s3.Bucket:
         bucket = s3.Bucket(

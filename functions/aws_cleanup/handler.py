@@ -44,11 +44,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     dry_run = _flag(os.environ.get("DRY_RUN", ""))
     if isinstance(event, dict) and "dry_run" in event:
         dry_run = dry_run or _flag(str(event["dry_run"]))
+    topic_arn = os.environ.get("TOPIC_ARN", "").strip()
+    if not topic_arn:
+        # without the cluster's topic nothing proves a queue is this cluster's
+        raise ValueError("TOPIC_ARN is not set: the cleanup sweeps one cluster's queues only")
     report = aws_cleanup.cleanup(
         boto3.client("sqs"),
         boto3.client("sns"),
         queue_prefix=os.environ.get("QUEUE_PREFIX") or aws_cleanup.DEFAULT_QUEUE_PREFIX,
-        topic_arn=os.environ.get("TOPIC_ARN") or None,
+        topic_arn=topic_arn,
         stale_after=_seconds("STALE_AFTER_SECONDS", aws_cleanup.DEFAULT_STALE_AFTER),
         grace_period=_seconds("GRACE_PERIOD_SECONDS", aws_cleanup.DEFAULT_GRACE_PERIOD),
         dry_run=dry_run,

@@ -5,8 +5,10 @@ Debian's chromium, driven by Playwright; the screenshots are kept in ``test-arti
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,3 +142,114 @@ def test_two_pages_on_two_nodes_chat_list_users_and_ask_the_servers(
             browser.close()
 
     assert errors == [], errors
+
+
+# Blocks of the page that must never cover one another; an element and its ancestors aside.
+LAYOUT_BLOCKS = ".topbar, .brand, .fact, .card, .card-head, label, input, button, .users li"
+LAYOUT_PROBLEMS = """(selector) => {
+  const width = document.documentElement.clientWidth;
+  const problems = [];
+  const all = [...document.body.querySelectorAll("*")].filter((el) => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && box.height > 0;
+  });
+  for (const el of all) {
+    const box = el.getBoundingClientRect();
+    if (box.left < -0.5 || box.right > width + 0.5) {
+      const name = `${el.tagName}#${el.id}.${el.className}`;
+      problems.push(`${name} spans ${box.left}-${box.right} of ${width}`);
+    }
+  }
+  if (document.documentElement.scrollWidth > width) {
+    problems.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} > ${width}`);
+  }
+  const blocks = all.filter((el) => el.matches(selector));
+  for (const [i, a] of blocks.entries()) {
+    for (const b of blocks.slice(i + 1)) {
+      if (a.contains(b) || b.contains(a)) continue;
+      const p = a.getBoundingClientRect(), q = b.getBoundingClientRect();
+      const overlap = Math.min(p.right, q.right) - Math.max(p.left, q.left) > 0.5
+        && Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top) > 0.5;
+      const [x, y] = [a.outerHTML.slice(0, 60), b.outerHTML.slice(0, 60)];
+      if (overlap) problems.push(`${x} overlaps ${y}`);
+    }
+  }
+  return problems;
+}"""
+
+
+def open_page(browser: Any, node: AppProcess, errors: list[str], **context: Any) -> Any:
+    page = browser.new_context(**context).new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{node.url}/")
+    return page
+
+
+def test_the_page_fits_a_phone_screen_without_overlaps(
+    chromium: str, sync_api: Any, aws_nodes: list[AppProcess]
+) -> None:
+    expect = sync_api.expect
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            phone = {"viewport": {"width": 360, "height": 740}, "is_mobile": True}
+            page = open_page(browser, aws_nodes[0], errors, **phone)
+            expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+            expect(page.locator("#server-count")).to_have_text("2")
+            before_joining = page.evaluate(LAYOUT_PROBLEMS, LAYOUT_BLOCKS)
+
+            page.fill("#name", "Ada Lovelace-Byron")
+            page.fill("#room", "a-rather-long-room-name")
+            page.click("#join")
+            expect(page.locator("#message")).to_be_enabled()
+            expect(page.locator('#users li[data-name="Ada Lovelace-Byron"]')).to_be_visible()
+            page.fill("#message", "a message long enough to wrap on a narrow screen " * 3)
+            page.press("#message", "Enter")
+            expect(page.locator("#messages .message")).to_have_count(1)
+            page.click("#ask-servers")
+            expect(page.locator("#answers li")).to_have_count(2)
+            chatting = page.evaluate(LAYOUT_PROBLEMS, LAYOUT_BLOCKS)
+            page.screenshot(path=str(ARTIFACTS / "app-demo-phone.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert before_joining == []
+    assert chatting == []
+    assert errors == [], errors
+
+
+def test_a_page_whose_node_stops_greys_its_facts_and_disables_send(
+    chromium: str, sync_api: Any, aws_nodes: list[AppProcess]
+) -> None:
+    node = aws_nodes[0]
+    expect = sync_api.expect
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = open_page(browser, node, [], viewport={"width": 1280, "height": 820})
+            expect(page.locator("#server-count")).to_have_text("2")
+            page.fill("#name", "Ada")
+            page.click("#join")
+            expect(page.locator("#send")).to_be_enabled()
+            for fact in ("#node-fact", "#count-fact", "#users-card", "#servers-card"):
+                expect(page.locator(fact)).not_to_have_class(re.compile(r"\bstale\b"))
+
+            assert node.stop() in (0, -signal.SIGTERM)
+
+            expect(page.locator("#connection")).to_have_attribute("data-state", "offline")
+            expect(page.locator("#send")).to_be_disabled()
+            expect(page.locator("#message")).to_be_disabled()
+            expect(page.locator("#ask-servers")).to_be_disabled()
+            for fact in ("#node-fact", "#count-fact", "#users-card", "#servers-card"):
+                expect(page.locator(fact)).to_have_class(re.compile(r"\bstale\b"))
+            page.screenshot(path=str(ARTIFACTS / "app-demo-disconnected.png"))
+        finally:
+            browser.close()

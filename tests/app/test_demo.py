@@ -116,3 +116,23 @@ def test_the_demo_runs_three_nodes_and_deletes_their_queues_on_ctrl_c() -> None:
     assert f"all {NODES} node queues were deleted" in output.text
     for i in range(NODES):
         assert f"node-{i + 1} stopped" in output.text
+
+
+def test_a_taken_port_is_named_before_anything_starts() -> None:
+    base = free_port_run(NODES)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 1))
+        taken.listen()
+        result = subprocess.run(
+            [str(REPO_ROOT / "scripts" / "demo"), "--base-port", str(base)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "DEMO_SKIP_BOOTSTRAP": "1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"port {base + 1} on 127.0.0.1 is already in use (needed by node-2)" in result.stdout
+    # nothing was installed or started
+    assert "==>" not in result.stdout + result.stderr

@@ -18,6 +18,7 @@ import pytest
 
 from socketio_cloud.cleanup.aws import (
     TAG_ALIVE,
+    TAG_SUBSCRIPTION,
     cleanup,
     find_stale_queues,
     judge_queue,
@@ -25,6 +26,7 @@ from socketio_cloud.cleanup.aws import (
 )
 from tests.aws import (
     create_node_queue,
+    create_topic,
     queue_exists,
     topic_subscriptions,
 )
@@ -55,7 +57,7 @@ def test_stale_queue_is_deleted_with_its_subscription(
 ) -> None:
     node = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=now - STALE_AGE)
 
-    report = cleanup(sqs, sns, queue_prefix=prefix, now=now)
+    report = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, now=now)
 
     assert not queue_exists(sqs, node.name)
     assert node.subscription_arn not in topic_subscriptions(sns, topic_arn)
@@ -71,7 +73,7 @@ def test_subscription_of_a_stale_queue_without_subscription_tag_is_found_on_its_
         sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=now - STALE_AGE, tag_subscription=False
     )
 
-    report = cleanup(sqs, sns, queue_prefix=prefix, now=now)
+    report = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, now=now)
 
     assert not queue_exists(sqs, node.name)
     assert topic_subscriptions(sns, topic_arn) == set()
@@ -96,10 +98,10 @@ def test_alive_mark_is_judged_against_stale_after(
 ) -> None:
     node = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=now - 500)
 
-    kept = cleanup(sqs, sns, queue_prefix=prefix, stale_after=600, now=now)
+    kept = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, stale_after=600, now=now)
     assert queue_exists(sqs, node.name) and kept.deleted_queues == []
 
-    deleted = cleanup(sqs, sns, queue_prefix=prefix, stale_after=400, now=now)
+    deleted = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, stale_after=400, now=now)
     assert not queue_exists(sqs, node.name)
     assert [queue.name for queue in deleted.deleted_queues] == [node.name]
 
@@ -109,7 +111,9 @@ def test_queue_without_alive_mark_is_kept_during_the_grace_period(
 ) -> None:
     node = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=None)
 
-    report = cleanup(sqs, sns, queue_prefix=prefix, grace_period=900, now=time.time() + 100)
+    report = cleanup(
+        sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, grace_period=900, now=time.time() + 100
+    )
 
     assert queue_exists(sqs, node.name)
     assert [queue.name for queue in report.kept_queues] == [node.name]
@@ -120,7 +124,9 @@ def test_queue_without_alive_mark_is_deleted_after_the_grace_period(
 ) -> None:
     node = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=None)
 
-    report = cleanup(sqs, sns, queue_prefix=prefix, grace_period=900, now=time.time() + 1000)
+    report = cleanup(
+        sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, grace_period=900, now=time.time() + 1000
+    )
 
     assert not queue_exists(sqs, node.name)
     assert topic_subscriptions(sns, topic_arn) == set()
@@ -151,6 +157,50 @@ def test_queues_outside_the_prefix_are_never_touched(
     assert all(queue_exists(sqs, queue.name) for queue in outsiders)
     assert topic_subscriptions(sns, topic_arn) == subscriptions
     assert report.deleted_queues == report.kept_queues == report.removed_subscriptions == []
+
+
+def test_a_queue_of_another_clusters_topic_is_kept_with_its_subscription(
+    now: float, sqs: Any, sns: Any, prefix: str, topic_arn: str
+) -> None:
+    # another cluster shares the prefix but talks through its own topic
+    other_topic = create_topic(sns, f"{prefix}-other")
+    theirs = create_node_queue(
+        sqs, sns, prefix=prefix, topic_arn=other_topic, alive=now - STALE_AGE
+    )
+
+    report = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, now=now)
+
+    assert queue_exists(sqs, theirs.name)
+    assert topic_subscriptions(sns, other_topic) == {theirs.subscription_arn}
+    assert report.deleted_queues == [] and report.removed_subscriptions == []
+    assert [queue.name for queue in report.kept_queues] == [theirs.name]
+
+
+def test_a_queue_without_a_topic_tag_is_not_provably_ours_and_is_kept(
+    now: float, sqs: Any, sns: Any, prefix: str, topic_arn: str
+) -> None:
+    untagged = create_node_queue(sqs, sns, prefix=prefix, topic_arn=None, alive=now - STALE_AGE)
+
+    report = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, now=now)
+
+    assert queue_exists(sqs, untagged.name)
+    assert report.deleted_queues == []
+
+
+def test_a_forged_subscription_tag_never_removes_a_foreign_subscription(
+    now: float, sqs: Any, sns: Any, prefix: str, topic_arn: str
+) -> None:
+    other_topic = create_topic(sns, f"{prefix}-other")
+    bystander = create_node_queue(sqs, sns, prefix=f"{prefix}-by", topic_arn=other_topic, alive=now)
+    node = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=now - STALE_AGE)
+    # the stale queue's tag names the other topic's subscription
+    sqs.tag_queue(QueueUrl=node.url, Tags={TAG_SUBSCRIPTION: bystander.subscription_arn})
+
+    report = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, now=now)
+
+    assert topic_subscriptions(sns, other_topic) == {bystander.subscription_arn}
+    assert not queue_exists(sqs, node.name)
+    assert [sub.arn for sub in report.removed_subscriptions] == [node.subscription_arn]
 
 
 def test_orphan_subscription_whose_queue_is_gone_is_removed(
@@ -229,7 +279,7 @@ def test_queue_that_vanishes_during_the_run_counts_as_gone(
                 other_client.delete_queue(QueueUrl=queue.url)
 
     sqs.meta.events.register("after-call.sqs.ListQueues", delete_both_queues)
-    report = cleanup(sqs, sns, queue_prefix=prefix, now=now)
+    report = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, now=now)
 
     assert report.errors == []
     assert report.deleted_queues == [] and report.kept_queues == []
@@ -246,7 +296,7 @@ def test_deleting_a_queue_that_is_already_gone_is_not_an_error(
         other_client.delete_queue(QueueUrl=stale.url)
 
     sqs.meta.events.register("before-call.sqs.DeleteQueue", delete_first)
-    report = cleanup(sqs, sns, queue_prefix=prefix, now=now)
+    report = cleanup(sqs, sns, queue_prefix=prefix, topic_arn=topic_arn, now=now)
 
     assert report.errors == []
     assert [queue.name for queue in report.deleted_queues] == [stale.name]
@@ -275,7 +325,7 @@ def test_unknown_topic_is_reported_as_an_error(now: float, sqs: Any, sns: Any, p
 
 def test_empty_prefix_is_refused(sqs: Any, sns: Any) -> None:
     with pytest.raises(ValueError, match="queue_prefix"):
-        cleanup(sqs, sns, queue_prefix="")
+        cleanup(sqs, sns, queue_prefix="", topic_arn="arn:aws:sns:us-east-1:123456789012:t")
 
 
 @pytest.mark.parametrize(
@@ -370,6 +420,7 @@ def test_lambda_handler_dry_run_deletes_nothing(
 ) -> None:
     stale = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=now - STALE_AGE)
     monkeypatch.setenv("QUEUE_PREFIX", prefix)
+    monkeypatch.setenv("TOPIC_ARN", topic_arn)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
 

@@ -80,7 +80,7 @@ def test_cli_dry_run_prints_json_and_deletes_nothing(
 ) -> None:
     stale = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=now - STALE_AGE)
 
-    status = main(aws_args(moto_server, prefix, "--dry-run", "--json"))
+    status = main(aws_args(moto_server, prefix, "--topic-arn", topic_arn, "--dry-run", "--json"))
 
     report = json.loads(capsys.readouterr().out)
     assert status == 0
@@ -103,12 +103,23 @@ def test_cli_takes_stale_after_and_grace_period(
     unmarked = create_node_queue(sqs, sns, prefix=prefix, topic_arn=topic_arn, alive=None)
 
     status = main(
-        aws_args(moto_server, prefix, "--stale-after", "10000", "--grace-period", "10000")
+        aws_args(
+            moto_server,
+            prefix,
+            "--topic-arn",
+            topic_arn,
+            "--stale-after",
+            "10000",
+            "--grace-period",
+            "10000",
+        )
     )
     assert status == 0
     assert "Kept queues: 2" in capsys.readouterr().out
 
-    status = main(aws_args(moto_server, prefix, "--stale-after", "30", "--json"))
+    status = main(
+        aws_args(moto_server, prefix, "--topic-arn", topic_arn, "--stale-after", "30", "--json")
+    )
     report = json.loads(capsys.readouterr().out)
     assert status == 0
     assert [queue["name"] for queue in report["deleted_queues"]] == [marked.name]
@@ -129,12 +140,26 @@ def test_cli_exits_non_zero_when_an_operation_fails(
     assert "Errors: 1" in capsys.readouterr().out
 
 
-def test_cli_rejects_a_missing_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_a_missing_prefix_or_topic(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["cleanup", "aws"])
 
     assert exit_info.value.code == 2
-    assert "--prefix" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "--prefix" in error and "--topic-arn" in error
+
+
+def test_cli_takes_the_region_from_the_topic_arn_and_errs_in_one_line(
+    credentials: None, moto_server: MotoServer, capsys: pytest.CaptureFixture[str], prefix: str
+) -> None:
+    # no --region and no AWS_REGION: the ARN's region is used (moto answers for any region)
+    topic = f"arn:aws:sns:eu-west-3:{AWS_ACCOUNT_ID}:{prefix}-missing"
+    args = ["cleanup", "aws", "--prefix", prefix, "--topic-arn", topic]
+    status = main([*args, "--endpoint-url", moto_server.endpoint_url])
+    assert status == 1 and "Errors: 1" in capsys.readouterr().out  # the topic does not exist
+    assert main(["cleanup", "aws", "--prefix", prefix, "--topic-arn", "not-an-arn"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not an SNS topic ARN" in error
 
 
 def test_cli_runs_as_a_command(
@@ -146,7 +171,7 @@ def test_cli_runs_as_a_command(
     env = {**os.environ, **moto_server.environ()}
 
     completed = subprocess.run(
-        [*command, *aws_args(moto_server, prefix, "--json")],
+        [*command, *aws_args(moto_server, prefix, "--topic-arn", topic_arn, "--json")],
         env=env,
         capture_output=True,
         text=True,

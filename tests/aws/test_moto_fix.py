@@ -22,6 +22,7 @@ PAYLOAD = bytes(range(256)) + b"\x93\x03\xa1/"  # every byte value, invalid UTF-
 # Runs in a fresh interpreter, where moto is not patched.
 UNPATCHED_ROUNDTRIP = """
 import json
+from socketio_cloud.dev.aws import is_moto_binary_attribute_error
 from tests.support.moto import MotoServer, sns_binary_attribute_roundtrip
 server = MotoServer(fix_binary_attributes=False)
 server.start()
@@ -29,7 +30,7 @@ try:
     received = sns_binary_attribute_roundtrip(server, bytes.fromhex({payload!r}), "unpatched")
     outcome = {{"received": received.hex() if isinstance(received, bytes) else repr(received)}}
 except Exception as exc:
-    outcome = {{"error": repr(exc)}}
+    outcome = {{"error": repr(exc), "recognised": is_moto_binary_attribute_error(exc)}}
 finally:
     server.stop()
 print(json.dumps(outcome))
@@ -46,7 +47,10 @@ def test_binary_attribute_arrives_intact_through_sns_raw_delivery(
 
 def test_moto_still_needs_the_binary_attribute_fix() -> None:
     script = UNPATCHED_ROUNDTRIP.format(payload=PAYLOAD.hex())
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "adapters"), str(REPO_ROOT)]),
+    }
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=REPO_ROOT,
@@ -61,8 +65,9 @@ def test_moto_still_needs_the_binary_attribute_fix() -> None:
     # The known bug: moto answers ReceiveMessage with HTTP 500 and the message is lost.
     assert "(500)" in outcome.get("error", ""), (
         f"unpatched moto no longer fails as it used to ({outcome}); if the payload now "
-        "arrives intact, remove fix_moto_sns_binary_attributes() from tests/support/moto.py"
+        "arrives intact, remove fix_moto_sns_binary_attributes() from socketio_cloud/dev/aws.py"
     )
+    assert outcome["recognised"], "is_moto_binary_attribute_error() missed the failed receive"
 
 
 def test_server_refuses_connections_while_stopped_and_restarts_on_the_same_port(

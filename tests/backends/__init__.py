@@ -9,6 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 
-_ALL = ["memory", "aws", "redis_streams", "postgres"]
+_ALL = ["memory", "aws", "redis_streams", "postgres", "amqp", "pubsub"]
 
 BACKENDS = [name for name in _ALL if importlib.util.find_spec(f"tests.backends.{name}") is not None]

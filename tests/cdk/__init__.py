@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from socketio_cloud.brokers.aws import DEFAULT_QUEUE_PREFIX
+from socketio_cloud.brokers.aws import DEFAULT_QUEUE_PREFIX, node_queue_wildcard
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_DIR = REPO_ROOT / "cdk"
@@ -37,7 +37,7 @@ QUEUES_ARN = {
             {"Ref": "AWS::Region"},
             ":",
             {"Ref": "AWS::AccountId"},
-            f":{DEFAULT_QUEUE_PREFIX}-*",
+            f":{node_queue_wildcard(DEFAULT_QUEUE_PREFIX)}",
         ],
     ]
 }

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import pytest
 
-from socketio_cloud.brokers.aws import DEFAULT_QUEUE_PREFIX
+from socketio_cloud.brokers.aws import DEFAULT_QUEUE_PREFIX, node_queue_wildcard
 from tests.cdk import CDK_DIR, REGISTRY_IMAGE, STACK_NAME
 from tests.support.moto import AWS_ACCOUNT_ID, AWS_REGION, MotoServer
 from tests.support.services import require_service
@@ -293,9 +293,9 @@ def test_task_role_policy_is_scoped_to_the_cluster(
         statement["Sid"]: statement["Resource"] for statement in document["Statement"]
     }
     assert resources_by_sid["OwnQueue"] == (
-        f"arn:aws:sqs:{AWS_REGION}:{AWS_ACCOUNT_ID}:{DEFAULT_QUEUE_PREFIX}-*"
+        f"arn:aws:sqs:{AWS_REGION}:{AWS_ACCOUNT_ID}:{node_queue_wildcard(DEFAULT_QUEUE_PREFIX)}"
     )
-    assert resources_by_sid["ClusterTopic"] == output(outputs, "ClusterTopicTopicArn")
+    assert resources_by_sid["PublishToClusterTopic"] == output(outputs, "ClusterTopicTopicArn")
     assert resources_by_sid["LargePayloads"].endswith("/socketio-cloud/*")
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
 

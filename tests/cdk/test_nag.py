@@ -35,7 +35,9 @@ def acknowledgments(synthesis: Synthesis) -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize("variant", ["default_synthesis", "full_synthesis"])
 def test_stack_passes_aws_solutions_checks(variant: str, request: pytest.FixtureRequest) -> None:
     synthesis: Synthesis = request.getfixturevalue(variant)
-    assert synthesis.violations() == []
+    # the only report allowed: the HTTP-only stack's clear-text warning, on purpose
+    allowed = [("Annotation::warning-annotation", "SocketIoCloud/Service")]
+    assert synthesis.violations() == (allowed if variant == "default_synthesis" else [])
     assert synthesis.error is None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import pytest
@@ -24,13 +26,61 @@ QUEUE_ACTIONS = [
     "sqs:UntagQueue",
 ]
 
-TOPIC_ACTIONS = [
+SUBSCRIPTION_ACTIONS = [
     "sns:GetSubscriptionAttributes",
-    "sns:Publish",
     "sns:SetSubscriptionAttributes",
-    "sns:Subscribe",
     "sns:Unsubscribe",
 ]
+TOPIC_ACTIONS = ["sns:Publish", "sns:Subscribe", *SUBSCRIPTION_ACTIONS]
+
+
+def task_role_statements(topic_ref: Any) -> list[dict[str, Any]]:
+    """The task role's cluster statements, as narrow as IAM can express them."""
+    return [
+        {
+            "Sid": "ManageClusterSubscriptions",
+            "Effect": "Allow",
+            "Action": SUBSCRIPTION_ACTIONS,
+            "Resource": topic_ref,
+        },
+        {"Sid": "OwnQueue", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": QUEUES_ARN},
+        {
+            "Sid": "PublishToClusterTopic",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": topic_ref,
+        },
+        {
+            "Sid": "SubscribeOwnQueue",
+            "Effect": "Allow",
+            "Action": "sns:Subscribe",
+            "Resource": topic_ref,
+            "Condition": {
+                "StringEquals": {"sns:Protocol": "sqs"},
+                "ArnLike": {"sns:Endpoint": QUEUES_ARN},
+            },
+        },
+    ]
+
+
+def check_no_wider_than_a_node_needs(statements: list[dict[str, Any]], topic_ref: Any) -> None:
+    """Fail on any statement of the task role that grants more than a node needs."""
+    for statement in statements:
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        resource = statement["Resource"]
+        assert resource != "*" and "*" not in json.dumps(resource).replace(
+            "GenerateDataKey*", ""
+        ), f"wildcard resource in {statement.get('Sid')}"
+        if any(action.startswith("sqs:") for action in actions):
+            assert resource == QUEUES_ARN, f"{statement.get('Sid')} reaches other queues"
+        if "sns:Subscribe" in actions:
+            assert statement.get("Condition") == {
+                "StringEquals": {"sns:Protocol": "sqs"},
+                "ArnLike": {"sns:Endpoint": QUEUES_ARN},
+            }, "sns:Subscribe must be limited to this cluster's SQS queues"
+        if any(action.startswith("sns:") for action in actions):
+            assert resource == topic_ref, f"{statement.get('Sid')} reaches other topics"
 
 
 def container(synthesis: Synthesis) -> dict[str, Any]:
@@ -143,6 +193,25 @@ def test_http_listener_forwards_to_the_tasks(default_synthesis: Synthesis) -> No
     )
 
 
+def test_an_http_only_stack_says_loudly_that_traffic_is_clear_text(
+    default_synthesis: Synthesis, full_synthesis: Synthesis
+) -> None:
+    from aws_cdk.assertions import Annotations, Match
+
+    warnings = Annotations.from_stack(default_synthesis.stack).find_warning(
+        "*", Match.string_like_regexp("clear text")
+    )
+    assert warnings, "no synthesis warning for an HTTP-only load balancer"
+    outputs = default_synthesis.template["Outputs"]
+    [transport] = [value for key, value in outputs.items() if key.startswith("ServiceTransport")]
+    assert "clear text" in transport["Value"] and "certificateArn" in transport["Value"]
+    # with a certificate: no warning, no such output
+    assert not Annotations.from_stack(full_synthesis.stack).find_warning(
+        "*", Match.string_like_regexp("clear text")
+    )
+    assert not [k for k in full_synthesis.template["Outputs"] if k.startswith("ServiceTransport")]
+
+
 def test_target_group_is_sticky_and_checks_healthz(default_synthesis: Synthesis) -> None:
     targets = default_synthesis.properties(default_synthesis.stack.service.target_group)
     assert (targets["Port"], targets["Protocol"], targets["TargetType"]) == (8000, "HTTP", "ip")
@@ -244,10 +313,9 @@ def test_task_role_reaches_only_the_cluster_queues_and_topic(
 ) -> None:
     service = default_synthesis.stack.service
     topic_ref = default_synthesis.ref(default_synthesis.stack.topic.topic)
-    assert policy_statements(default_synthesis, service.task_role) == [
-        {"Sid": "ClusterTopic", "Effect": "Allow", "Action": TOPIC_ACTIONS, "Resource": topic_ref},
-        {"Sid": "OwnQueue", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": QUEUES_ARN},
-    ]
+    statements = policy_statements(default_synthesis, service.task_role)
+    assert statements == task_role_statements(topic_ref)
+    check_no_wider_than_a_node_needs(statements, topic_ref)
     # every call the transport makes (brokers/aws.py) is granted
     assert set(aws_facts.NODE_ACTIONS) <= {*TOPIC_ACTIONS, *QUEUE_ACTIONS}
     role = default_synthesis.properties(service.task_role)
@@ -261,6 +329,27 @@ def test_task_role_reaches_only_the_cluster_queues_and_topic(
     ]
 
 
+@pytest.mark.parametrize(
+    "widen",
+    [
+        lambda s: s[1].update(
+            Resource=json.loads(json.dumps(QUEUES_ARN).replace("????????????????", "*"))
+        ),
+        lambda s: s[3].pop("Condition"),
+        lambda s: s[3]["Condition"].pop("ArnLike"),
+        lambda s: s[0].update(Resource="*"),
+    ],
+    ids=["queue wildcard", "unconditional subscribe", "any endpoint", "any subscription"],
+)
+def test_a_wider_task_role_fails_the_permissions_check(widen: Any) -> None:
+    topic_ref = {"Ref": "ClusterTopic"}
+    statements = copy.deepcopy(task_role_statements(topic_ref))
+    check_no_wider_than_a_node_needs(statements, topic_ref)
+    widen(statements)
+    with pytest.raises(AssertionError):
+        check_no_wider_than_a_node_needs(statements, topic_ref)
+
+
 def test_task_role_may_use_a_customer_key_and_the_payload_prefix(
     full_synthesis: Synthesis,
 ) -> None:
@@ -270,16 +359,18 @@ def test_task_role_may_use_a_customer_key_and_the_payload_prefix(
     statements = policy_statements(full_synthesis, service.task_role)
     assert [statement.get("Sid") for statement in statements] == [
         None,
-        "ClusterTopic",
         "LargePayloads",
+        "ManageClusterSubscriptions",
         "OwnQueue",
+        "PublishToClusterTopic",
+        "SubscribeOwnQueue",
     ]
     assert statements[0] == {
         "Effect": "Allow",
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
         "Resource": {"Fn::GetAtt": [full_synthesis.logical_id(key), "Arn"]},
     }
-    assert statements[2] == {
+    assert statements[1] == {
         "Sid": "LargePayloads",
         "Effect": "Allow",
         "Action": ["s3:GetObject", "s3:PutObject"],

@@ -107,3 +107,21 @@ async def test_a_node_never_closed_says_what_it_leaves_behind(
         gc.collect()
     [line] = [m for r in caplog.records if uid in (m := r.getMessage()) and "never" in m]
     assert "never closed (it was garbage-collected)" in line and "close()" in line
+
+
+async def test_every_peer_going_silent_at_once_makes_the_node_recheck_its_transport(
+    node: CoreNode,
+) -> None:
+    checks = 0
+
+    async def recheck() -> None:
+        nonlocal checks
+        checks += 1
+
+    node.transport.recheck = recheck  # type: ignore[method-assign]
+    await node.transport.feed(MessageType.HEARTBEAT, PEER_A)
+    await node.transport.feed(MessageType.HEARTBEAT, PEER_B)
+    await wait_until(lambda: checks == 1, 5, "a recheck after every peer went silent")
+    await node.transport.feed(MessageType.HEARTBEAT, PEER_A)
+    await node.transport.feed(MessageType.ADAPTER_CLOSE, PEER_A)  # a goodbye is no silence
+    assert checks == 1

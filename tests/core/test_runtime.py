@@ -95,6 +95,11 @@ async def test_offload_stores_what_the_broker_cannot_carry() -> None:
 async def test_without_a_store_large_payloads_are_refused_with_the_hint() -> None:
     offload = Offload(100, None, protocol.DEFAULT_LIMITS, hint="set large_payload_bucket")
     assert offload.max_message_size == 100
+    # a broker that carries more than receivers accept: the receivers' limit applies
+    roomy = Offload(10_000, None, protocol.Limits(max_message_size=1000))
+    assert roomy.max_message_size == 1000 and not roomy.fits(1001)
+    with pytest.raises(PayloadTooLarge, match="receivers would drop it"):
+        await roomy.store_payload("u", b"x" * 1001, 1001)
     with pytest.raises(PayloadTooLarge, match="large_payload_bucket"):
         await offload.store_payload("u", b"x" * 200, 200)
     with pytest.raises(DecodeError):

@@ -8,6 +8,7 @@ functions the programs call. :func:`run_program` runs a build function and retur
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -180,6 +181,10 @@ def run_program(build: Callable[[], T], config: dict[str, str] | None = None) ->
     """Run ``build`` as a Pulumi program under the mocks; ``config`` is the stack config
     (``"project:key": value``)."""
     mocks = RecordingMocks()
+    # Pulumi runs the program on the thread's current event loop; pytest-asyncio leaves
+    # none behind after an async test, so give this run its own
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(mocks, project="socketio-cloud", stack="test", preview=False)
     pulumi.runtime.set_all_config(config or {})
     holder: dict[str, T] = {}
@@ -192,6 +197,8 @@ def run_program(build: Callable[[], T], config: dict[str, str] | None = None) ->
         program()
     finally:
         pulumi.runtime.set_all_config({})
+        asyncio.set_event_loop(None)
+        loop.close()
     return MockedStack(list(mocks.resources), holder["result"])
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from app.embedded_aws import EmbeddedAws, fix_moto_sns_binary_attributes
+from socketio_cloud.dev.aws import EmbeddedAws, fix_moto_sns_binary_attributes
 from tests.support.services import require_service
 
 __all__ = [

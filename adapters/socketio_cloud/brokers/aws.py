@@ -31,6 +31,7 @@ __all__ = [
     "MISSING_QUEUE_CODES",
     "NODE_ACTIONS",
     "NODE_HEARTBEAT_INTERVAL",
+    "NODE_UID_LENGTH",
     "NODE_UID_PATTERN",
     "NODE_WAIT_TIME",
     "NOT_FOUND_CODES",
@@ -45,12 +46,16 @@ __all__ = [
     "TOPIC_CREATION_ACTIONS",
     "TRANSIENT_ERROR_CODES",
     "CallCosts",
+    "TopicArn",
     "alive_mark",
     "error_code",
     "is_node_queue_name",
     "node_design_costs",
     "node_queue_name",
+    "node_queue_wildcard",
     "our_costs",
+    "parse_topic_arn",
+    "topic_region",
 ]
 
 # ---------------------------------------------------------------------------- names and tags
@@ -62,7 +67,8 @@ DEFAULT_QUEUE_PREFIX = "socket-io"
 #: What a queue prefix may be: it is part of SQS queue names (80 characters at most).
 QUEUE_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 #: Node uids as the cluster core makes them (8 random bytes, hex).
-NODE_UID_PATTERN = "[0-9a-f]{16}"
+NODE_UID_LENGTH = 16
+NODE_UID_PATTERN = f"[0-9a-f]{{{NODE_UID_LENGTH}}}"
 
 #: Queue tag: the uid of the node that owns the queue.
 TAG_NODE = "socketio-cloud:node"
@@ -109,6 +115,46 @@ def is_node_queue_name(name: str, queue_prefix: str) -> bool:
     prefixes such as ``<queue_prefix>x`` or ``<queue_prefix>-eu``.
     """
     return re.fullmatch(f"{re.escape(queue_prefix)}-{NODE_UID_PATTERN}", name) is not None
+
+
+_TOPIC_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):sns:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    r"(?P<account>\d{12}):(?P<name>[A-Za-z0-9_-]{1,256}(?:\.fifo)?)$"
+)
+
+
+@dataclass(frozen=True)
+class TopicArn:
+    """The parts of an SNS topic ARN."""
+
+    partition: str
+    region: str
+    account: str
+    name: str
+
+
+def parse_topic_arn(arn: str) -> TopicArn | None:
+    """The parts of ``arn``, or None when it is not an SNS topic ARN."""
+    match = _TOPIC_ARN.match(arn)
+    if match is None:
+        return None
+    return TopicArn(**match.groupdict())
+
+
+def topic_region(arn: str) -> str | None:
+    """The region an SNS topic ARN names (None when ``arn`` is not one)."""
+    parsed = parse_topic_arn(arn)
+    return parsed.region if parsed else None
+
+
+def node_queue_wildcard(queue_prefix: str) -> str:
+    """An IAM resource pattern matching the node queues of ``queue_prefix`` and nothing else.
+
+    ``<queue_prefix>-*`` would also match another cluster's queues when its prefix extends
+    this one (``chat`` and ``chat-eu``); one ``?`` per uid character matches exactly
+    ``<queue_prefix>-`` followed by 16 characters, which no other prefix's queue name can be.
+    """
+    return f"{queue_prefix}-{'?' * NODE_UID_LENGTH}"
 
 
 def alive_mark(now: float | None = None) -> str:
@@ -161,7 +207,8 @@ def error_code(exc: BaseException) -> str:
 
 # ---------------------------------------------------------------------------- permissions
 
-#: What a node calls on its own queue (``arn:...:sqs:<region>:<account>:<queue_prefix>-*``);
+#: What a node calls on its own queue (``arn:...:sqs:<region>:<account>:`` +
+#: :func:`node_queue_wildcard`);
 #: ``sqs:DeleteMessage`` also authorizes DeleteMessageBatch.
 NODE_QUEUE_ACTIONS = (
     "sqs:CreateQueue",

@@ -242,23 +242,24 @@ def cleanup(
     sns_client: SNSClient,
     *,
     queue_prefix: str,
-    topic_arn: str | None = None,
+    topic_arn: str,
     stale_after: float = DEFAULT_STALE_AFTER,
     grace_period: float = DEFAULT_GRACE_PERIOD,
     dry_run: bool = False,
     now: float | None = None,
 ) -> CleanupReport:
-    """Delete the stale node queues under ``queue_prefix`` and their SNS subscriptions.
+    """Delete the stale node queues of the cluster of ``topic_arn`` and their subscriptions.
 
-    A queue is stale as :func:`judge_queue` says; its subscription is found from its
-    :data:`TAG_SUBSCRIPTION` tag, or else by looking for the queue among the subscriptions
-    of its topic (its :data:`TAG_TOPIC` tag, or ``topic_arn``). The subscription goes first,
-    so the topic never delivers to a deleted queue; a queue whose subscription could not be
-    removed is kept for the next run. With ``topic_arn``, subscriptions of that topic whose
-    queue (a node queue under the prefix, in the client's region) no longer exists are
-    removed too. Nothing outside ``<queue_prefix>-<node uid>`` is touched, and with
-    ``dry_run`` nothing at all: the report says what would be deleted. ``now`` (Unix
-    seconds) replaces the clock.
+    Only what provably belongs to this cluster is touched: a queue named
+    ``<queue_prefix>-<node uid>`` whose :data:`TAG_TOPIC` tag names ``topic_arn`` (a queue of
+    another cluster sharing the prefix, or one without the tag, is kept), and only
+    subscriptions of ``topic_arn`` whose endpoint is that queue, as SNS lists them (the
+    :data:`TAG_SUBSCRIPTION` tag is not trusted: it could name anything). A queue is stale
+    as :func:`judge_queue` says. The subscription goes first, so the topic never delivers to
+    a deleted queue; a queue whose subscription could not be removed is kept for the next
+    run. Subscriptions of ``topic_arn`` whose queue (a node queue under the prefix, in the
+    client's region) no longer exists are removed too. With ``dry_run`` nothing is deleted:
+    the report says what would be. ``now`` (Unix seconds) replaces the clock.
 
     AWS failures do not raise: they are logged and listed in the report's ``errors``.
     """
@@ -273,8 +274,7 @@ def cleanup(
         stale_after=stale_after,
         grace_period=grace_period,
     )
-    if topic_arn is not None:
-        run.remove_orphan_subscriptions(topic_arn)
+    run.remove_orphan_subscriptions(topic_arn)
     report = run.report
     logger.info(
         "cleanup of %r%s: %d queue(s) deleted, %d kept, %d subscription(s) removed, %d error(s)",
@@ -318,6 +318,15 @@ class _CleanupRun:
                 continue
             if decision is None:
                 logger.debug("queue %s vanished while the cleanup ran", url)
+            elif decision.tags.get(TAG_TOPIC) != self.report.topic_arn:
+                # same prefix, but not provably this cluster's: another topic, or no tag
+                self.report.kept_queues.append(
+                    QueueOutcome(
+                        decision.name,
+                        decision.url,
+                        f"not of this cluster (topic tag {decision.tags.get(TAG_TOPIC)!r})",
+                    )
+                )
             elif decision.stale:
                 self.stale_queue_arns.add(decision.arn)
                 self.remove_queue(decision)
@@ -347,25 +356,22 @@ class _CleanupRun:
         self.report.deleted_queues.append(QueueOutcome(queue.name, queue.url, queue.reason))
 
     def subscriptions_of(self, queue: QueueDecision) -> list[str]:
-        tagged = queue.tags.get(TAG_SUBSCRIPTION)
-        if tagged:
-            return [tagged]
-        topics = {arn for arn in (queue.tags.get(TAG_TOPIC), self.report.topic_arn) if arn}
-        found = []
-        for topic_arn in sorted(topics):
-            try:
-                subscriptions = self.topic_subscriptions(topic_arn)
-            except _AwsError as exc:
-                if error_code(exc) not in NOT_FOUND_CODES:
-                    self.error(f"cannot list the subscriptions of {topic_arn}: {exc}")
-                continue
-            found += [
-                subscription["SubscriptionArn"]
-                for subscription in subscriptions
-                if subscription.get("Endpoint") == queue.arn
-                and _is_confirmed(subscription.get("SubscriptionArn", ""))
-            ]
-        return found
+        """The cluster topic's subscriptions delivering to ``queue``, as SNS lists them."""
+        topic_arn = self.report.topic_arn
+        assert topic_arn is not None
+        try:
+            subscriptions = self.topic_subscriptions(topic_arn)
+        except _AwsError as exc:
+            if error_code(exc) not in NOT_FOUND_CODES:
+                self.error(f"cannot list the subscriptions of {topic_arn}: {exc}")
+            return []
+        return [
+            subscription["SubscriptionArn"]
+            for subscription in subscriptions
+            if subscription.get("Endpoint") == queue.arn
+            and subscription.get("Protocol") == "sqs"
+            and _is_confirmed(subscription.get("SubscriptionArn", ""))
+        ]
 
     def remove_orphan_subscriptions(self, topic_arn: str) -> None:
         try:

@@ -297,6 +297,23 @@ class QueueLifecycle:
         finally:
             self._recovery = None
 
+    async def recheck(self, probe_timeout: float) -> None:
+        """Prove the subscription still delivers (one probe); re-subscribe if it does not."""
+        queue = self.queue
+        if queue is None or self._recovery is not None or self.closed:
+            return
+        await self._verify_subscription(queue)
+        if self._recovery is not None:
+            return  # it was gone: being re-created
+        try:
+            await self.confirm_delivery(probe_timeout)
+        except Exception as exc:
+            self.recover(
+                queue,
+                f"the subscription of {queue.name} delivers nothing ({exc})",
+                queue_gone=False,
+            )
+
     async def liveness_loop(self) -> None:
         """Refresh the alive mark; notice a queue or subscription that vanished."""
         while True:

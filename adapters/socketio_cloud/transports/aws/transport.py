@@ -56,6 +56,7 @@ from ...brokers.aws import (
     SNS_MAX_MESSAGE_SIZE,
     error_code,
 )
+from ...dev.aws import MOTO_BINARY_ATTRIBUTE_WARNING, is_moto_binary_attribute_error
 from ...exceptions import DecodeError, PayloadTooLarge, TransportError
 from ...offload import Offload
 from ...protocol import ClusterMessage
@@ -356,6 +357,12 @@ class AwsSqsTransport(Transport):
 
     # ------------------------------------------------------------------------ publishing
 
+    async def recheck(self) -> None:
+        """Every other node went silent: check the subscription (one cheap call and a probe)
+        rather than wait for the next liveness check."""
+        if self._started and not self._closed:
+            await self._queues.recheck(min(10.0, self.ready_timeout))
+
     async def publish(self, message: ClusterMessage) -> str | None:
         return await self.publish_soon(message)
 
@@ -379,8 +386,11 @@ class AwsSqsTransport(Transport):
             raise TransportError("the AWS transport is closed")
         published = framing.encode_message(message, requester_uid)
         if published.data is not None and not self._offload.fits(published.size):
+            # nothing can carry it: say so now, not from a background call
+            limit = self.limits.max_message_size
+            if max(published.size, len(published.data)) > limit:
+                raise PayloadTooLarge(published.size, limit, "receivers would drop it")
             if self._store is None:
-                # nothing can carry it: say so now, not from a background call
                 raise PayloadTooLarge(published.size, SNS_MAX_MESSAGE_SIZE, self._offload.hint)
         result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._outbox.append(_Outgoing(message, published, result))
@@ -479,6 +489,8 @@ class AwsSqsTransport(Transport):
 
     # ------------------------------------------------------------------------ receiving
 
+    _moto_bug_reported = False
+
     async def _poll_loop(self) -> None:
         backoff = Backoff(0.1, 10.0)
         queues = self._queues
@@ -499,6 +511,10 @@ class AwsSqsTransport(Transport):
                 if error_code(exc) in MISSING_QUEUE_CODES:
                     queues.queue_gone(queue)
                     continue
+                if not self._moto_bug_reported and is_moto_binary_attribute_error(exc):
+                    # the receive fails forever on a plain moto server: say why, once
+                    self._moto_bug_reported = True
+                    logger.error(MOTO_BINARY_ATTRIBUTE_WARNING)
                 self._link.failed("receive", exc)
                 await asyncio.sleep(backoff.next_delay())
                 continue
