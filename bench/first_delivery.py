@@ -1,0 +1,122 @@
+"""Where the milliseconds of a first delivery go, stage by stage, on Redis Streams.
+
+    python -m bench.first_delivery [--events 200] [--rate 20]
+
+Two of our nodes in one process (so one clock, no network between the stages' stamps),
+one loopback client on the receiving node (bench.loopback). For each event at ``--rate``:
+``emit`` called -> XADD answered (the sender's publish) -> the receiving node's reader
+hands the entry over (XREAD wake-up and decoding) -> the event is in the client's queue
+(fan-out). Prints one JSON object with the p50 and p90 of each stage in milliseconds.
+Both nodes share one event loop here, so each stage also waits for the other node's work
+of the same turn: the stages are an upper bound of what a separate process would see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import time
+from typing import Any
+
+import socketio
+
+from bench.loopback import LoopbackClients
+from socketio_cloud.transports.redis_streams import RedisStreamsManager
+
+
+def _quantiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "p50": round(statistics.median(ordered), 3),
+        "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 3),
+    }
+
+
+async def run(events: int, rate: float, url: str) -> dict[str, Any]:
+    key = f"bench-first-{secrets.token_hex(3)}"
+    sender = RedisStreamsManager(url=url, stream_name=key, channel_prefix=key)
+    receiver = RedisStreamsManager(url=url, stream_name=key, channel_prefix=key)
+    sio_sender = socketio.AsyncServer(async_mode="asgi", client_manager=sender)
+    sio_receiver = socketio.AsyncServer(async_mode="asgi", client_manager=receiver)
+    await sender.ready()
+    await receiver.ready()
+    stamps: dict[int, dict[str, float]] = {}
+    clock = time.perf_counter
+
+    original_on_message = receiver._on_message
+
+    async def on_message(message: Any, offset: str | None = None) -> None:
+        try:
+            seq = message.data["packet"]["data"][1]["seq"]
+            stamps[seq]["received"] = clock()
+        except (KeyError, TypeError, IndexError):
+            pass
+        await original_on_message(message, offset)
+
+    receiver._on_message = on_message  # type: ignore[method-assign]
+    receiver.transport._inbox._on_message = on_message  # type: ignore[union-attr]
+
+    clients = LoopbackClients(sio_receiver)
+    await clients.connect(1)
+    socket = sio_receiver.eio.sockets[clients.eio_sids[0]]
+    receiver_queue = socket.queue
+    original_put = receiver_queue.put_nowait
+
+    def put_nowait(pkt: Any) -> None:
+        data = getattr(pkt, "data", None)
+        if isinstance(data, str) and '"tick"' in data:
+            seq = json.loads(data[data.index("[") :])[1]["seq"]
+            stamps[seq]["delivered"] = clock()
+            if sum("delivered" in s for s in stamps.values()) == events:
+                all_delivered.set()
+        original_put(pkt)
+
+    receiver_queue.put_nowait = put_nowait  # type: ignore[method-assign]
+    all_delivered = asyncio.Event()
+    try:
+        for seq in range(events):
+            await asyncio.sleep(1 / rate)
+            stamps[seq] = {"emit": clock()}
+            await sio_sender.emit("tick", {"seq": seq, "pad": "x" * 100})
+            stamps[seq]["published"] = clock()
+        try:
+            await asyncio.wait_for(all_delivered.wait(), 10)
+        except asyncio.TimeoutError:
+            pass  # report what arrived
+    finally:
+        await sender.close()
+        await receiver.close()
+    done = [s for s in stamps.values() if {"published", "received", "delivered"} <= s.keys()]
+    ms = 1000.0
+    return {
+        "events": len(done),
+        "rate": rate,
+        "publish_ms": _quantiles([(s["published"] - s["emit"]) * ms for s in done]),
+        "emit_to_received_ms": _quantiles([(s["received"] - s["emit"]) * ms for s in done]),
+        "received_to_client_queue_ms": _quantiles(
+            [(s["delivered"] - s["received"]) * ms for s in done]
+        ),
+        "emit_to_client_queue_ms": _quantiles([(s["delivered"] - s["emit"]) * ms for s in done]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        result = uvloop.run(run(args.events, args.rate, args.redis_url))
+    except ImportError:
+        result = asyncio.run(run(args.events, args.rate, args.redis_url))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
