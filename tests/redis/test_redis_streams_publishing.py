@@ -90,7 +90,7 @@ async def test_entries_of_one_loop_turn_share_a_pipeline_and_keep_their_order(
         queued = [sender.publish_soon(numbered("sender", seq)) for seq in range(50)]
         offsets = await asyncio.gather(*queued)
         assert sender.stats["xadd"] == 50
-        assert sender.stats["pipelines"] == 1
+        assert sender.stats["round_trips"] == 1
         # stream ids grow in publish order
         ids = [tuple(int(part) for part in str(offset).split("-")) for offset in offsets]
         assert ids == sorted(ids)
@@ -98,7 +98,7 @@ async def test_entries_of_one_loop_turn_share_a_pipeline_and_keep_their_order(
         offsets = await asyncio.gather(
             *(sender.publish(numbered("sender", seq)) for seq in range(50, 80))
         )
-        assert sender.stats["pipelines"] < 1 + 30
+        assert sender.stats["round_trips"] < 1 + 30
         ids = [tuple(int(part) for part in str(offset).split("-")) for offset in offsets]
         assert ids == sorted(ids)
         await wait_until(lambda: len(received) == 80, message="80 entries")

@@ -200,8 +200,8 @@ class RedisStreamsTransport(Transport):
 
     @property
     def stats(self) -> dict[str, int]:
-        """``xadd`` (entries added), ``publish`` (requests and responses), ``pipelines``
-        (round trips that sent them), ``own``
+        """``xadd`` (entries added), ``publish`` (requests and responses), ``round_trips``
+        (commands or pipelines that sent them), ``own``
         (own entries skipped unread), ``delivered`` and ``rejected`` (received messages)."""
         counts = Counter(self._counts)
         if self._inbox is not None:
@@ -354,23 +354,12 @@ class RedisStreamsTransport(Transport):
         self, batch: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]]
     ) -> None:
         try:
-            pipe = self._publisher().pipeline(transaction=False)
-            for key, value, _ in batch:
-                if isinstance(value, bytes):
-                    pipe.publish(key, value)
-                else:
-                    pipe.xadd(
-                        key,
-                        value,  # type: ignore[arg-type]  # redis-py's dict type is invariant
-                        maxlen=self.max_len,
-                        approximate=True,
-                    )
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            replies = await self._execute(batch)
         except (RedisError, OSError, TransportError) as exc:
             self._link.failed("commands", exc)
             replies = [exc] * len(batch)
         else:
-            self._counts["pipelines"] += 1
+            self._counts["round_trips"] += 1
             self._link.ok("commands")
         for (key, value, result), reply in zip(batch, replies, strict=True):
             published = isinstance(value, bytes)
@@ -385,6 +374,37 @@ class RedisStreamsTransport(Transport):
                 self._counts["publish" if published else "xadd"] += 1
                 if not result.done():
                     result.set_result(None if published else text(reply))
+
+    async def _execute(
+        self, batch: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]]
+    ) -> list[Any]:
+        """Send the batch: one command alone (a pipeline costs more than it saves for one),
+        several in a pipeline. Per-command errors come back in the list."""
+        redis = self._publisher()
+        if len(batch) == 1:
+            key, value, _ = batch[0]
+            if isinstance(value, bytes):
+                return [await redis.publish(key, value)]
+            entry_id = await redis.xadd(
+                key,
+                value,  # type: ignore[arg-type]  # redis-py's dict type is invariant
+                maxlen=self.max_len,
+                approximate=True,
+            )
+            return [entry_id]
+        pipe = redis.pipeline(transaction=False)
+        for key, value, _ in batch:
+            if isinstance(value, bytes):
+                pipe.publish(key, value)
+            else:
+                pipe.xadd(
+                    key,
+                    value,  # type: ignore[arg-type]
+                    maxlen=self.max_len,
+                    approximate=True,
+                )
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
         await self._queue_packed(self.response_channel(message.nsp, requester_uid), message)
