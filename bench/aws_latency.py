@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, help="burst events (full 1000, quick 200)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    sys.stdout.write(json.dumps({"event": "ready"}) + "\n")
+    sys.stdout.flush()
     loop_n = args.loop or (20 if args.quick else 50)
     burst = args.burst or (200 if args.quick else 1000)
     try:
