@@ -37,6 +37,10 @@ from .server_events import NO_REPLY
 
 __all__ = ["ClusterManager", "ClusterOptions", "RemoteSocket"]
 
+# From this many sockets on, a fetch builds its lists with the garbage collector paused
+# (see protocol.gc_paused).
+_MANY_SOCKETS = 1000
+
 
 class ClusterOptions(TypedDict, total=False):
     """The keyword options of :class:`ClusterManager` that every broker manager also takes
@@ -332,20 +336,31 @@ class ClusterManager(ClusterNode, Selector):
             self._requests.close(request_id)
 
     async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
-        local = [
-            await self._socket_details(namespace, sid) for sid, _ in self._select(namespace, opts)
-        ]
+        local = await self._local_details(namespace, opts)
         if opts.flags.get("local"):
-            return [self._remote_socket(namespace, details) for details in local]
+            return self._remote_sockets(namespace, local)
         responses = await self._request(
             namespace,
             MessageType.FETCH_SOCKETS,
             lambda request_id: {"opts": _wire(opts).to_wire(), "requestId": request_id},
             opts.timeout,
             FetchSocketsTimeout,
-            lambda found: [self._remote_socket(namespace, d) for d in local + found],
+            lambda found: self._remote_sockets(namespace, local + found),
         )
-        return [self._remote_socket(namespace, details) for details in local + responses]
+        return self._remote_sockets(namespace, local + responses)
+
+    async def _local_details(self, namespace: str, opts: BroadcastOptions) -> list[dict[str, Any]]:
+        selected = self._select(namespace, opts)
+        if len(selected) < _MANY_SOCKETS:
+            return [await self._socket_details(namespace, sid) for sid, _ in selected]
+        with protocol.gc_paused():
+            return [await self._socket_details(namespace, sid) for sid, _ in selected]
+
+    def _remote_sockets(self, namespace: str, found: list[dict[str, Any]]) -> list[RemoteSocket]:
+        if len(found) < _MANY_SOCKETS:
+            return [self._remote_socket(namespace, details) for details in found]
+        with protocol.gc_paused():
+            return [self._remote_socket(namespace, details) for details in found]
 
     async def _request(
         self,
@@ -428,10 +443,7 @@ class ClusterManager(ClusterNode, Selector):
 
     async def _answer_fetch(self, message: ClusterMessage) -> None:
         namespace = message.nsp
-        sockets = [
-            await self._socket_details(namespace, sid)
-            for sid, _ in self._select(namespace, message.options())
-        ]
+        sockets = await self._local_details(namespace, message.options())
         data = {"requestId": message.request_id, "sockets": sockets}
 
         def without_session_data() -> ClusterMessage:

@@ -3,6 +3,7 @@ encoded once, and a session msgpack cannot carry is sent empty."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from socketio_cloud import protocol
@@ -50,3 +51,22 @@ async def test_a_session_msgpack_cannot_carry_is_sent_empty(node: CoreNode) -> N
     node.sio.get_session = get_session  # type: ignore[method-assign]
     data = await fetch(node, "3" * 16)
     assert [socket["data"] for socket in data["sockets"]] == [{}]
+
+
+def test_the_collector_is_paused_only_inside_and_restored() -> None:
+    assert gc.isenabled()
+    with protocol.gc_paused():
+        assert not gc.isenabled()
+        with protocol.gc_paused():  # nested: leaves it to the outer one
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    # a large message is decoded with the collector paused, and it is back on afterwards
+    sockets = [
+        {"id": f"s{i}", "rooms": [f"s{i}"], "data": {}, "handshake": {}} for i in range(3000)
+    ]
+    data = {"requestId": "1" * 16, "sockets": sockets}
+    raw = protocol.encode(ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, PEER_A, "/", data))
+    assert len(raw) >= protocol.LARGE_MESSAGE
+    assert protocol.decode(raw).data == data
+    assert gc.isenabled()
