@@ -9,6 +9,8 @@ hands the entry over (XREAD wake-up and decoding) -> the event is in the client'
 (fan-out). Prints one JSON object with the p50 and p90 of each stage in milliseconds.
 Both nodes share one event loop here, so each stage also waits for the other node's work
 of the same turn: the stages are an upper bound of what a separate process would see.
+Prints ``{"event": "ready"}`` then ``{"event": "result", "result": {...}}`` (``bench.run``'s
+part ``first-delivery``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import json
 import secrets
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -109,13 +112,19 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    sys.stdout.write(json.dumps({"event": "ready"}) + "\n")
+    sys.stdout.flush()
     try:
         import uvloop
-
-        result = uvloop.run(run(args.events, args.rate, args.redis_url))
     except ImportError:
-        result = asyncio.run(run(args.events, args.rate, args.redis_url))
-    print(json.dumps(result))
+        uvloop = None  # type: ignore[assignment]
+    try:
+        main_run = run(args.events, args.rate, args.redis_url)
+        result = uvloop.run(main_run) if uvloop is not None else asyncio.run(main_run)
+    except Exception as exc:
+        result = {"error": repr(exc)}
+    sys.stdout.write(json.dumps({"event": "result", "result": result}) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -547,6 +547,167 @@ def _targets(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sending_targets(results: dict[str, Any]) -> list[str]:
+    """The targets of the sending side, first delivery, AWS publishing and scale (one run)."""
+    rows = results.get("broadcast") or []
+    ours, queued = "ours-redis-streams-uvicorn", "ours-redis-streams-uvicorn-queued"
+    before, node, pysio = "ours-redis-streams-uvicorn-before", "node-redis-streams", "pysio-redis"
+
+    def get(scenario: str, regime: str, *path: str) -> float | None:
+        value: Any = _by(rows, scenario, regime)
+        if not _ok(value):
+            return None
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else ("**met**" if ok else "**not met**")
+
+    def at_least(value: float | None, limit: float | None) -> bool | None:
+        return None if value is None or limit is None else value >= limit
+
+    def at_most(value: float | None, limit: float | None) -> bool | None:
+        return None if value is None or limit is None else value <= limit
+
+    sent_q = get(queued, "burst", "send_events_per_s")
+    flushed_q = get(queued, "burst", "flushed_events_per_s")
+    sent_node = get(node, "burst", "send_events_per_s")
+    cpu_q, cpu_node = get(queued, "burst", "cpu_us_per_sent"), get(node, "burst", "cpu_us_per_sent")
+    recv_b, recv_before = (
+        get(queued, "burst", "cpu_us_per_delivery"),
+        get(before, "burst", "cpu_us_per_delivery"),
+    )
+    first, first_node = (
+        get(ours, "steady", "first_latency_ms", "p50"),
+        get(node, "steady", "first_latency_ms", "p50"),
+    )
+    table = [
+        [
+            "burst send rate ≥ Node's (queued_emits: emits returned / at Redis)",
+            f"{_fmt(sent_q, 0)} / {_fmt(flushed_q, 0)} vs Node {_fmt(sent_node, 0)} "
+            f"(before {_fmt(get(before, 'burst', 'send_events_per_s'), 0)}, awaited emits "
+            f"{_fmt(get(ours, 'burst', 'send_events_per_s'), 0)})",
+            verdict(at_least(sent_q, sent_node)),
+        ],
+        [
+            "sender CPU per published event ≤ Node's (µs)",
+            f"{_fmt(cpu_q, 0)} vs Node {_fmt(cpu_node, 0)} "
+            f"(before {_fmt(get(before, 'burst', 'cpu_us_per_sent'), 0)}, awaited emits "
+            f"{_fmt(get(ours, 'burst', 'cpu_us_per_sent'), 0)})",
+            verdict(at_most(cpu_q, cpu_node)),
+        ],
+        [
+            "receiving node no worse (burst µs CPU per delivery)",
+            f"{_fmt(recv_b)} vs before {_fmt(recv_before)}",
+            verdict(at_most(recv_b, None if recv_before is None else recv_before * 1.1)),
+        ],
+        [
+            "first delivery p50 at 20/s ≤ Node's (ms)",
+            f"{_fmt(first, 2)} vs Node {_fmt(first_node, 2)} (before "
+            f"{_fmt(get(before, 'steady', 'first_latency_ms', 'p50'), 2)}, raw XADD→XREAD "
+            f"{_fmt(get('raw-redis-streams', 'steady', 'first_latency_ms', 'p50'), 2)}, "
+            f"python-socketio {_fmt(get(pysio, 'steady', 'first_latency_ms', 'p50'), 2)})",
+            verdict(at_most(first, first_node)),
+        ],
+    ]
+    latency = (results.get("aws_latency") or {}).get("settings") or []
+    if len(latency) >= 2:
+        old, new = latency[0], latency[-1]
+        table += [
+            [
+                f"AWS, {results['aws_latency']['delay_ms']:g} ms per request: handler emit "
+                "loop (events/s)",
+                f"{_fmt(old['handler_loop_events_per_s'])} → "
+                f"{_fmt(new['handler_loop_events_per_s'])}",
+                "",
+            ],
+            [
+                "AWS: burst, events/s at SNS",
+                f"{_fmt(old['burst_flushed_events_per_s'])} → "
+                f"{_fmt(new['burst_flushed_events_per_s'])}",
+                "",
+            ],
+            [
+                "AWS: SNS publish calls per 1,000 bursty broadcasts",
+                f"{_fmt(old['publish_calls_per_1000'], 0)} → "
+                f"{_fmt(new['publish_calls_per_1000'], 0)}",
+                "",
+            ],
+        ]
+    scale = results.get("scale") or {}
+    node_scale = scale.get("node") or {}
+
+    def median(measured: dict[str, Any], key: str) -> float | None:
+        value = (measured.get(key) or {}).get("median_s")
+        return float(value) if isinstance(value, int | float) else None
+
+    fetch_all, fetch_all_node = (
+        median(scale, "fetch_sockets_all"),
+        median(node_scale, "fetch_sockets_all"),
+    )
+    room = median(scale, "fetch_sockets_room")
+    ack, ack_node = (
+        median(scale, "broadcast_with_ack_all"),
+        median(node_scale, "broadcast_with_ack_all"),
+    )
+    if scale and "error" not in scale:
+        table += [
+            [
+                "scale: fetch_sockets() of all ≤ Node's and < 0.5 s",
+                f"{_fmt(fetch_all, 3)} s vs Node {_fmt(fetch_all_node, 3)} s",
+                verdict(
+                    None
+                    if fetch_all is None
+                    else (fetch_all < 0.5 and (at_most(fetch_all, fetch_all_node) is not False))
+                ),
+            ],
+            [
+                "scale: fetch_sockets(room of 1 %) < 20 ms",
+                f"{_fmt(None if room is None else room * 1000, 1)} ms vs Node "
+                f"{_fmt(None if median(node_scale, 'fetch_sockets_room') is None else median(node_scale, 'fetch_sockets_room') * 1000, 1)} ms",  # noqa: E501
+                verdict(None if room is None else room < 0.020),
+            ],
+            [
+                "scale: emit_with_ack to all ≤ Node's",
+                f"{_fmt(ack, 3)} s vs Node {_fmt(ack_node, 3)} s",
+                verdict(at_most(ack, ack_node)),
+            ],
+        ]
+    return [
+        "## Targets: the sending node, first delivery, AWS publishing, scale",
+        "",
+        "Measured in this run, beside the peers. *before*: our node with the sending-side "
+        "levers taken away (`ours-redis-streams-uvicorn-before`: redis-py's pure-Python "
+        "reply parser, own entries decoded, one awaited XADD per emit). With "
+        "`queued_emits=True` an emit returns once the message is queued in order for the "
+        "broker, as Node's `io.emit()` does; the default keeps `await sio.emit()` waiting "
+        "for Redis (see *Sending node* below).",
+        "",
+        *_table(["target", "measured", "status"], table),
+        "",
+        *_first_delivery(results),
+    ]
+
+
+def _first_delivery(results: dict[str, Any]) -> list[str]:
+    stages = results.get("first_delivery")
+    if not stages or "error" in stages:
+        return []
+    return [
+        "Where a first delivery's time goes (`python -m bench.first_delivery`: two of our "
+        f"nodes in one process, one loopback client, {stages['events']} events at "
+        f"{stages['rate']:g}/s; p50 / p90 ms): `emit` until Redis answered the XADD "
+        f"{stages['publish_ms']['p50']} / {stages['publish_ms']['p90']}; `emit` until the "
+        "receiving node's reader handed the entry to the core (XADD, XREAD wake-up, "
+        f"decoding) {stages['emit_to_received_ms']['p50']} / "
+        f"{stages['emit_to_received_ms']['p90']}; from there to the client's queue (the "
+        f"fan-out turn) {stages['received_to_client_queue_ms']['p50']} / "
+        f"{stages['received_to_client_queue_ms']['p90']}.",
+        "",
+    ]
+
+
 def _cost_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The AWS cost measurements that succeeded, one per cluster size, smallest first."""
     runs = [results.get("cost"), *(results.get("cost_more_nodes") or [])]
@@ -994,6 +1155,7 @@ def markdown(results: dict[str, Any]) -> str:
         "(see `bench/README.md`).",
         "",
     ]
+    lines += _sending_targets(results)
     lines += _targets(results)
     lines += _sender(results)
     lines += _broadcast(results)

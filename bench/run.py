@@ -28,7 +28,7 @@ from bench.procs import BENCH, Child, ChildError, python_child
 
 logger = logging.getLogger("bench.run")
 
-PARTS = ("broadcast", "cost", "aws-latency", "scale")
+PARTS = ("broadcast", "first-delivery", "cost", "aws-latency", "scale")
 # what --quick runs unless told otherwise: our node (before, default, queued emits) beside
 # the peers, the AWS publishing behind a delay, and the scale operations at 2,000 sockets
 QUICK_SCENARIOS = (
@@ -164,6 +164,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "broadcast": [],
         "cost": None,
         "cost_more_nodes": [],
+        "first_delivery": None,
         "aws_latency": None,
         "scale": None,
     }
@@ -171,6 +172,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "broadcast" not in args.skip:
             results["broadcast"], run_info["preferred_stack"] = await run_broadcasts(
                 args, selected, log_dir, moto.endpoint, aws_env
+            )
+        if "first-delivery" not in args.skip:
+            results["first_delivery"] = await run_part(
+                "first-delivery",
+                "bench.first_delivery",
+                ["--events", "60" if args.quick else "200", "--rate", str(args.rate)],
+                log_dir,
+                {},
+                None,
+                timeout=120,
             )
         if "cost" not in args.skip:
             for index, nodes in enumerate(args.cost_nodes):
