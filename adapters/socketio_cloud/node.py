@@ -79,7 +79,8 @@ class ClusterNode(LocalManager):
         self._counts: Counter[str] = Counter()
         # publishes queued by emits that did not wait for them, and their errors since flush()
         self._queued: set[asyncio.Future[str | None]] = set()
-        self._queued_errors: list[BaseException] = []
+        self._queued_failures = 0
+        self._first_queued_error: BaseException | None = None
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._state = "new"
         self._ready_lock = asyncio.Lock()
@@ -249,12 +250,13 @@ class ClusterNode(LocalManager):
                 return
             error = exception
         self._counts["queued_failed"] += 1
-        if not self._queued_errors:
-            # one line per run of failures; flush() reports them all
+        self._queued_failures += 1
+        if self._first_queued_error is None:
+            # one warning until the next flush(), which reports them all
+            self._first_queued_error = error
             self.logger.warning("a queued publish failed: %s", error)
         else:
             self.logger.debug("a queued publish failed: %s", error)
-        self._queued_errors.append(error)
 
     async def flush(self) -> None:
         """Wait until every publish queued so far (``queued_emits``) reached the broker.
@@ -264,12 +266,12 @@ class ClusterNode(LocalManager):
         :attr:`stats` as ``queued_failed`` and logged).
         """
         await self._drain()
-        errors, self._queued_errors = self._queued_errors, []
-        if errors:
+        failures, first = self._queued_failures, self._first_queued_error
+        self._queued_failures, self._first_queued_error = 0, None
+        if failures:
             raise TransportError(
-                f"{len(errors)} queued publish(es) failed since the last flush; "
-                f"the first: {errors[0]}"
-            ) from errors[0]
+                f"{failures} queued publish(es) failed since the last flush; the first: {first}"
+            ) from first
 
     async def _drain(self) -> None:
         while self._queued:
