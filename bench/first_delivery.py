@@ -38,8 +38,45 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     }
 
 
+async def publish_alone(url: str, key: str, count: int = 200) -> dict[str, Any]:
+    """The sender's publish with nothing else on the loop: redis-py's XADD round trip, and
+    our transport's publish of a broadcast (framing and queue included)."""
+    from redis.asyncio import Redis
+
+    from socketio_cloud.protocol import (
+        BroadcastOptions,
+        ClusterMessage,
+        MessageType,
+        broadcast_data,
+    )
+    from socketio_cloud.transports.redis_streams import RedisStreamsTransport
+
+    client = Redis.from_url(url)
+    transport = RedisStreamsTransport(url=url, stream_name=key, channel_prefix=key)
+    await transport.open_publisher()
+    data = broadcast_data(BroadcastOptions(), ["tick", {"seq": 0, "pad": "x" * 100}])
+    message = ClusterMessage(MessageType.BROADCAST, "0" * 16, "/", data)
+    raw: list[float] = []
+    ours: list[float] = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            await client.xadd(key, {"uid": "x", "nsp": "/", "type": "3"}, maxlen=1000)
+            raw.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await transport.publish(message)
+            ours.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.002)
+        await client.delete(key)
+    finally:
+        await transport.close()
+        await client.aclose()
+    return {"xadd_alone_ms": _quantiles(raw), "publish_alone_ms": _quantiles(ours)}
+
+
 async def run(events: int, rate: float, url: str) -> dict[str, Any]:
     key = f"bench-first-{secrets.token_hex(3)}"
+    alone = await publish_alone(url, f"{key}-alone")
     sender = RedisStreamsManager(url=url, stream_name=key, channel_prefix=key)
     receiver = RedisStreamsManager(url=url, stream_name=key, channel_prefix=key)
     sio_sender = socketio.AsyncServer(async_mode="asgi", client_manager=sender)
@@ -95,6 +132,7 @@ async def run(events: int, rate: float, url: str) -> dict[str, Any]:
     done = [s for s in stamps.values() if {"published", "received", "delivered"} <= s.keys()]
     ms = 1000.0
     return {
+        **alone,
         "events": len(done),
         "rate": rate,
         "publish_ms": _quantiles([(s["published"] - s["emit"]) * ms for s in done]),
