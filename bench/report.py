@@ -1162,6 +1162,8 @@ def markdown(results: dict[str, Any]) -> str:
         "(see `bench/README.md`).",
         "",
     ]
+    if run.get("note"):
+        lines += [f"**Note on this run:** {run['note']}", ""]
     lines += _sending_targets(results)
     lines += _targets(results)
     lines += _sender(results)
