@@ -1031,6 +1031,8 @@ def _sender(results: dict[str, Any]) -> list[str]:
             rows,
         ),
         "",
+        "![send rate](results/send_rate.png)",
+        "",
     ]
 
 
@@ -1135,6 +1137,8 @@ def _scale(results: dict[str, Any]) -> list[str]:
             ],
             rows,
         ),
+        "",
+        "![scale operations](results/scale.png)",
         "",
     ]
 
