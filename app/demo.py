@@ -8,7 +8,8 @@ without waiting.
 
 Brokers (``--backend``): ``aws`` (default), moto's SNS and SQS in this process
 (:mod:`socketio_cloud.dev.aws`); ``pubsub``, Google's Pub/Sub emulator from the Cloud SDK
-(:mod:`app.embedded_pubsub`).
+(:mod:`app.embedded_pubsub`); ``servicebus``, the loopback Azure Service Bus double of the
+test suite (``tests/servicebus_double``: from a source checkout, with ``azure-servicebus``).
 
 Exit status: 0 when the cluster came up and shut down cleanly, 1 otherwise, 2 on a usage
 error.
@@ -30,11 +31,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from socketio_cloud.dev.aws import EmbeddedAws, port_is_free
 
 from .embedded_pubsub import PubSubEmulator, find_emulator
+
+if TYPE_CHECKING:
+    from tests.servicebus_double.double import ServiceBusDoubleThread
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC_NAME = "socketio-cloud-demo"
@@ -91,9 +95,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--backend",
-        choices=("aws", "pubsub"),
+        choices=("aws", "pubsub", "servicebus"),
         default=os.environ.get("DEMO_BACKEND", "aws"),
-        help="aws: moto's SNS+SQS; pubsub: the Pub/Sub emulator (default: aws, env DEMO_BACKEND)",
+        help=(
+            "aws: moto's SNS+SQS; pubsub: the Pub/Sub emulator; servicebus: the Service Bus "
+            "test double (default: aws, env DEMO_BACKEND)"
+        ),
     )
     parser.add_argument("--nodes", type=int, default=3, help="number of nodes (default: 3)")
     parser.add_argument(
@@ -153,6 +160,7 @@ class Demo:
         self.stop = stop
         self.aws = EmbeddedAws(port=args.aws_port)
         self.pubsub: PubSubEmulator | None = None
+        self.servicebus: ServiceBusDoubleThread | None = None
         self.nodes: list[NodeProcess] = []
         self.topic_arn = ""
 
@@ -161,11 +169,19 @@ class Demo:
         return bool(self.args.backend == "pubsub")
 
     @property
+    def on_servicebus(self) -> bool:
+        return bool(self.args.backend == "servicebus")
+
+    @property
     def resource_kind(self) -> str:
+        if self.on_servicebus:
+            return "Service Bus subscription"
         return "Pub/Sub subscription" if self.on_pubsub else "SQS queue"
 
     @property
     def broker_running(self) -> bool:
+        if self.on_servicebus:
+            return self.servicebus is not None
         if self.on_pubsub:
             return self.pubsub is not None and self.pubsub.running
         return self.aws.running
@@ -173,7 +189,9 @@ class Demo:
     # ------------------------------------------------------------------------ up
 
     def start_broker(self) -> None:
-        if self.on_pubsub:
+        if self.on_servicebus:
+            self.start_servicebus()
+        elif self.on_pubsub:
             self.start_pubsub()
         else:
             self.start_aws()
@@ -181,6 +199,9 @@ class Demo:
     def stop_broker(self) -> None:
         if self.pubsub is not None:
             self.pubsub.close()
+        if self.servicebus is not None:
+            self.servicebus.close()
+            self.servicebus = None
         self.aws.stop()
 
     def start_pubsub(self) -> None:
@@ -208,6 +229,16 @@ class Demo:
     @property
     def pubsub_topic_path(self) -> str:
         return f"projects/{GCP_PROJECT}/topics/{TOPIC_NAME}"
+
+    def start_servicebus(self) -> None:
+        try:
+            from tests.servicebus_double.double import ServiceBusDouble, ServiceBusDoubleThread
+        except ImportError as exc:
+            raise DemoError(
+                f"the Service Bus double needs a source checkout and azure-servicebus: {exc}"
+            ) from exc
+        self.servicebus = ServiceBusDoubleThread(ServiceBusDouble()).open()
+        say(f"==> Service Bus double on 127.0.0.1:{self.servicebus.port}, topic {TOPIC_NAME}")
 
     def start_aws(self) -> None:
         try:
@@ -242,6 +273,18 @@ class Demo:
                     "SIO_PUBSUB_TOPIC": TOPIC_NAME,
                     "SIO_SUBSCRIPTION_PREFIX": SUBSCRIPTION_PREFIX,
                     "PUBSUB_EMULATOR_HOST": self.pubsub.host,
+                }
+            )
+            return env
+        if self.on_servicebus:
+            assert self.servicebus is not None
+            env.update(
+                {
+                    "SIO_BACKEND": "servicebus",
+                    "SIO_SERVICEBUS_CONNECTION_STRING": self.servicebus.connection_string,
+                    "SIO_SERVICEBUS_CA_FILE": self.servicebus.ca_file,
+                    "SIO_SERVICEBUS_TOPIC": TOPIC_NAME,
+                    "SIO_SUBSCRIPTION_PREFIX": SUBSCRIPTION_PREFIX,
                 }
             )
             return env
@@ -305,7 +348,10 @@ class Demo:
             raise Interrupted("stopping before the cluster was up")
 
     def node_resources(self) -> list[str]:
-        """The nodes' queues (aws) or subscriptions (pubsub) that exist."""
+        """The nodes' queues (aws) or subscriptions (pubsub, servicebus) that exist."""
+        if self.on_servicebus:
+            assert self.servicebus is not None
+            return list(self.servicebus.topics().get(TOPIC_NAME, []))
         if self.on_pubsub:
             from google.cloud import pubsub_v1
 
@@ -365,7 +411,7 @@ class Demo:
 
     def verify_resources_deleted(self) -> bool:
         left = self.node_resources()
-        what = "subscriptions" if self.on_pubsub else "queues"
+        what = "subscriptions" if self.on_pubsub or self.on_servicebus else "queues"
         if left:
             say(f"!! node {what} left behind: {', '.join(left)}")
             return False
@@ -411,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.wait_until_healthy()
         demo.wait_until_clustered()
         where = "subscriptions on Pub/Sub" if demo.on_pubsub else "queues on SQS"
+        if demo.on_servicebus:
+            where = "subscriptions on Service Bus"
         say(f"==> node {where}: {', '.join(demo.node_resources())}")
         demo.banner()
         if not args.check:

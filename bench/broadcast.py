@@ -35,6 +35,7 @@ logger = logging.getLogger("bench.broadcast")
 REDIS_PORT = 6379
 STACK_CANDIDATES = "ours-redis-streams-"
 AMQP_PORT = 5672
+POSTGRES_PORT = 5432
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Scenario:
     label: str
     kind: str  # "python", "node" or "raw"
     variant: str  # pynode manager, Node adapter, or raw mode
-    broker: str  # "redis", "rabbitmq" or "moto"
+    broker: str  # "redis", "rabbitmq", "moto", "postgres" or "pubsub-emulator"
     stack: str | None = None
     note: str = ""
     fanout: str = "auto"  # our managers' local delivery (ClusterManager's ``fanout``)
@@ -170,6 +171,30 @@ def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
             note="one reader: deliveries = messages",
         ),
         Scenario(
+            "ours-postgres",
+            f"socketio-cloud PostgresManager ({preferred_stack}+uvloop)",
+            "python",
+            "ours-postgres",
+            "postgres",
+            preferred_stack,
+        ),
+        Scenario(
+            "node-postgres",
+            "Node socket.io + @socket.io/postgres-adapter",
+            "node",
+            "postgres",
+            "postgres",
+        ),
+        Scenario(
+            "ours-pubsub-emulator",
+            f"socketio-cloud PubSubManager on the Pub/Sub emulator ({preferred_stack}+uvloop)",
+            "python",
+            "ours-pubsub",
+            "pubsub-emulator",
+            preferred_stack,
+            note="latency is the emulator's (a local Java process), not Google's",
+        ),
+        Scenario(
             "ours-aws-moto",
             f"socketio-cloud AwsSqsManager on moto ({preferred_stack}+uvloop)",
             "python",
@@ -237,6 +262,10 @@ def broker_missing(scenario: Scenario, settings: Settings) -> str | None:
             return "aio-pika is not installed (pip install aio-pika)"
     if scenario.broker == "moto" and not settings.aws_endpoint:
         return "moto server not available"
+    if scenario.broker == "postgres" and not port_open(POSTGRES_PORT):
+        return f"no PostgreSQL on 127.0.0.1:{POSTGRES_PORT}"
+    if scenario.broker == "pubsub-emulator" and "PUBSUB_EMULATOR_HOST" not in settings.env:
+        return "Pub/Sub emulator not available"
     if scenario.kind in ("node", "raw") and not (Path(__file__).parent / "node_modules").is_dir():
         return "npm packages missing: run npm install in bench/"
     return None

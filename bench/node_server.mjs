@@ -1,11 +1,15 @@
-// A Node socket.io server on one of the Redis adapters; it broadcasts "tick" on command.
-//   node node_server.mjs --adapter streams|redis --port P --key PREFIX [--redis-url URL]
+// A Node socket.io server on one of the Redis adapters or the Postgres adapter; it broadcasts
+// "tick" on command.
+//   node node_server.mjs --adapter streams|redis|postgres --port P --key PREFIX
+//     [--redis-url URL] [--postgres-url URL]
 // For the scale measurements (bench/scale.py) it also takes the commands of bench/pynode.py:
 // loopback, await_nodes, fetch, ack.
 import { EventEmitter } from "node:events";
 import { createServer } from "node:http";
 import { createAdapter as createRedisAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createPostgresAdapter } from "@socket.io/postgres-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
+import pg from "pg";
 import { createClient } from "redis";
 import { Server } from "socket.io";
 import { performance } from "node:perf_hooks";
@@ -17,12 +21,25 @@ const key = option("key", "socket.io");
 const redisUrl = option("redis-url", "redis://127.0.0.1:6379");
 const padding = Number(option("padding", "100"));
 
-const client = createClient({ url: redisUrl });
-client.on("error", (error) => emit("log", { error: String(error) }));
-await client.connect();
+const postgresUrl = option("postgres-url", "postgresql://postgres@127.0.0.1:5432/test");
+
+let client;
+if (adapterName !== "postgres") {
+  client = createClient({ url: redisUrl });
+  client.on("error", (error) => emit("log", { error: String(error) }));
+  await client.connect();
+}
 
 let adapter;
-if (adapterName === "streams") {
+if (adapterName === "postgres") {
+  const pool = new pg.Pool({ connectionString: postgresUrl });
+  pool.on("error", (error) => emit("log", { error: String(error) }));
+  await pool.query(
+    "CREATE TABLE IF NOT EXISTS socket_io_attachments " +
+      "(id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)",
+  );
+  adapter = createPostgresAdapter(pool, { channelPrefix: key });
+} else if (adapterName === "streams") {
   adapter = createStreamsAdapter(client, { streamName: key, channelPrefix: key });
 } else if (adapterName === "redis") {
   const subscriber = client.duplicate();
@@ -146,7 +163,7 @@ onCommands(async (command) => {
   else if (command.cmd === "stop") sender.stopped = true;
   else if (command.cmd === "exit") {
     io.close();
-    await client.quit().catch(() => {});
+    if (client) await client.quit().catch(() => {});
   }
 });
 

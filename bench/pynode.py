@@ -43,7 +43,14 @@ import socketio
 from bench.loopback import LoopbackClients
 from socketio_cloud.local import FANOUT_MODES
 
-MANAGERS = ("ours-redis", "ours-aws", "pysio-redis", "pysio-aiopika")
+MANAGERS = (
+    "ours-redis",
+    "ours-aws",
+    "ours-postgres",
+    "ours-pubsub",
+    "pysio-redis",
+    "pysio-aiopika",
+)
 # uvicorn: permessage-deflate off, as Node's socket.io server has it by default;
 # uvicorn-deflate: uvicorn's default (compresses every frame for clients that offer it, as
 # browsers do); aiohttp: python-engineio gives no way to turn its compression off.
@@ -90,6 +97,21 @@ def make_manager(args: argparse.Namespace) -> Any:
             region_name="us-east-1",
             fanout=args.fanout,
             queued_emits=args.queued_emits,
+        )
+    if args.manager == "ours-postgres":
+        from socketio_cloud.transports.postgres import PostgresManager
+
+        return PostgresManager(dsn=args.postgres_dsn, channel_prefix=args.key, fanout=args.fanout)
+    if args.manager == "ours-pubsub":
+        from socketio_cloud.transports.pubsub import PubSubManager
+
+        # the emulator: PUBSUB_EMULATOR_HOST in the environment
+        return PubSubManager(
+            project=args.gcp_project,
+            topic=args.key,
+            subscription_prefix=args.key,
+            create_topic=True,
+            fanout=args.fanout,
         )
     if args.fanout != "auto":
         raise ValueError(f"--fanout applies to our managers only, not {args.manager}")
@@ -349,6 +371,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--aws-endpoint", default=None)
+    parser.add_argument("--postgres-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--gcp-project", default="socketio-cloud-bench")
     parser.add_argument("--padding", type=int, default=100)
     parser.add_argument(
         "--queued-emits", action="store_true", help="our managers: queued_emits=True"

@@ -272,12 +272,22 @@ async def run_broadcasts(
     names = [s.name for s in broadcast.scenarios()]
     if selected is not None and selected - set(names):
         raise SystemExit(f"unknown scenarios {sorted(selected - set(names))}; known: {names}")
+    # the Pub/Sub emulator (a Java process) takes fewer events, as moto does
+    emulator = await _start_pubsub_emulator(selected)
+    pubsub_settings = Settings(
+        **{
+            **aws_settings.__dict__,
+            "env": {"PUBSUB_EMULATOR_HOST": emulator.host} if emulator else {},
+        }
+    )
 
     async def run_one(scenario: broadcast.Scenario) -> None:
         if selected is not None and scenario.name not in selected:
             return
         logger.info("scenario %s", scenario.name)
-        chosen = aws_settings if scenario.broker == "moto" else settings
+        chosen = {"moto": aws_settings, "pubsub-emulator": pubsub_settings}.get(
+            scenario.broker, settings
+        )
         for result in await broadcast.run_scenario(scenario, chosen):
             emit_line(result)
             results.append(result)
@@ -288,10 +298,33 @@ async def run_broadcasts(
         if broadcast.is_stack_candidate(scenario):
             await run_one(scenario)
     preferred = pick_stack(results)
-    for scenario in broadcast.scenarios(preferred):
-        if not broadcast.is_stack_candidate(scenario):
-            await run_one(scenario)
+    try:
+        for scenario in broadcast.scenarios(preferred):
+            if not broadcast.is_stack_candidate(scenario):
+                await run_one(scenario)
+    finally:
+        if emulator is not None:
+            await asyncio.to_thread(emulator.stop)
     return results, preferred
+
+
+async def _start_pubsub_emulator(selected: set[str] | None) -> Any:
+    """The Pub/Sub emulator for ``ours-pubsub-emulator`` (None when it is not selected or
+    not installed: the scenario then reports it is unavailable)."""
+    if selected is not None and "ours-pubsub-emulator" not in selected:
+        return None
+    from app.embedded_pubsub import PubSubEmulator, find_emulator
+
+    launcher = find_emulator()
+    if launcher is None:
+        return None
+    emulator = PubSubEmulator(launcher)
+    try:
+        await asyncio.to_thread(emulator.start)
+    except Exception as exc:
+        logger.warning("the Pub/Sub emulator did not start: %s", exc)
+        return None
+    return emulator
 
 
 def pick_stack(results: list[dict[str, Any]]) -> str:

@@ -3,12 +3,14 @@
 
 Every setting is a context key, with its default in ``cdk.json``; override one with
 ``cdk deploy -c key=value`` (e.g. ``-c image=public.ecr.aws/org/app:1.2 -c desiredCount=3``).
-This module is the only place that reads the context.
+This module is the only place that reads the context. A wrong value ends ``cdk synth`` with
+one line naming its key (exit status 2), not a Python traceback.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +20,7 @@ from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 from constructs import Node
 from socketio_cloud_cdk import ClusterSettings, SocketIoCloudStack
+from socketio_cloud_cdk.settings import aws_facts
 
 T = TypeVar("T")
 
@@ -43,6 +46,9 @@ RETENTION_DAYS = {
 }
 
 
+_EXPECTED: dict[Callable[[Any], Any], str] = {int: "an integer", float: "a number"}
+
+
 def parse_bool(value: Any) -> bool:
     """A context flag: JSON booleans from cdk.json, text from ``-c key=value``."""
     if isinstance(value, bool):
@@ -66,7 +72,9 @@ def settings_from_context(node: Node) -> ClusterSettings:
         try:
             return convert(value)
         except ValueError as error:
-            raise ValueError(f"context {key}={value!r}: {error}") from None
+            expected = _EXPECTED.get(convert)
+            reason = f"expected {expected}" if expected else str(error)
+            raise ValueError(f"context {key}={value!r}: {reason}") from None
 
     def optional_text(key: str) -> str | None:
         value = node.try_get_context(key)
@@ -76,7 +84,7 @@ def settings_from_context(node: Node) -> ClusterSettings:
     if retention_days not in RETENTION_DAYS:
         raise ValueError(f"context logRetentionDays: use one of {sorted(RETENTION_DAYS)}")
 
-    return ClusterSettings(
+    settings = ClusterSettings(
         queue_prefix=read("queuePrefix", str, defaults.queue_prefix),
         heartbeat_interval=read("heartbeatInterval", float, defaults.heartbeat_interval),
         heartbeat_timeout=read("heartbeatTimeout", float, defaults.heartbeat_timeout),
@@ -105,6 +113,27 @@ def settings_from_context(node: Node) -> ClusterSettings:
         ),
         log_retention=RETENTION_DAYS[retention_days],
     )
+    check(settings)
+    return settings
+
+
+def check(settings: ClusterSettings) -> None:
+    """Refuse values that contradict each other, naming their context keys (the constructs
+    would refuse them too, naming their Python parameters)."""
+    if not aws_facts.QUEUE_PREFIX_PATTERN.match(settings.queue_prefix):
+        raise ValueError(
+            f"context queuePrefix={settings.queue_prefix!r}: 1 to 63 letters, digits, - or _"
+        )
+    if not settings.min_capacity <= settings.desired_count <= settings.max_capacity:
+        raise ValueError(
+            f"context minCapacity={settings.min_capacity}, desiredCount={settings.desired_count},"
+            f" maxCapacity={settings.max_capacity}: need minCapacity <= desiredCount <= maxCapacity"
+        )
+    if not 0 < settings.heartbeat_interval < settings.heartbeat_timeout:
+        raise ValueError(
+            f"context heartbeatInterval={settings.heartbeat_interval:g}, heartbeatTimeout="
+            f"{settings.heartbeat_timeout:g}: need 0 < heartbeatInterval < heartbeatTimeout"
+        )
 
 
 def build(app: cdk.App) -> SocketIoCloudStack:
@@ -129,11 +158,17 @@ def build(app: cdk.App) -> SocketIoCloudStack:
     return stack
 
 
-def main() -> None:
+def main() -> int:
     app = cdk.App()
-    build(app)
+    try:
+        build(app)
+    except (ValueError, FileNotFoundError) as error:
+        # A settings mistake: one line for the person at the terminal, not a traceback.
+        sys.stderr.write(f"socketio-cloud CDK app: {error}\n")
+        return 2
     app.synth()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

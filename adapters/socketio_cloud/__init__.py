@@ -29,7 +29,12 @@ _EXPORTS = {
     "PostgresEmitter": "socketio_cloud.transports.postgres",
     "PubSubManager": "socketio_cloud.transports.pubsub",
     "PubSubEmitter": "socketio_cloud.transports.pubsub",
+    "ServiceBusManager": "socketio_cloud.transports.servicebus",
+    "ServiceBusEmitter": "socketio_cloud.transports.servicebus",
     "Transport": "socketio_cloud.transport",
+    "from_env": "socketio_cloud.config",
+    "ClusterConfig": "socketio_cloud.config",
+    "ConfigError": "socketio_cloud.config",
     "SocketIOCloudError": "socketio_cloud.exceptions",
     "DecodeError": "socketio_cloud.exceptions",
     "PayloadTooLarge": "socketio_cloud.exceptions",
@@ -40,6 +45,7 @@ _EXPORTS = {
     "ServerSideEmitTimeout": "socketio_cloud.exceptions",
     "AckTimeoutError": "socketio_cloud.exceptions",
     "UnsupportedVersionError": "socketio_cloud.exceptions",
+    "UnsupportedFeatureError": "socketio_cloud.exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -47,6 +53,9 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from .cluster import ClusterManager as ClusterManager
     from .cluster import RemoteSocket as RemoteSocket
+    from .config import ClusterConfig as ClusterConfig
+    from .config import ConfigError as ConfigError
+    from .config import from_env as from_env
     from .emitter import Emitter as Emitter
     from .exceptions import AckTimeoutError as AckTimeoutError
     from .exceptions import ClusterTimeoutError as ClusterTimeoutError
@@ -57,6 +66,7 @@ if TYPE_CHECKING:
     from .exceptions import ServerSideEmitTimeout as ServerSideEmitTimeout
     from .exceptions import SocketIOCloudError as SocketIOCloudError
     from .exceptions import TransportError as TransportError
+    from .exceptions import UnsupportedFeatureError as UnsupportedFeatureError
     from .exceptions import UnsupportedVersionError as UnsupportedVersionError
     from .operators import BroadcastOperator as BroadcastOperator
     from .transport import Transport as Transport
@@ -73,6 +83,8 @@ if TYPE_CHECKING:
     from .transports.pubsub import PubSubManager as PubSubManager
     from .transports.redis_streams import RedisStreamsEmitter as RedisStreamsEmitter
     from .transports.redis_streams import RedisStreamsManager as RedisStreamsManager
+    from .transports.servicebus import ServiceBusEmitter as ServiceBusEmitter
+    from .transports.servicebus import ServiceBusManager as ServiceBusManager
 
 
 #: The optional dependency group ("extra") each broker module needs.
@@ -81,6 +93,8 @@ _EXTRAS = {
     "socketio_cloud.transports.redis_streams": "redis",
     "socketio_cloud.transports.amqp": "amqp",
     "socketio_cloud.transports.pubsub": "gcp",
+    "socketio_cloud.transports.postgres": "postgres",
+    "socketio_cloud.transports.servicebus": "azure",
 }
 
 

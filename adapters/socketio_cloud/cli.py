@@ -4,6 +4,8 @@ Commands, each a subparser registered by one ``_add_*`` function::
 
     socketio-cloud cleanup aws --prefix P --topic-arn A [--stale-after S]
         [--grace-period S] [--dry-run] [--region R] [--endpoint-url URL] [--json]
+    socketio-cloud cleanup azure --topic T [--prefix P] [--stale-after S] [--dry-run]
+        [--connection-string CS | --namespace NS] [--ca-file F] [--json]
     socketio-cloud dev aws [--port N] [--region R]
     socketio-cloud cleanup gcp --project P --topic T [--prefix P] [--stale-after S]
         [--dry-run] [--emulator-host HOST:PORT] [--json]
@@ -15,8 +17,10 @@ error (from argparse).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,7 +31,10 @@ from . import __version__
 from .brokers import aws as aws_facts
 
 if TYPE_CHECKING:
+    from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
     from .cleanup.aws import CleanupReport
+    from .cleanup.azure import CleanupReport as AzureCleanupReport
     from .cleanup.gcp import CleanupReport as GcpCleanupReport
 
 __all__ = ["build_parser", "main"]
@@ -68,6 +75,7 @@ def _add_cleanup(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     brokers = cleanup.add_subparsers(title="brokers", metavar="BROKER", required=True)
     _add_cleanup_aws(brokers)
     _add_cleanup_gcp(brokers)
+    _add_cleanup_azure(brokers)
 
 
 def _add_cleanup_aws(brokers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -323,6 +331,122 @@ def _write_gcp_cleanup_report(report: GcpCleanupReport, out: TextIO) -> None:
     )
     section("Kept subscriptions", [f"{sub.name}  ({sub.reason})" for sub in report.kept])
     section("Errors", report.errors)
+    out.write("\n".join(lines) + "\n")
+
+
+def _add_cleanup_azure(brokers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    azure = brokers.add_parser(
+        "azure",
+        help="stale Service Bus node subscriptions",
+        description=(
+            "Delete the subscriptions <prefix>-<node uid> of the topic whose last activity "
+            "is stale. Credentials: --connection-string (or SERVICEBUS_CONNECTION_STRING), "
+            "or --namespace with azure-identity's DefaultAzureCredential."
+        ),
+    )
+    # Defaults repeat those of socketio_cloud.brokers.servicebus.
+    azure.add_argument("--topic", required=True, help="the cluster's topic name")
+    azure.add_argument(
+        "--prefix", default="socket.io", help="node subscription prefix (default: %(default)s)"
+    )
+    azure.add_argument(
+        "--stale-after",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="idle time that makes a subscription stale (default: %(default)g)",
+    )
+    azure.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+    credentials = azure.add_mutually_exclusive_group()
+    credentials.add_argument(
+        "--connection-string",
+        default=os.environ.get("SERVICEBUS_CONNECTION_STRING"),
+        help="namespace connection string with the Manage claim",
+    )
+    credentials.add_argument(
+        "--namespace", help="fully qualified namespace (<name>.servicebus.windows.net)"
+    )
+    azure.add_argument("--ca-file", help="CA bundle to trust for the administration endpoint")
+    azure.add_argument("--json", action="store_true", help="print the report as JSON")
+    azure.set_defaults(command=_cleanup_azure)
+
+
+def _cleanup_azure(args: argparse.Namespace) -> int:
+    try:
+        from .cleanup import azure as _azure_cleanup
+    except ImportError:
+        sys.stderr.write(
+            "socketio-cloud: azure-servicebus is missing; install socketio-cloud[azure]\n"
+        )
+        return 1
+    if not args.connection_string and not args.namespace:
+        sys.stderr.write("socketio-cloud: give --connection-string or --namespace\n")
+        return 2
+    if args.stale_after < _azure_cleanup.MIN_STALE_AFTER:
+        sys.stderr.write(
+            f"socketio-cloud: --stale-after must be at least {_azure_cleanup.MIN_STALE_AFTER:g}\n"
+        )
+        return 2
+    options = {"connection_verify": args.ca_file} if args.ca_file else {}
+
+    async def run() -> AzureCleanupReport:
+        from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
+        if args.namespace:
+            from azure.identity.aio import DefaultAzureCredential
+
+            async with DefaultAzureCredential() as credential:
+                async with ServiceBusAdministrationClient(
+                    args.namespace, credential, **options
+                ) as admin:
+                    return await _run_azure_cleanup(admin, args)
+        client = ServiceBusAdministrationClient.from_connection_string(
+            args.connection_string, **options
+        )
+        async with client as admin:
+            return await _run_azure_cleanup(admin, args)
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as exc:
+        sys.stderr.write(f"socketio-cloud: {exc}\n")
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        _write_azure_cleanup_report(report, sys.stdout)
+    return 0 if report.ok else 1
+
+
+async def _run_azure_cleanup(
+    admin: ServiceBusAdministrationClient, args: argparse.Namespace
+) -> AzureCleanupReport:
+    from .cleanup.azure import cleanup
+
+    return await cleanup(
+        admin,
+        topic_name=args.topic,
+        subscription_prefix=args.prefix,
+        stale_after=args.stale_after,
+        dry_run=args.dry_run,
+    )
+
+
+def _write_azure_cleanup_report(report: AzureCleanupReport, out: TextIO) -> None:
+    """Write an Azure cleanup ``report`` for people to read."""
+    dry = report.dry_run
+    lines = [
+        f"Node subscriptions {report.subscription_prefix!r}-<uid> of topic {report.topic_name!r}"
+        + (" (dry run)" if dry else "")
+    ]
+    for title, entries in (
+        ("Would delete" if dry else "Deleted", report.deleted),
+        ("Kept", report.kept),
+    ):
+        lines.append(f"{title}: {len(entries)}")
+        lines.extend(f"  {entry.name}  ({entry.reason})" for entry in entries)
+    lines.append(f"Errors: {len(report.errors)}")
+    lines.extend(f"  {error}" for error in report.errors)
     out.write("\n".join(lines) + "\n")
 
 

@@ -25,12 +25,15 @@ from . import protocol
 from .exceptions import (
     AckTimeoutError,
     FetchSocketsTimeout,
+    PayloadTooLarge,
     ServerSideEmitTimeout,
+    TransportError,
 )
-from .local import Fanout, Handler
+from .local import Fanout, Handler, only_sids_of
 from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
 from .protocol import BroadcastOptions, ClusterMessage, MessageType
+from .recovery import with_offset
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
 from .server_events import NO_REPLY
@@ -54,6 +57,8 @@ class ClusterOptions(TypedDict, total=False):
     queued_emits: bool
     limits: protocol.Limits | None
     logger: logging.Logger | None
+    connection_state_recovery: bool
+    max_disconnection_duration: float
 
 
 def _event_args(data: Any) -> list[Any]:
@@ -94,8 +99,16 @@ class ClusterManager(ClusterNode, Selector):
         default: ``await sio.emit()`` then returns once the broker has the message and
         raises :class:`~socketio_cloud.exceptions.TransportError` itself. Either way,
         publishes of the same loop turn share a broker round trip where the broker allows
-        it (a Redis pipeline, an SNS ``PublishBatch``).
+        it (a Redis pipeline, an SNS ``PublishBatch``). With connection state recovery on,
+        broadcasts are always awaited: each needs its offset before local delivery.
     :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
+    :param connection_state_recovery: Node's ``connectionStateRecovery``: a client that
+        reconnects within ``max_disconnection_duration`` gets its sid, rooms, session and the
+        events it missed back (see :mod:`socketio_cloud.recovery`). Only transports that are a
+        :class:`~socketio_cloud.transport.SessionStore` support it (Redis Streams);
+        others raise :class:`~socketio_cloud.exceptions.UnsupportedFeatureError`.
+    :param max_disconnection_duration: seconds a disconnected socket's session is kept
+        (Node's ``maxDisconnectionDuration``, 2 minutes by default).
 
     Who is in the cluster is the business of a :mod:`~socketio_cloud.membership` strategy,
     chosen by the transport; pending requests live in a
@@ -104,7 +117,7 @@ class ClusterManager(ClusterNode, Selector):
 
     name = "socketio-cloud"
 
-    async def _dispatch(self, message: ClusterMessage) -> None:
+    async def _dispatch(self, message: ClusterMessage, offset: str | None = None) -> None:
         # Node's order: (own messages are dropped by the transport's Inbox), membership,
         # drop other namespaces, dispatch
         namespace = message.nsp
@@ -116,7 +129,7 @@ class ClusterManager(ClusterNode, Selector):
         if message.is_response:
             self._requests.on_response(message)
         elif kind is MessageType.BROADCAST:
-            self._on_broadcast(message)
+            await self._on_broadcast(message, offset)
         elif kind is MessageType.SOCKETS_JOIN:
             assert message.data is not None
             self._apply_join(namespace, message.options(), message.data["rooms"])
@@ -133,14 +146,16 @@ class ClusterManager(ClusterNode, Selector):
         elif kind is MessageType.SERVER_SIDE_EMIT:
             self._spawn(self._run_server_handlers(message))
 
-    def _on_broadcast(self, message: ClusterMessage) -> None:
+    async def _on_broadcast(self, message: ClusterMessage, offset: str | None = None) -> None:
         data = message.data
         assert data is not None
         opts = message.options()
         event_args = data["packet"]["data"]
         request_id = message.request_id
         if request_id is None:
-            self._deliver(message.nsp, opts, event_args)
+            if self._recovery is not None:
+                event_args = with_offset(event_args, opts, offset)
+            self._deliver(message.nsp, opts, event_args, offset)
             return
         requester = message.uid
         namespace = message.nsp
@@ -154,7 +169,7 @@ class ClusterManager(ClusterNode, Selector):
             )
 
         # the count goes out first: the requester needs it to know how many replies to expect
-        count = self._deliver_with_ack(namespace, opts, event_args, reply)
+        count = await self._deliver_with_ack(namespace, opts, event_args, reply)
         self._respond(
             requester,
             ClusterMessage(
@@ -168,6 +183,9 @@ class ClusterManager(ClusterNode, Selector):
     # ------------------------------------------------------------------------ python-socketio API
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        if self._recovery is not None and namespace not in self._namespaces and self.is_ready:
+            # a socket being restored must not miss what is published while the log is read
+            await self._serve(namespace)
         sid: str | None = await super().pre_connect(eio_sid, namespace)
         if sid is not None and namespace not in self._namespaces and self._state == "ready":
             await self._serve(namespace)
@@ -231,12 +249,7 @@ class ClusterManager(ClusterNode, Selector):
 
     def _targets_only_local_sids(self, namespace: str, opts: BroadcastOptions) -> bool:
         """Whether every target room is the sid of a socket on this node (nothing to publish)."""
-        if not opts.rooms:
-            return False
-        everyone = self.rooms.get(namespace, {}).get(None)
-        if not everyone:
-            return False
-        return all(room in everyone for room in opts.rooms)
+        return only_sids_of(self.rooms.get(namespace), opts)
 
     async def can_disconnect(self, sid: str, namespace: str) -> bool:
         if self.is_connected(sid, namespace):
@@ -273,6 +286,9 @@ class ClusterManager(ClusterNode, Selector):
     async def _broadcast(
         self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
     ) -> None:
+        if self._recovery is not None and not opts.flags.get("local"):
+            await self._broadcast_logged(namespace, opts, event_args)
+            return
         self._deliver(namespace, opts, event_args)
         if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
             return
@@ -286,6 +302,25 @@ class ClusterManager(ClusterNode, Selector):
             await self._publish_queued(message)
         else:
             await self._publish(message)
+
+    async def _broadcast_logged(
+        self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
+    ) -> None:
+        """A broadcast with connection state recovery on: published first, even to sockets
+        of this node only (a recovering client replays it from the log), then delivered here
+        with the offset the broker gave it, as Node does."""
+        message = ClusterMessage(
+            MessageType.BROADCAST,
+            self.uid,
+            namespace,
+            protocol.broadcast_data(_wire(opts), event_args),
+        )
+        try:
+            offset = await self._publish(message)
+        except (TransportError, PayloadTooLarge):
+            self._deliver(namespace, opts, event_args)
+            raise
+        self._deliver(namespace, opts, with_offset(event_args, opts, offset), offset)
 
     async def _publish_ack_broadcast(
         self,
@@ -321,7 +356,7 @@ class ClusterManager(ClusterNode, Selector):
         try:
             if not local_only:
                 await self._publish_ack_broadcast(namespace, opts, event_args, request_id, timeout)
-            count = self._deliver_with_ack(namespace, opts, event_args, request.add_reply)
+            count = await self._deliver_with_ack(namespace, opts, event_args, request.add_reply)
             request.add_count(self.uid, count)
             try:
                 return await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -336,7 +371,7 @@ class ClusterManager(ClusterNode, Selector):
             self._requests.close(request_id)
 
     async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
-        local = await self._local_details(namespace, opts)
+        local = await self._local_socket_details(namespace, opts)
         if opts.flags.get("local"):
             return self._remote_sockets(namespace, local)
         responses = await self._request(
@@ -348,13 +383,6 @@ class ClusterManager(ClusterNode, Selector):
             lambda found: self._remote_sockets(namespace, local + found),
         )
         return self._remote_sockets(namespace, local + responses)
-
-    async def _local_details(self, namespace: str, opts: BroadcastOptions) -> list[dict[str, Any]]:
-        selected = self._select(namespace, opts)
-        if len(selected) < _MANY_SOCKETS:
-            return [await self._socket_details(namespace, sid) for sid, _ in selected]
-        with protocol.gc_paused():
-            return [await self._socket_details(namespace, sid) for sid, _ in selected]
 
     def _remote_sockets(self, namespace: str, found: list[dict[str, Any]]) -> list[RemoteSocket]:
         if len(found) < _MANY_SOCKETS:
@@ -443,7 +471,7 @@ class ClusterManager(ClusterNode, Selector):
 
     async def _answer_fetch(self, message: ClusterMessage) -> None:
         namespace = message.nsp
-        sockets = await self._local_details(namespace, message.options())
+        sockets = await self._local_socket_details(namespace, message.options())
         data = {"requestId": message.request_id, "sockets": sockets}
 
         def without_session_data() -> ClusterMessage:

@@ -13,7 +13,14 @@ that reaches for them (Engine.IO's internals are :mod:`socketio_cloud.fanout`'s)
   (:func:`served_namespaces`);
 - forgetting a disconnected socket in time proportional to its own rooms (the base class
   scans every room of the namespace): the manager's ``pending_connect`` and
-  ``pending_disconnect`` tables (:func:`forget_pending`).
+  ``pending_disconnect`` tables (:func:`forget_pending`);
+- connection state recovery (:mod:`socketio_cloud.recovery`), only when it is on: the
+  CONNECT reply ``{sid, pid}`` and the disconnect reason, seen by wrapping
+  ``AsyncServer._send_packet`` and ``AsyncServer._handle_disconnect``
+  (:func:`install_recovery_hooks`), and a recovered socket registered under its old sid,
+  which needs the manager's ``pending_connect`` table (:func:`pre_connect_as`). These have
+  no fallback: recovery cannot work without them, so turning it on where they are unavailable
+  raises :class:`UnsupportedVersionError`.
 
 How it is guarded, as the fan-out seam is:
 
@@ -34,9 +41,11 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import metadata
 from typing import Any
+
+from socketio import packet as sio_packet
 
 from .exceptions import UnsupportedVersionError
 
@@ -45,7 +54,9 @@ __all__ = [
     "capture_connect_auth",
     "check_socketio_version",
     "forget_pending",
+    "install_recovery_hooks",
     "internals_enabled",
+    "pre_connect_as",
     "served_namespaces",
     "socketio_version",
 ]
@@ -63,6 +74,9 @@ _checked: dict[str, bool] = {}
 
 #: The parameters of ``AsyncServer._handle_connect`` the auth capture wraps.
 _HANDLE_CONNECT_PARAMETERS = ["eio_sid", "namespace", "data"]
+#: The parameters of the methods the recovery hooks wrap.
+_SEND_PACKET_PARAMETERS = ["eio_sid", "pkt"]
+_HANDLE_DISCONNECT_PARAMETERS = ["eio_sid", "namespace", "reason"]
 
 
 def socketio_version() -> str | None:
@@ -147,13 +161,93 @@ def capture_connect_auth(server: Any, pending: MutableMapping[tuple[str, str], A
 
 
 def _is_handle_connect(method: Any) -> bool:
+    return _has_parameters(method, _HANDLE_CONNECT_PARAMETERS)
+
+
+def _has_parameters(method: Any, expected: list[str]) -> bool:
     if method is None or not inspect.iscoroutinefunction(method):
         return False
     try:
         parameters = list(inspect.signature(method).parameters)
     except (TypeError, ValueError):
         return False
-    return parameters == _HANDLE_CONNECT_PARAMETERS
+    return parameters == expected
+
+
+def install_recovery_hooks(
+    server: Any,
+    pid_for: Callable[[str, str], str | None],
+    on_disconnect: Callable[[str, str, str], Awaitable[None]],
+) -> None:
+    """Wrap two private methods of ``server`` for connection state recovery:
+
+    - ``_send_packet``: a CONNECT reply ``{sid}`` gets the socket's private session id,
+      ``pid_for(namespace, sid)``, as Node sends ``{sid, pid}``;
+    - ``_handle_disconnect``: before python-socketio runs the disconnect handler and forgets
+      the socket, ``await on_disconnect(eio_sid, namespace, reason)`` (the reason is
+      python-engineio's; the manager has no other way to learn it).
+
+    Raises :class:`UnsupportedVersionError` when the installed python-socketio is outside
+    :data:`SUPPORTED`, internals are switched off, or the methods do not look as expected.
+    """
+    manager = getattr(server, "manager", None)
+    if not internals_enabled(manager):
+        raise UnsupportedVersionError(
+            f"connection state recovery needs python-socketio{SUPPORTED} internals "
+            f"(found {socketio_version()}, socketio_internals="
+            f"{getattr(manager, 'socketio_internals', True)})"
+        )
+    send_packet: Any = getattr(server, "_send_packet", None)
+    handle_disconnect: Any = getattr(server, "_handle_disconnect", None)
+    if not _has_parameters(send_packet, _SEND_PACKET_PARAMETERS) or not _has_parameters(
+        handle_disconnect, _HANDLE_DISCONNECT_PARAMETERS
+    ):
+        raise UnsupportedVersionError(
+            "connection state recovery cannot hook into this python-socketio "
+            f"{socketio_version()}: AsyncServer._send_packet/_handle_disconnect changed"
+        )
+
+    async def send_packet_with_pid(eio_sid: str, pkt: Any) -> Any:
+        data = getattr(pkt, "data", None)
+        if (
+            getattr(pkt, "packet_type", None) == sio_packet.CONNECT
+            and isinstance(data, dict)
+            and isinstance(data.get("sid"), str)
+        ):
+            pid = pid_for(pkt.namespace or "/", data["sid"])
+            if pid is not None:
+                pkt.data = {**data, "pid": pid}
+        return await send_packet(eio_sid, pkt)
+
+    async def handle_disconnect_with_reason(
+        eio_sid: str, namespace: str | None, reason: str | None = None
+    ) -> Any:
+        if reason is not None:
+            await on_disconnect(eio_sid, namespace or "/", reason)
+        return await handle_disconnect(eio_sid, namespace, reason)
+
+    server._send_packet = send_packet_with_pid
+    server._handle_disconnect = handle_disconnect_with_reason
+
+
+def pre_connect_as(manager: Any, eio_sid: str, namespace: str, sid: str) -> bool:
+    """What python-socketio's ``pre_connect`` does, but under a given ``sid`` (a recovered
+    socket keeps its old one): the socket enters the namespace and its own room and waits in
+    ``pending_connect`` until the connect handler accepts it.
+
+    Returns False, changing nothing, when the manager's table is unavailable or ``sid`` or
+    ``eio_sid`` is already in the namespace.
+    """
+    pending = getattr(manager, "pending_connect", None)
+    if not internals_enabled(manager) or not isinstance(pending, dict):
+        return False
+    everyone = manager.rooms.get(namespace, {}).get(None)
+    if everyone is not None and (sid in everyone or eio_sid in everyone.inverse):
+        return False
+    manager.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+    manager.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
+    pending.setdefault(namespace, []).append(sid)
+    return True
 
 
 def served_namespaces(server: Any) -> set[str]:

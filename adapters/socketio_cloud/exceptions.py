@@ -63,3 +63,8 @@ class AckTimeoutError(ClusterTimeoutError):
 
 class UnsupportedVersionError(SocketIOCloudError):
     """The installed python-socketio is older than the releases socketio_cloud supports."""
+
+
+class UnsupportedFeatureError(SocketIOCloudError, ValueError):
+    """A feature was asked of a transport whose broker cannot provide it (connection state
+    recovery on a broker without a replayable log)."""

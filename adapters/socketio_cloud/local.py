@@ -13,7 +13,7 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -21,11 +21,22 @@ import socketio
 from socketio import packet as sio_packet
 
 from . import compat, protocol
+from .exceptions import UnsupportedVersionError
 from .fanout import LocalDelivery
 from .handshake import build_handshake
 from .protocol import BroadcastOptions
+from .recovery import RECOVERABLE_REASONS, ConnectionRecovery
+from .transport import Session
 
-__all__ = ["FANOUT_MODES", "ROOM_EVENTS", "Fanout", "LocalManager", "js_json_compatible"]
+__all__ = [
+    "FANOUT_MODES",
+    "ROOM_EVENTS",
+    "Fanout",
+    "LocalManager",
+    "js_json_compatible",
+    "only_sids_of",
+    "select_sockets",
+]
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Fanout = Literal["auto", "queue", "tasks"]
@@ -63,6 +74,8 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self._acks: dict[str, dict[int, Callable[..., Any]]] = {}
         self._ack_ids = itertools.count(1)
         self._delivery: LocalDelivery | None = None
+        #: Connection state recovery, when it is on (set by the cluster node).
+        self._recovery: ConnectionRecovery | None = None
 
     def set_server(self, server: Any) -> None:
         compat.check_socketio_version()
@@ -74,7 +87,15 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         )
         # python-socketio hands the CONNECT payload (``auth``) to the connect handler only;
         # Node reports it in every socket's handshake, so remember it on the way in.
-        compat.capture_connect_auth(server, self._pending_auth)
+        captured = compat.capture_connect_auth(server, self._pending_auth)
+        recovery = self._recovery
+        if recovery is not None:
+            if not captured:
+                raise UnsupportedVersionError(
+                    "connection state recovery needs the CONNECT payload, which this "
+                    "python-socketio does not let socketio_cloud observe"
+                )
+            compat.install_recovery_hooks(server, self._connect_pid, self._on_transport_gone)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -89,38 +110,23 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
 
     def _select(self, namespace: str, opts: BroadcastOptions) -> list[tuple[str, str]]:
         """The local (sid, eio_sid) pairs an operation targets."""
-        rooms = self.rooms.get(namespace)
-        if not rooms:
-            return []
-        excluded: set[str] = set()
-        for room in opts.except_rooms:
-            members = rooms.get(room)
-            if members:
-                excluded.update(members)
-        if not opts.rooms:
-            everyone = rooms.get(None)
-            if not everyone:
-                return []
-            if not excluded:
-                return list(everyone.items())
-            return [(sid, eio) for sid, eio in everyone.items() if sid not in excluded]
-        if len(opts.rooms) == 1:
-            members = rooms.get(opts.rooms[0])
-            if not members:
-                return []
-            return [(sid, eio) for sid, eio in members.items() if sid not in excluded]
-        selected: dict[str, str] = {}
-        for room in opts.rooms:
-            members = rooms.get(room)
-            if members:
-                for sid, eio in members.items():
-                    if sid not in excluded:
-                        selected[sid] = eio
-        return list(selected.items())
+        return select_sockets(self.rooms.get(namespace), opts)
 
-    def _deliver(self, namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
-        """Send an event to the selected local clients, encoded once for all of them."""
+    def _deliver(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        event_args: list[Any],
+        offset: str | None = None,
+    ) -> int:
+        """Send an event to the selected local clients, encoded once for all of them.
+
+        ``offset``: where the broker logged the event (connection state recovery: a socket
+        being restored gets it later, unless its replay has it already).
+        """
         recipients = self._select(namespace, opts)
+        if recipients and self._recovery is not None and self._recovery.holding:
+            recipients = self._recovery.held(namespace, recipients, event_args, offset)
         if not recipients or self._delivery is None:
             return 0
         packets = self._event_packets(namespace, event_args)
@@ -154,7 +160,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             ack_id = self._new_ack_id(sid, callback)
             self._delivery.send((eio_sid,), self._event_packets(namespace, event_args, ack_id))
 
-    def _deliver_with_ack(
+    async def _deliver_with_ack(
         self,
         namespace: str,
         opts: BroadcastOptions,
@@ -162,7 +168,9 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         on_reply: Callable[[tuple[Any, ...]], Any],
     ) -> int:
         """Send an event needing an acknowledgement to the selected local clients;
-        ``on_reply`` gets each client's reply as a tuple of its arguments."""
+        ``on_reply`` gets each client's reply as a tuple of its arguments. A coroutine so
+        that a manager whose sockets live elsewhere (:mod:`socketio_cloud.sync`) can wait for
+        the count."""
         recipients = self._select(namespace, opts)
         if not recipients or self._delivery is None:
             return 0
@@ -274,6 +282,8 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self._socket_meta.pop((namespace, sid), None)
         self._handshakes.pop((namespace, sid), None)
         self._acks.pop(sid, None)
+        if self._recovery is not None:
+            self._recovery.forget(namespace, sid)
         if namespace not in self.rooms:
             return
         for room in list(self._sid_rooms.get(namespace, {}).get(sid, ())):
@@ -288,11 +298,106 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         return list(self._sid_rooms.get(namespace, {}).get(sid, ()))
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
-        sid: str | None = await super().pre_connect(eio_sid, namespace)
+        auth = self._pending_auth.get((eio_sid, namespace))
+        recovery = self._recovery
+        sid: str | None = None
+        if recovery is not None:
+            taken = await recovery.take(namespace, auth)
+            if taken is not None:
+                sid = await self._resume(eio_sid, namespace, *taken, recovery)
+        if sid is None:
+            sid = await super().pre_connect(eio_sid, namespace)
+            if sid is not None and recovery is not None:
+                recovery.assign_pid(namespace, sid)
         if sid is not None:
-            auth = self._pending_auth.get((eio_sid, namespace))
             self._socket_meta[(namespace, sid)] = (int(time.time() * 1000), auth)
         return sid
+
+    async def _local_socket_details(
+        self, namespace: str, opts: BroadcastOptions
+    ) -> list[dict[str, Any]]:
+        """Node's description of each selected local socket (``fetch_sockets``)."""
+        selected = self._select(namespace, opts)
+        if len(selected) < 1000:
+            return [await self._socket_details(namespace, sid) for sid, _ in selected]
+        with protocol.gc_paused():  # thousands of dicts at once: see gc_paused
+            return [await self._socket_details(namespace, sid) for sid, _ in selected]
+
+    # ------------------------------------------------------------------ connection recovery
+
+    def is_recovered(self, sid: str, namespace: str | None = None) -> bool:
+        """Whether the socket ``sid`` (of this node) got its previous session back when it
+        connected: same sid, rooms and session, and the events it missed (Node's
+        ``socket.recovered``). Always False when connection state recovery is off."""
+        recovery = self._recovery
+        return recovery is not None and recovery.is_recovered(namespace or "/", sid)
+
+    async def _resume(
+        self,
+        eio_sid: str,
+        namespace: str,
+        session: Session,
+        offset: str,
+        recovery: ConnectionRecovery,
+    ) -> str | None:
+        """Register a connecting socket under its restored session and send it what it
+        missed; None when it cannot be (its old sid is still here): it then starts afresh.
+
+        The socket joins its rooms first and what is delivered to it is held back while the
+        log is read from ``offset``; then the missed packets go out, followed by the held ones
+        the log did not have. So nothing published meanwhile is lost or sent twice, however
+        far behind the node's own reading of the log is.
+        """
+        sid = session.sid
+        if not compat.pre_connect_as(self, eio_sid, namespace, sid):
+            self.logger.info("session %s of %s cannot be resumed here", sid, namespace)
+            return None
+        for room in session.rooms:
+            if room == sid:
+                continue
+            try:
+                self.basic_enter_room(sid, namespace, room)
+            except ValueError:
+                pass  # the sid room of a socket connected meanwhile
+        recovery.resumed(namespace, session)
+        recovery.hold_back(namespace, sid)
+        try:
+            missed = await recovery.replay(namespace, session, offset)
+        except BaseException:
+            recovery.stop_holding(namespace, sid)
+            raise
+        # nothing awaits from here to the send: the packets keep their order
+        packets = recovery.release(namespace, sid, missed)
+        if packets and self._delivery is not None:
+            encoded = [pkt for args in packets for pkt in self._event_packets(namespace, args)]
+            self._delivery.send((eio_sid,), encoded)
+        # before the connect handler runs, which may read it
+        data = session.data if session.data is not None else {}
+        await self.server.save_session(sid, data, namespace=namespace)
+        return sid
+
+    def _connect_pid(self, namespace: str, sid: str) -> str | None:
+        recovery = self._recovery
+        return recovery.pid(namespace, sid) if recovery is not None else None
+
+    async def _on_transport_gone(self, eio_sid: str, namespace: str, reason: str) -> None:
+        """Store the session of a socket whose connection went away for a reason that may be
+        temporary, before python-socketio forgets the socket."""
+        recovery = self._recovery
+        if recovery is None or reason not in RECOVERABLE_REASONS:
+            return
+        sid = self.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.is_connected(sid, namespace):
+            return
+        pid = recovery.pid(namespace, sid)
+        if pid is None:
+            return
+        try:
+            data = await self.server.get_session(sid, namespace=namespace)
+        except KeyError:
+            data = {}
+        rooms = self.get_rooms(sid, namespace)
+        await recovery.save(namespace, Session(sid, pid, rooms, data))
 
     async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
         key = (namespace, sid)
@@ -315,6 +420,53 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             "rooms": rooms,
             "data": data,
         }
+
+
+def select_sockets(
+    rooms: Mapping[str | None, Mapping[str, str]] | None, opts: BroadcastOptions
+) -> list[tuple[str, str]]:
+    """The (sid, eio_sid) pairs of a namespace's room table (python-socketio's
+    ``manager.rooms[namespace]``) that broadcast options select."""
+    if not rooms:
+        return []
+    excluded: set[str] = set()
+    for room in opts.except_rooms:
+        members = rooms.get(room)
+        if members:
+            excluded.update(members)
+    if not opts.rooms:
+        everyone = rooms.get(None)
+        if not everyone:
+            return []
+        if not excluded:
+            return list(everyone.items())
+        return [(sid, eio) for sid, eio in everyone.items() if sid not in excluded]
+    if len(opts.rooms) == 1:
+        members = rooms.get(opts.rooms[0])
+        if not members:
+            return []
+        return [(sid, eio) for sid, eio in members.items() if sid not in excluded]
+    selected: dict[str, str] = {}
+    for room in opts.rooms:
+        members = rooms.get(room)
+        if members:
+            for sid, eio in members.items():
+                if sid not in excluded:
+                    selected[sid] = eio
+    return list(selected.items())
+
+
+def only_sids_of(
+    rooms: Mapping[str | None, Mapping[str, str]] | None, opts: BroadcastOptions
+) -> bool:
+    """Whether every target room of ``opts`` is the sid of a socket in ``rooms`` (a
+    namespace's room table): the operation concerns this node only."""
+    if not opts.rooms or not rooms:
+        return False
+    everyone = rooms.get(None)
+    if not everyone:
+        return False
+    return all(room in everyone for room in opts.rooms)
 
 
 def js_json_compatible(value: Any) -> Any:

@@ -75,6 +75,9 @@ class Membership(abc.ABC):
     async def leave(self, namespaces: Iterable[str]) -> None:  # noqa: B027 - optional hook
         """The node leaves the cluster gracefully."""
 
+    async def forget(self, namespace: str) -> None:  # noqa: B027 - optional hook
+        """The node stops serving ``namespace``."""
+
     def published(self, namespace: str) -> None:  # noqa: B027 - optional hook
         """The node just published a (non-response) message in ``namespace``."""
 
@@ -152,6 +155,12 @@ class HeartbeatMembership(Membership):
                 )
             except Exception as exc:
                 self.logger.warning("could not announce close for %s: %s", namespace, exc)
+
+    async def forget(self, namespace: str) -> None:
+        self._namespaces.discard(namespace)
+        self._last_publish.pop(namespace, None)
+        self._nodes.pop(namespace, None)
+        await self.leave([namespace])
 
     def published(self, namespace: str) -> None:
         self._last_publish[namespace] = time.time()

@@ -13,20 +13,22 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import time
 import weakref
 from collections import Counter
 from collections.abc import Callable
 
 from . import compat, protocol
-from .exceptions import NotReadyError, PayloadTooLarge, TransportError
+from .exceptions import NotReadyError, PayloadTooLarge, TransportError, UnsupportedFeatureError
 from .local import Fanout, LocalManager
 from .membership import membership_for
 from .operators import normalize_namespace
 from .protocol import ClusterMessage
+from .recovery import DEFAULT_MAX_DISCONNECTION_DURATION, ConnectionRecovery
 from .requests import RequestTable
 from .server_events import ServerEvents
 from .tasks import cancel_and_wait
-from .transport import Transport
+from .transport import SessionStore, Transport
 
 __all__ = ["MAX_CONCURRENT_RESPONSES", "ClusterNode"]
 
@@ -60,9 +62,19 @@ class ClusterNode(LocalManager):
         queued_emits: bool = False,
         limits: protocol.Limits | None = None,
         logger: logging.Logger | None = None,
+        connection_state_recovery: bool = False,
+        max_disconnection_duration: float = DEFAULT_MAX_DISCONNECTION_DURATION,
     ) -> None:
         super().__init__(fanout=fanout, logger=logger)
         self.transport = transport
+        if connection_state_recovery:
+            if not isinstance(transport, SessionStore):
+                raise UnsupportedFeatureError(
+                    f"connection state recovery needs a broker that keeps an ordered log of "
+                    f"broadcasts with offsets (Redis Streams); {type(transport).__name__} "
+                    "cannot store sessions or replay missed packets"
+                )
+            self._recovery = ConnectionRecovery(transport, max_disconnection_duration)
         self.uid = protocol.new_uid()
         self.membership = membership_for(
             self.uid,
@@ -88,6 +100,11 @@ class ClusterNode(LocalManager):
             max(MAX_CONCURRENT_RESPONSES, transport.concurrent_responses)
         )
         self._namespaces: set[str] = set()
+        #: A namespace other than "/" with no local client, handler or operation for this
+        #: long stops being served (Node's ``cleanupEmptyChildNamespaces``), so the set of
+        #: served namespaces stays bounded by what this node really uses.
+        self.namespace_idle_timeout = max(60.0, 6 * heartbeat_timeout)
+        self._namespace_used: dict[str, float] = {}
         self._requests = RequestTable()
         self.membership.on_node_left = self._requests.node_left
         self.membership.on_silence = self._recheck_transport
@@ -137,6 +154,7 @@ class ClusterNode(LocalManager):
             self._state = "ready"
             _open_nodes.add(self)
             await self.membership.start()
+            self._spawn(self._prune_namespaces())
             self.logger.info("node %s joined the cluster", self.uid)
 
     async def close(self) -> None:
@@ -192,11 +210,42 @@ class ClusterNode(LocalManager):
 
     async def _serve(self, namespace: str) -> None:
         """Start serving a namespace: the transport subscribes, the cluster learns of it."""
+        self._namespace_used[namespace] = time.monotonic()
         if namespace in self._namespaces:
             return
         self._namespaces.add(namespace)
         await self.transport.add_namespace(namespace)
         await self.membership.join(namespace)
+
+    def _namespace_in_use(self, namespace: str) -> bool:
+        if namespace == "/" or self.rooms.get(namespace, {}).get(None):
+            return True
+        if namespace in self._server_events.namespaces():
+            return True
+        return self.server is not None and namespace in compat.served_namespaces(self.server)
+
+    async def _prune_namespaces(self) -> None:
+        while True:
+            await asyncio.sleep(self.namespace_idle_timeout / 2)
+            now = time.monotonic()
+            for namespace in sorted(self._namespaces):
+                if self._namespace_in_use(namespace):
+                    self._namespace_used[namespace] = now
+                elif now - self._namespace_used.get(namespace, now) >= self.namespace_idle_timeout:
+                    await self._unserve(namespace)
+
+    async def _unserve(self, namespace: str) -> None:
+        """Stop serving an unused namespace: the others stop counting this node for it."""
+        self._namespaces.discard(namespace)
+        self._namespace_used.pop(namespace, None)
+        await self.membership.forget(namespace)
+        try:
+            await self.transport.remove_namespace(namespace)
+        except Exception as exc:
+            self.logger.warning("could not stop serving %s: %s", namespace, exc)
+        self.logger.info(
+            "namespace %s unused for %g s: no longer served", namespace, self.namespace_idle_timeout
+        )
 
     async def server_count(self, namespace: str = "/") -> int:
         """Number of servers in the cluster serving ``namespace``, this one included."""
@@ -211,8 +260,7 @@ class ClusterNode(LocalManager):
             if self._state == "closed":
                 raise NotReadyError("the manager was closed")
             await self.ready()
-        if namespace not in self._namespaces:
-            await self._serve(namespace)
+        await self._serve(namespace)
 
     async def _publish(self, message: ClusterMessage) -> str | None:
         await self._ensure_ready(message.nsp)
@@ -316,12 +364,13 @@ class ClusterNode(LocalManager):
     async def _on_message(self, message: ClusterMessage, offset: str | None = None) -> None:
         """Entry point for every message a transport receives. Never raises."""
         try:
-            await self._dispatch(message)
+            await self._dispatch(message, offset)
         except Exception:
             self.logger.exception(
                 "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
             )
 
-    async def _dispatch(self, message: ClusterMessage) -> None:
-        """Act on a message from another node (the cluster manager's business)."""
+    async def _dispatch(self, message: ClusterMessage, offset: str | None = None) -> None:
+        """Act on a message from another node (the cluster manager's business); ``offset``
+        is where the broker logged it, if it logs messages."""
         raise NotImplementedError

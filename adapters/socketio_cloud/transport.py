@@ -30,11 +30,19 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 from .protocol import DEFAULT_LIMITS, ClusterMessage, Limits
 
-__all__ = ["MembershipKind", "MessageHandler", "Transport"]
+__all__ = [
+    "MembershipKind",
+    "MessageHandler",
+    "MissedPackets",
+    "Session",
+    "SessionStore",
+    "Transport",
+]
 
 MessageHandler = Callable[[ClusterMessage, "str | None"], Awaitable[None]]
 """Called by a transport for every message it receives: ``(message, offset)``.
@@ -135,6 +143,13 @@ class Transport(abc.ABC):
         Transports that route by namespace (a channel per namespace) subscribe here.
         """
 
+    async def remove_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
+        """The node stops serving ``namespace`` (no local client or handler for a while).
+
+        Transports that subscribe per namespace unsubscribe here; on a broker that counts
+        subscribers, the node must no longer be counted for it.
+        """
+
     def room_created(self, namespace: str, room: str) -> None:  # noqa: B027 - optional hook
         """A room of ``namespace`` got its first local member (sids included).
 
@@ -182,3 +197,58 @@ class Transport(abc.ABC):
     def stats(self) -> Mapping[str, int]:
         """Counters of broker calls and notable events, by name (empty when not counted)."""
         return {}
+
+
+@dataclass
+class Session:
+    """What a disconnected socket leaves behind for connection state recovery, as Node's
+    ``socket.persistSession`` stores it: the socket id, the private session id the client
+    reconnects with, its rooms (its own sid included) and its data (python-socketio's
+    session, Node's ``socket.data``)."""
+
+    sid: str
+    pid: str
+    rooms: list[str]
+    data: Any = None
+
+
+@dataclass
+class MissedPackets:
+    """The broadcasts a session missed: each one's event arguments ending with its offset, in
+    order, and the offset of the last log entry read (everything up to it was looked at)."""
+
+    packets: list[list[Any]]
+    last_offset: str
+
+
+class SessionStore(abc.ABC):
+    """What a transport offers when its broker can support connection state recovery: it
+    keeps sessions for a while and can replay what a socket missed since an offset.
+
+    Only brokers with an ordered, replayable log of broadcasts and an offset per message can
+    (Redis Streams). A :class:`Transport` that is not a ``SessionStore`` cannot be used with
+    ``connection_state_recovery=True``.
+    """
+
+    @abc.abstractmethod
+    async def save_session(self, namespace: str, session: Session, ttl: float) -> None:
+        """Keep ``session`` for ``ttl`` seconds, under its ``pid``."""
+
+    @abc.abstractmethod
+    async def take_session(self, namespace: str, pid: str, offset: str) -> Session | None:
+        """Read and delete the session ``pid`` at once; None when it expired or when
+        ``offset`` is not (or no longer) in the log, and the client gets a fresh session.
+
+        Raises :class:`~socketio_cloud.exceptions.TransportError` when the broker cannot be
+        reached and :class:`~socketio_cloud.exceptions.DecodeError` for a stored value that
+        is not a session.
+        """
+
+    @abc.abstractmethod
+    async def missed_packets(self, namespace: str, session: Session, offset: str) -> MissedPackets:
+        """The broadcasts of ``namespace`` logged after ``offset`` that targeted the
+        session's rooms (:func:`socketio_cloud.recovery.missed_args`).
+
+        Raises :class:`~socketio_cloud.exceptions.TransportError` when the broker cannot be
+        reached.
+        """

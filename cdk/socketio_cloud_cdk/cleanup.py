@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from .settings import aws_facts
+from .settings import aws_facts, cleanup_handler_directory, library_directory
 
 __all__ = ["LIBRARY_FILES", "CleanupFunction", "stage_cleanup_code"]
 
@@ -60,7 +60,10 @@ class CleanupFunction(Construct):
     tag and was created more than ``grace_period`` ago; the function deletes it with its SNS
     subscription. Its role can list queues (``sqs:ListQueues`` has no resource-level
     permission), read and delete only the cluster's queues, and unsubscribe only from the
-    cluster's topic.
+    cluster's topic. The code is ``handler_directory`` (default: the checkout's
+    ``functions/aws_cleanup``, or the copy in the installed package) plus the cleanup files
+    of the ``socketio_cloud`` package in ``package_directory`` (default: the checkout's, or
+    the installed one).
     """
 
     def __init__(
@@ -68,8 +71,6 @@ class CleanupFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        handler_directory: Path,
-        package_directory: Path,
         queue_prefix: str,
         topic: sns.ITopic,
         period: Duration | None = None,
@@ -77,8 +78,12 @@ class CleanupFunction(Construct):
         grace_period: Duration | None = None,
         dry_run: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        handler_directory: Path | None = None,
+        package_directory: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        handler_directory = handler_directory or cleanup_handler_directory()
+        package_directory = package_directory or library_directory()
         stack = Stack.of(self)
         stage = Stage.of(self)
         if stage is None:

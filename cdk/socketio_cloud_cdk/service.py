@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import cast
 
 from aws_cdk import (
@@ -56,6 +57,14 @@ class SocketIoService(Construct):
     The task role may only touch the cluster's own queues (``<queue_prefix>-*``) and topic,
     and, when ``large_payload_bucket`` is set, objects under ``large_payload_prefix`` of a
     bucket whose objects expire after a day.
+
+    ``image`` is any container image that keeps the container contract (docs/your-app.md):
+    it listens on ``PORT``, answers ``GET /healthz`` with 200 once its node joined the
+    cluster, reads the cluster's ``SIO_*`` variables (``socketio_cloud.from_env()``) and
+    closes its manager on SIGTERM within ``stop_timeout``. ``environment`` adds the app's own
+    variables; the cluster's (``PORT``, ``SIO_BACKEND``, ``SIO_TOPIC_ARN``,
+    ``SIO_QUEUE_PREFIX``, ``SIO_HEARTBEAT_*``, ``SIO_LARGE_PAYLOAD_BUCKET``, ``AWS_REGION``)
+    come from the other parameters and cannot be replaced there.
     """
 
     def __init__(
@@ -84,6 +93,7 @@ class SocketIoService(Construct):
         stickiness_duration: Duration | None = None,
         deregistration_delay: Duration | None = None,
         stop_timeout: Duration | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not _QUEUE_PREFIX.match(queue_prefix):
@@ -106,7 +116,7 @@ class SocketIoService(Construct):
         self._grant_cluster_access(topic, topic_key, queue_prefix)
 
         self.bucket: s3.Bucket | None = None
-        environment = {
+        cluster_environment = {
             "PORT": str(CONTAINER_PORT),
             "SIO_BACKEND": "aws",
             "SIO_TOPIC_ARN": topic.topic_arn,
@@ -117,7 +127,16 @@ class SocketIoService(Construct):
         }
         if large_payload_bucket:
             self.bucket = self._large_payload_bucket(large_payload_prefix)
-            environment["SIO_LARGE_PAYLOAD_BUCKET"] = self.bucket.bucket_name
+            cluster_environment["SIO_LARGE_PAYLOAD_BUCKET"] = self.bucket.bucket_name
+        # The app's own variables; those of the cluster above are what the task role and
+        # the cleanup are scoped to, so they cannot be replaced.
+        clashes = sorted(set(environment or {}) & set(cluster_environment))
+        if clashes:
+            raise ValueError(
+                f"environment: {', '.join(clashes)} are set by SocketIoService "
+                "(use its parameters instead)"
+            )
+        container_environment = {**cluster_environment, **(environment or {})}
 
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -138,7 +157,7 @@ class SocketIoService(Construct):
             image=image,
             essential=True,
             port_mappings=[ecs.PortMapping(container_port=CONTAINER_PORT, name="http")],
-            environment=environment,
+            environment=container_environment,
             logging=ecs.LogDrivers.aws_logs(stream_prefix="app", log_group=self.log_group),
             # ECS sends SIGTERM, then SIGKILL after this: the node needs the time to send
             # ADAPTER_CLOSE, unsubscribe and delete its queue (a few API calls).

@@ -6,16 +6,20 @@ directly. Nothing below ``app.py`` reads the context or the environment.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_cdk import aws_logs as logs
 
-__all__ = ["REPO_ROOT", "ClusterSettings"]
+__all__ = ["REPO_ROOT", "ClusterSettings", "cleanup_handler_directory", "library_directory"]
 
-#: The repository root: ``cdk/socketio_cloud_cdk/settings.py`` is two levels below it.
+#: The repository root: ``cdk/socketio_cloud_cdk/settings.py`` is two levels below it (in a
+#: checkout; in an installed package the paths below it do not exist).
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Where the installed package carries the cleanup handler (see cdk/pyproject.toml).
+_PACKAGED_HANDLER = Path(__file__).resolve().parent / "functions" / "aws_cleanup"
 
 # Names and defaults shared with the library; the module needs nothing but the standard
 # library, so a checkout without the package installed can use it from adapters/.
@@ -24,6 +28,25 @@ try:
 except ImportError:
     sys.path.insert(0, str(REPO_ROOT / "adapters"))
     from socketio_cloud.brokers import aws as aws_facts
+
+
+def cleanup_handler_directory() -> Path:
+    """The cleanup function's handler: the checkout's ``functions/aws_cleanup``, else the
+    copy the installed package carries."""
+    checkout = REPO_ROOT / "functions" / "aws_cleanup"
+    return checkout if (checkout / "handler.py").is_file() else _PACKAGED_HANDLER
+
+
+def library_directory() -> Path:
+    """The ``socketio_cloud`` package whose cleanup files the function ships: the checkout's
+    ``adapters/socketio_cloud``, else the installed one."""
+    checkout = REPO_ROOT / "adapters" / "socketio_cloud"
+    if (checkout / "__init__.py").is_file():
+        return checkout
+    spec = importlib.util.find_spec("socketio_cloud")
+    if spec is None or not spec.submodule_search_locations:
+        return checkout  # CleanupFunction names what is missing
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,8 @@ class ClusterSettings:
 
     #: A registry image (``repo/name:tag``) to run instead of building the app image.
     image: str | None = None
+    #: The app's own environment variables, next to the cluster's ``SIO_*`` ones.
+    environment: dict[str, str] = field(default_factory=dict)
     #: The Docker build context of the app image when ``image`` is not set: the repository
     #: root, since the image installs the library (``adapters/``) as well as ``app/``.
     image_context: Path = REPO_ROOT
@@ -77,8 +102,8 @@ class ClusterSettings:
     grace_period: int = int(aws_facts.DEFAULT_GRACE_PERIOD)
     cleanup_dry_run: bool = False
     #: The cleanup handler's directory and the library package it ships with.
-    cleanup_handler_directory: Path = REPO_ROOT / "functions" / "aws_cleanup"
-    library_package_directory: Path = REPO_ROOT / "adapters" / "socketio_cloud"
+    cleanup_handler_directory: Path = field(default_factory=cleanup_handler_directory)
+    library_package_directory: Path = field(default_factory=library_directory)
 
     #: How long the service's and the cleanup function's logs are kept.
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH

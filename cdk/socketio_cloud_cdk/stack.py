@@ -32,6 +32,10 @@ def docker_ignore(context: Path, dockerfile: str) -> list[str]:
 class SocketIoCloudStack(Stack):
     """Topic, service and cleanup function of one cluster, configured by ``settings``.
 
+    ``image`` runs any container image (``ecs.ContainerImage.from_asset(...)`` of your own
+    Dockerfile, ``from_ecr_repository(...)``, ...) instead of ``settings.image`` or the
+    reference app built from ``settings.image_context``.
+
     Logical IDs are fixed by the construct ids below; keep them when refactoring, or
     CloudFormation replaces the resources (the topic's ARN would change under running nodes).
     """
@@ -42,6 +46,7 @@ class SocketIoCloudStack(Stack):
         construct_id: str,
         *,
         settings: ClusterSettings,
+        image: ecs.ContainerImage | None = None,
         **stack_options: Any,
     ) -> None:
         super().__init__(scope, construct_id, **stack_options)
@@ -61,22 +66,8 @@ class SocketIoCloudStack(Stack):
             )
         self.topic = ClusterTopic(self, "ClusterTopic", encryption_key=topic_key)
 
-        image: ecs.ContainerImage
-        if settings.image:
-            image = ecs.ContainerImage.from_registry(settings.image)
-        else:
-            if not (settings.image_context / settings.dockerfile).is_file():
-                raise FileNotFoundError(
-                    f"no {settings.dockerfile} in {settings.image_context}: build the app image "
-                    "from there, or pass a registry image with -c image=<repository:tag>"
-                )
-            image = ecs.ContainerImage.from_asset(
-                str(settings.image_context),
-                file=settings.dockerfile,
-                # the same context app/Dockerfile.dockerignore gives `docker build`
-                exclude=docker_ignore(settings.image_context, settings.dockerfile),
-                ignore_mode=IgnoreMode.DOCKER,
-            )
+        if image is None:
+            image = self._image(settings)
 
         self.service = SocketIoService(
             self,
@@ -97,6 +88,7 @@ class SocketIoCloudStack(Stack):
             certificate_arn=settings.certificate_arn,
             large_payload_bucket=settings.large_payload_bucket,
             log_retention=settings.log_retention,
+            environment=settings.environment,
         )
 
         self.cleanup = CleanupFunction(
@@ -111,6 +103,22 @@ class SocketIoCloudStack(Stack):
             grace_period=Duration.seconds(settings.grace_period),
             dry_run=settings.cleanup_dry_run,
             log_retention=settings.log_retention,
+        )
+
+    def _image(self, settings: ClusterSettings) -> ecs.ContainerImage:
+        if settings.image:
+            return ecs.ContainerImage.from_registry(settings.image)
+        if not (settings.image_context / settings.dockerfile).is_file():
+            raise FileNotFoundError(
+                f"no {settings.dockerfile} in {settings.image_context}: build the app image "
+                "from there, or pass a registry image with -c image=<repository:tag>"
+            )
+        return ecs.ContainerImage.from_asset(
+            str(settings.image_context),
+            file=settings.dockerfile,
+            # the same context app/Dockerfile.dockerignore gives `docker build`
+            exclude=docker_ignore(settings.image_context, settings.dockerfile),
+            ignore_mode=IgnoreMode.DOCKER,
         )
 
     def _vpc(self, settings: ClusterSettings) -> ec2.IVpc:

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 
-_ALL = ["memory", "aws", "redis_streams", "postgres", "amqp", "pubsub"]
+_ALL = ["memory", "aws", "redis_streams", "postgres", "amqp", "pubsub", "servicebus"]
 
 BACKENDS = [name for name in _ALL if importlib.util.find_spec(f"tests.backends.{name}") is not None]

@@ -9,8 +9,10 @@ are deleted by their nodes, or expire).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,15 @@ class AmqpBackend:
         """The node's queue, if it still exists."""
         name = names.queue_name(self.queue_prefix, uid)
         return [name] if name in self.server.queue_stats() else []
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """RabbitMQ unreachable: the private node stops and starts again."""
+        await asyncio.to_thread(self.server.stop)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self.server.start)
 
     async def publish_malformed(self) -> None:
         """Bodies a buggy or hostile peer could publish on the namespace's key."""

@@ -8,6 +8,7 @@ queue left under the prefix (by aborted nodes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -106,6 +107,15 @@ class AwsBackend:
             return urls + found
 
         return await asyncio.to_thread(find)
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """AWS unreachable: moto's server stops (keeping its state) and comes back."""
+        await asyncio.to_thread(self.server.stop)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self.server.start)
 
     async def publish_malformed(self) -> None:
         """Messages a buggy or hostile peer could publish on the topic."""

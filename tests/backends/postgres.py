@@ -10,6 +10,7 @@ attachments table of its own; ``cleanup()`` drops the table.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -17,7 +18,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,18 @@ class PostgresBackend:
 
     async def connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn)
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """PostgreSQL unreachable: the private server stops and starts again."""
+        private = self.server.private
+        if private is None:
+            pytest.skip("the machine's PostgreSQL cannot be stopped by a test")
+        await asyncio.to_thread(private.stop)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(private.start)
 
     async def publish_malformed(self) -> None:
         """Notifications and attachment rows a buggy or hostile peer could send."""

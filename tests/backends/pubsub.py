@@ -9,6 +9,7 @@ topic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -116,6 +117,16 @@ class PubSubBackend:
     def publish_raw(self, data: bytes, **attributes: str) -> None:
         publisher, _ = admin_clients()
         publisher.publish(self.topic_path, data, **attributes).result(timeout=10)
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """The emulator stops and starts again (it forgets every topic and subscription)."""
+        await asyncio.to_thread(self.emulator.stop)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self.emulator.start)
+            await asyncio.to_thread(self.create_topic)
 
     async def publish_malformed(self) -> None:
         """Messages a buggy or hostile peer could publish on the topic."""

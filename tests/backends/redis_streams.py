@@ -1,4 +1,5 @@
-"""Redis Streams (the Redis on 127.0.0.1:6379) as a behaviour-suite backend.
+"""Redis Streams as a behaviour-suite backend: a private ``redis-server`` of the session (the
+machine's Redis on 127.0.0.1:6379 when there is no binary), so an outage can be staged.
 
 Each backend object is one cluster: a stream and a channel prefix of its own, so tests never
 see each other's messages; ``cleanup()`` deletes the stream.
@@ -6,8 +7,11 @@ see each other's messages; ``cleanup()`` deletes the stream.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-from collections.abc import Iterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgpack
@@ -19,6 +23,7 @@ from socketio_cloud.transports.redis_streams import (
     RedisStreamsManager,
     RedisStreamsTransport,
 )
+from tests.redis.redis_server import RedisServer
 from tests.support.services import port_open, require_service
 
 REDIS_PORT = 6379
@@ -33,8 +38,9 @@ def require_redis() -> None:
 class RedisStreamsBackend:
     name = "redis_streams"
 
-    def __init__(self, url: str = REDIS_URL) -> None:
+    def __init__(self, url: str = REDIS_URL, server: RedisServer | None = None) -> None:
         self.url = url
+        self.server = server
         tag = secrets.token_hex(4)
         self.stream_name = f"sio-test-{tag}"
         self.channel_prefix = f"sio-test-{tag}"
@@ -58,6 +64,17 @@ class RedisStreamsBackend:
 
     def make_emitter(self) -> RedisStreamsEmitter:
         return RedisStreamsEmitter(url=self.url, stream_name=self.stream_name)
+
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """Redis unreachable: the session's private server stops and starts again."""
+        if self.server is None:
+            pytest.skip("the machine's Redis cannot be stopped by a test")
+        await asyncio.to_thread(self.server.stop)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self.server.start)
 
     async def publish_malformed(self) -> None:
         """Stream entries and pub/sub payloads that a buggy or hostile peer could send."""
@@ -92,7 +109,26 @@ class RedisStreamsBackend:
             await client.aclose()
 
 
+@pytest.fixture(scope="session")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer | None]:
+    """A ``redis-server`` of the session's own, which tests may stop (None without the
+    binary: the backend then uses the machine's Redis)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def backend_redis_streams() -> Iterator[RedisStreamsBackend]:
-    require_redis()
-    yield RedisStreamsBackend()
+def backend_redis_streams(private_redis: RedisServer | None) -> Iterator[RedisStreamsBackend]:
+    if private_redis is None:
+        require_redis()
+        yield RedisStreamsBackend()
+        return
+    yield RedisStreamsBackend(private_redis.url, private_redis)

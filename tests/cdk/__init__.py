@@ -47,6 +47,26 @@ if str(CDK_DIR) not in sys.path:
     sys.path.insert(0, str(CDK_DIR))
 
 
+def jsii_quiet_environment() -> dict[str, str]:
+    """Variables that keep jsii's banners about the Node.js version out of a CDK app's
+    stderr (they are not the app's output)."""
+    import shutil
+    import subprocess
+
+    major = ""
+    node = shutil.which("node")
+    if node is not None:
+        version = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        major = version.strip().lstrip("v").split(".")[0]
+    return {
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": major,
+    }
+
+
 def load_cdk_app() -> ModuleType:
     """Import cdk/app.py under a name that cannot clash with the repository's app/ folder."""
     spec = importlib.util.spec_from_file_location("socketio_cloud_cdk_app", CDK_DIR / "app.py")

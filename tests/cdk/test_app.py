@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.cdk import REGISTRY_IMAGE, STACK_NAME, Synthesis, cdk_json_context, load_cdk_app
+from tests.cdk import (
+    REGISTRY_IMAGE,
+    STACK_NAME,
+    Synthesis,
+    cdk_json_context,
+    jsii_quiet_environment,
+    load_cdk_app,
+)
 
 pytestmark = pytest.mark.cdk
 
@@ -159,3 +166,63 @@ def test_without_an_image_flag_the_context_needs_the_dockerfile(tmp_path: Path) 
 def test_a_registry_image_needs_no_app_directory(tmp_path: Path) -> None:
     stack = build(image=REGISTRY_IMAGE, imageContext=str(tmp_path / "missing"))
     assert stack.service.container.image_name == REGISTRY_IMAGE
+
+
+@pytest.mark.parametrize(
+    ("context", "keys"),
+    [
+        ({"desiredCount": "7"}, ["desiredCount", "maxCapacity"]),
+        ({"heartbeatInterval": "10"}, ["heartbeatInterval", "heartbeatTimeout"]),
+        ({"queuePrefix": "chat.eu"}, ["queuePrefix"]),
+    ],
+)
+def test_contradicting_context_values_are_refused_with_their_keys(
+    context: dict[str, str], keys: list[str]
+) -> None:
+    import aws_cdk as cdk
+
+    app = cdk.App(context={**cdk_json_context(), **context})
+    with pytest.raises(ValueError) as caught:
+        load_cdk_app().settings_from_context(app.node)
+    for key in keys:
+        assert key in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("context", "key"),
+    [({"desiredCount": "abc"}, "desiredCount"), ({"minCapacity": "5"}, "minCapacity")],
+)
+def test_cdk_synth_with_a_wrong_setting_prints_one_line_naming_the_key(
+    tmp_path: Path, context: dict[str, str], key: str
+) -> None:
+    """What ``cdk synth -c desiredCount=abc`` runs: the app, with the context in
+    CDK_CONTEXT_JSON; it must end with one line, not a Python traceback."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.cdk import CDK_DIR
+
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps({**cdk_json_context(), **context}),
+        "CDK_OUTDIR": str(tmp_path),
+        **jsii_quiet_environment(),
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=CDK_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("socketio-cloud CDK app: context ")
+    assert key in lines[0]
+    assert "expected an integer" in lines[0] or "maxCapacity" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -7,6 +7,7 @@ another node that must arrive first, so no test sleeps and hopes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -171,3 +172,56 @@ async def test_an_emitter_reaches_every_node(start: Any, contract_backend: Any) 
         await b.wait_for("from-emitter")
     finally:
         await emitter.close()
+
+
+async def test_connected_follows_the_broker_through_an_outage(
+    start: Any, contract_backend: Any
+) -> None:
+    if not hasattr(contract_backend, "outage"):
+        pytest.skip(f"{contract_backend.name}: no outage can be staged for this broker")
+    a = await start()
+    assert a.transport.connected
+
+    async def publish_until_it_fails() -> None:
+        # the first failed publish (or receive) must turn connected False
+        while a.transport.connected:
+            with contextlib.suppress(Exception):
+                await a.transport.publish(broadcast(a.uid, "during-outage"))
+            await asyncio.sleep(0.1)
+
+    async with contract_backend.outage():
+        attempts = asyncio.ensure_future(publish_until_it_fails())
+        try:
+            await wait_until(lambda: not a.transport.connected, 60, "connected to turn False")
+        finally:
+            attempts.cancel()
+            await asyncio.gather(attempts, return_exceptions=True)
+
+    async def back() -> bool:
+        # the next successful publish (or receive) turns it True again
+        with contextlib.suppress(Exception):
+            await a.transport.publish(broadcast(a.uid, "after-outage"))
+        return a.transport.connected
+
+    await wait_until(back, 90, "connected to turn True again", interval=0.5)
+
+
+async def test_a_message_over_max_message_size_is_refused_never_dropped(
+    start: Any, contract_backend: Any
+) -> None:
+    from socketio_cloud.exceptions import PayloadTooLarge
+
+    a = await start()
+    limit = a.transport.max_message_size
+    assert limit is not None and limit <= a.transport.limits.max_message_size, (
+        "a transport must not publish what receivers drop"
+    )
+    big = ClusterMessage(
+        BROADCAST,
+        a.uid,
+        "/",
+        {"opts": ALL, "packet": {"type": 2, "data": ["contract", "big", b"x" * (limit + 1)]}},
+    )
+    with pytest.raises(PayloadTooLarge):
+        await a.transport.publish(big)
+    assert a.transport.connected  # a refused message is no broker failure

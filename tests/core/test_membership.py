@@ -96,12 +96,14 @@ async def test_a_node_never_closed_says_what_it_leaves_behind(
 ) -> None:
     import gc
 
+    from socketio_cloud.tasks import cancel_and_wait
     from tests.core.conftest import start_node
 
     core = await start_node()
     uid = core.manager.uid
     with caplog.at_level(logging.WARNING, logger="socketio_cloud"):
         await core.manager.membership.stop()  # its loops would keep it alive
+        await cancel_and_wait(core.manager._tasks)
         core.sio.manager = None  # type: ignore[assignment]
         del core
         gc.collect()
@@ -125,3 +127,23 @@ async def test_every_peer_going_silent_at_once_makes_the_node_recheck_its_transp
     await node.transport.feed(MessageType.HEARTBEAT, PEER_A)
     await node.transport.feed(MessageType.ADAPTER_CLOSE, PEER_A)  # a goodbye is no silence
     assert checks == 1
+
+
+async def test_a_namespace_nobody_uses_any_more_stops_being_served(node: CoreNode) -> None:
+    removed: list[str] = []
+
+    async def remove_namespace(namespace: str) -> None:
+        removed.append(namespace)
+
+    node.transport.remove_namespace = remove_namespace  # type: ignore[method-assign]
+    node.manager.namespace_idle_timeout = 0.4
+    node.manager._spawn(node.manager._prune_namespaces())  # the started one sleeps 60 s
+    sid = await node.connect("/chat")
+    await node.manager.server_count("/ops")  # an operation serves a namespace too
+    assert {"/chat", "/ops"} <= node.manager._namespaces
+    await wait_until(lambda: removed == ["/ops"], 5, "/ops to stop being served")
+    assert "/chat" in node.manager._namespaces  # it still has a client
+    assert [m.nsp for m in node.transport.of_type(MessageType.ADAPTER_CLOSE)] == ["/ops"]
+    await node.manager.disconnect(sid, "/chat", ignore_queue=True)
+    await wait_until(lambda: "/chat" in removed, 5, "/chat to stop being served")
+    assert "/" in node.manager._namespaces  # never pruned

@@ -65,9 +65,9 @@ async def test_queued_emits_keep_their_order_on_another_node() -> None:
     received: list[Any] = []
     original = receiver._deliver
 
-    def record(namespace: str, opts: BroadcastOptions, event_args: list[Any]) -> int:
+    def record(namespace: str, opts: BroadcastOptions, event_args: list[Any], *rest: Any) -> int:
         received.append(event_args[1])
-        return original(namespace, opts, event_args)
+        return original(namespace, opts, event_args, *rest)
 
     receiver._deliver = record  # type: ignore[method-assign]
     await receiver.ready()

@@ -6,7 +6,8 @@
 // Commands on stdin, results and events on stdout (see wire.js). It reports
 // {"event": "ready", "port": 1234} once the adapter reads the stream and listens to its
 // channels, then {"event": ...} for what happens (connections, server-side emits).
-// With "recovery": true the server has connection state recovery on.
+// With "recovery": true the server has connection state recovery on (sessions under
+// "sessionKeyPrefix"); a recovered socket keeps its restored data and rooms.
 
 "use strict";
 
@@ -41,6 +42,7 @@ async function main() {
       streamName: options.streamName,
       channelPrefix: options.channelPrefix,
       streamCount: options.streamCount || 1,
+      sessionKeyPrefix: options.sessionKeyPrefix || "sio:session:",
     }),
   });
 
@@ -48,11 +50,20 @@ async function main() {
     const nsp = io.of(name);
     nsp.on("connection", (socket) => {
       const auth = socket.handshake.auth || {};
-      socket.data = { origin: "node", name: auth.name || null };
-      for (const room of auth.rooms || []) {
-        socket.join(room);
+      // a recovered socket has its data and rooms back already
+      if (!socket.recovered) {
+        socket.data = { origin: "node", name: auth.name || null };
+        for (const room of auth.rooms || []) {
+          socket.join(room);
+        }
       }
-      send({ event: "connection", nsp: name, sid: socket.id, name: auth.name || null });
+      send({
+        event: "connection",
+        nsp: name,
+        sid: socket.id,
+        name: auth.name || null,
+        recovered: socket.recovered,
+      });
       socket.on("disconnect", (reason) => {
         send({ event: "disconnect", nsp: name, sid: socket.id, reason });
       });

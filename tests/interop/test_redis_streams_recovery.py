@@ -1,7 +1,8 @@
 """Node clients and Node servers with connection state recovery, next to Python servers.
 
-Python servers do not restore sessions (python-socketio has no connection state recovery),
-but the stream entries they write are what a Node server replays to a recovering client.
+The Python servers here have connection state recovery off (the default): they restore no
+session, but the stream entries they write are what a Node server replays to a recovering
+client. Recovery on Python servers is tested in ``tests/recovery``.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ async def test_node_client_recovers_what_a_python_server_sent_while_it_was_away(
 async def test_node_client_on_a_python_server_gets_a_plain_session(
     recovering: tuple[NodeProcess, PythonServer],
 ) -> None:
-    # no recovery on Python servers: the client reconnects with a new session and misses
+    # recovery off on the Python server: the client reconnects with a new session and misses
     # what was sent meanwhile, as with a Node server without connection state recovery
     _, python = recovering
     client = NodeProcess("streams_client.js", {"url": python.url, "name": "c"})

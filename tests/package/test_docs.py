@@ -65,3 +65,9 @@ def test_the_api_reference_documents_the_managers(site: Path) -> None:
 
     for name in ("ClusterManager", "AwsSqsManager", "RedisStreamsManager", "EmbeddedAws"):
         assert re.search(rf'id="socketio_cloud\.[\w.]*\b{name}"', html), name
+
+
+def test_the_deploy_your_own_app_guide_states_the_contract(site: Path) -> None:
+    page = (site / "your-app" / "index.html").read_text()
+    for fact in ("PORT", "/healthz", "SIGTERM", "stop timeout", "from_env", "socketio-cloud-cdk"):
+        assert fact in page, fact

@@ -265,3 +265,27 @@ async def test_close_is_idempotent_and_stops_reading(make_node: MakeNode) -> Non
     await sender.publish(broadcast(sender._uid, "after close"))
     assert await sender.server_count("/") == 1
     assert received == []
+
+
+async def test_a_namespace_no_longer_served_is_no_longer_counted() -> None:
+    require_redis()
+    redis_url = REDIS_URL
+    names = {"stream_name": "prune-test", "channel_prefix": "prune-test"}
+
+    async def ignore(message: object, offset: object) -> None:
+        return None
+
+    a, b = (
+        RedisStreamsTransport(url=redis_url, **names),
+        RedisStreamsTransport(url=redis_url, **names),
+    )
+    for transport in (a, b):
+        await transport.start(protocol.new_uid(), ignore)
+        await transport.add_namespace("/dyn")
+    try:
+        assert await a.server_count("/dyn") == 2
+        await b.remove_namespace("/dyn")
+        assert await a.server_count("/dyn") == 1
+    finally:
+        await a.close()
+        await b.close()

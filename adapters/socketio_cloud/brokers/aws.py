@@ -11,8 +11,10 @@ cleanup function runs in a Lambda function that has boto3 and nothing else.
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "CallCosts",
     "TopicArn",
     "alive_mark",
+    "check_topic_arn",
     "error_code",
     "is_node_queue_name",
     "node_design_costs",
@@ -55,6 +58,7 @@ __all__ = [
     "node_queue_wildcard",
     "our_costs",
     "parse_topic_arn",
+    "resolve_region",
     "topic_region",
 ]
 
@@ -145,6 +149,47 @@ def topic_region(arn: str) -> str | None:
     """The region an SNS topic ARN names (None when ``arn`` is not one)."""
     parsed = parse_topic_arn(arn)
     return parsed.region if parsed else None
+
+
+def check_topic_arn(arn: str) -> TopicArn:
+    """The parts of ``arn``; :class:`ValueError` saying what is expected when it is not an
+    SNS topic ARN."""
+    parsed = parse_topic_arn(arn)
+    if parsed is None:
+        raise ValueError(
+            f"topic_arn: not an SNS topic ARN: {arn!r} "
+            "(expected arn:aws:sns:<region>:<12-digit account>:<topic name>)"
+        )
+    return parsed
+
+
+def resolve_region(
+    topic_arn: str | None = None,
+    region_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """The region for the AWS clients of a cluster, None to leave it to boto3's configuration.
+
+    In order: the region the topic ARN names (an explicit ``region_name`` must agree with
+    it), ``region_name``, ``AWS_REGION`` (what ECS and Lambda set), ``AWS_DEFAULT_REGION``
+    (the only one boto3 reads). Empty values count as unset. Raises :class:`ValueError` on
+    a malformed ARN and on a region mismatch, naming both regions.
+    """
+    arn_region = check_topic_arn(topic_arn).region if topic_arn else None
+    if arn_region and region_name and region_name != arn_region:
+        raise ValueError(
+            f"region mismatch: region_name is {region_name!r} but the topic ARN {topic_arn} "
+            f"is in {arn_region!r} (SNS calls must go to the topic's region; drop region_name "
+            "or fix the ARN)"
+        )
+    if arn_region or region_name:
+        return arn_region or region_name
+    env = os.environ if environ is None else environ
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = env.get(variable, "").strip()
+        if value:
+            return value
+    return None
 
 
 def node_queue_wildcard(queue_prefix: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .. import protocol
 from ..cluster import ClusterManager
 from ..emitter import Emitter
-from ..exceptions import TransportError
+from ..exceptions import PayloadTooLarge, TransportError
 from ..protocol import ClusterMessage
 from ..runtime import Inbox
 from ..tasks import cancel_and_wait
@@ -77,6 +77,7 @@ class MemoryTransport(Transport):
     def __init__(self, bus: MemoryBus, *, limits: protocol.Limits | None = None) -> None:
         self.bus = bus
         self.limits = limits or protocol.DEFAULT_LIMITS
+        self.max_message_size = self.limits.max_message_size
         self._uid: str | None = None
         self._queue: asyncio.Queue[bytes] | None = None
         self._consumer: asyncio.Task[None] | None = None
@@ -104,13 +105,19 @@ class MemoryTransport(Transport):
             await inbox.accept(lambda: protocol.decode(raw, limits=self.limits))  # noqa: B023
 
     async def publish(self, message: ClusterMessage) -> str | None:
-        self._check_open()
-        self.bus.send(protocol.encode(message), sender=message.uid)
+        self.bus.send(self._encode(message), sender=message.uid)
         return None
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
+        self.bus.send(self._encode(message), to=requester_uid)
+
+    def _encode(self, message: ClusterMessage) -> bytes:
         self._check_open()
-        self.bus.send(protocol.encode(message), to=requester_uid)
+        raw = protocol.encode(message)
+        limit = self.limits.max_message_size
+        if len(raw) > limit:
+            raise PayloadTooLarge(len(raw), limit, "receivers would drop it")
+        return raw
 
     def _check_open(self) -> None:
         if self._closed:

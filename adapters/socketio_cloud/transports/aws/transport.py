@@ -55,6 +55,8 @@ from ...brokers.aws import (
     QUEUE_PREFIX_PATTERN,
     SNS_MAX_MESSAGE_SIZE,
     error_code,
+    parse_topic_arn,
+    resolve_region,
 )
 from ...dev.aws import MOTO_BINARY_ATTRIBUTE_WARNING, is_moto_binary_attribute_error
 from ...exceptions import DecodeError, PayloadTooLarge, TransportError
@@ -124,7 +126,9 @@ class AwsSqsTransport(Transport):
     :param sqs_client: ready-made clients to use instead (thread-safe boto3 clients; give
         their ``read_timeout`` more than ``wait_time``); also ``sns_client``, ``s3_client``.
     :param endpoint_url: endpoint for the clients made here (e.g. a local emulator).
-    :param region_name: region for the clients made here.
+    :param region_name: region for the clients made here. Without it: the region of
+        ``topic_arn``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else ``session``'s
+        and boto3's configuration. It must agree with the region of ``topic_arn``.
     :param limits: bounds for decoding untrusted messages.
     """
 
@@ -173,6 +177,7 @@ class AwsSqsTransport(Transport):
             raise ValueError("publish_concurrency must be at least 1")
         if liveness_interval <= 0 or delete_delay < 0 or ready_timeout <= 0:
             raise ValueError("liveness_interval and ready_timeout must be > 0, delete_delay >= 0")
+        region_name = _client_region(topic_arn, region_name, session, sns_client)
         self.topic_name = topic_name
         self.topic_tags = dict(topic_tags or {})
         self.queue_prefix = queue_prefix
@@ -324,6 +329,9 @@ class AwsSqsTransport(Transport):
             self._started = False
             if isinstance(exc, (TransportError, asyncio.CancelledError)):
                 raise
+            missing = self._topic_error(exc)
+            if missing:
+                raise TransportError(missing) from exc
             raise TransportError(f"cannot start the AWS transport: {exc}") from exc
         self._link.ok("receive")
         logger.info("node %s consumes queue %s", uid, queue.name)
@@ -467,8 +475,12 @@ class AwsSqsTransport(Transport):
                 }
         except Exception as exc:
             self._link.failed("publish", exc)
+            missing = self._topic_error(exc)
             for item in batch:
-                _fail(item.result, exc)
+                what = item.message.type.name
+                error = TransportError(f"cannot publish {what}: {missing or exc}")
+                error.__cause__ = exc
+                _fail(item.result, error)
             return
         self._link.ok("publish")
         for index, item in enumerate(batch):
@@ -486,6 +498,27 @@ class AwsSqsTransport(Transport):
             # The topic we created is gone (the broker lost it): make it again.
             await self._queues.create_topic()
             return await self._calls.call("sns", operation, TopicArn=self.topic_arn, **params)
+
+    def _topic_error(self, exc: BaseException) -> str | None:
+        """A one-line explanation when ``exc`` says the topic is not there, else None."""
+        code = error_code(exc)
+        if code not in NOT_FOUND_CODES and not (
+            code == "InvalidParameter" and "TopicArn" in str(exc)
+        ):
+            return None
+        try:
+            region = str(self._calls.client("sns").meta.region_name)
+        except Exception:  # the client could not even be made: name what we know
+            region = "unknown"
+        arn = self.topic_arn or self.topic_name
+        parsed = parse_topic_arn(arn)
+        where = f"account {parsed.account}, " if parsed else ""
+        return (
+            f"SNS topic {arn} does not exist in region {region} ({where}AWS said {code}): "
+            "check the topic ARN and that the region, credentials and endpoint are those of "
+            "the topic's account (the region comes from the ARN, else AWS_REGION, else "
+            "AWS_DEFAULT_REGION)"
+        )
 
     # ------------------------------------------------------------------------ receiving
 
@@ -616,3 +649,24 @@ def _fail(result: asyncio.Future[str | None], error: BaseException | str) -> Non
     if isinstance(error, BaseException):
         failure.__cause__ = error
     result.set_exception(failure)
+
+
+def _client_region(
+    topic_arn: str | None,
+    region_name: str | None,
+    session: boto3.session.Session | None,
+    sns_client: SNSClient | None,
+) -> str | None:
+    """The region for the clients the transport makes (see ``region_name``); checks the
+    ARN and that an explicit region or a given SNS client agrees with it."""
+    region = resolve_region(topic_arn, region_name, environ={})
+    if topic_arn and sns_client is not None:
+        client_region = sns_client.meta.region_name
+        if client_region and client_region != region:
+            raise ValueError(
+                f"region mismatch: sns_client talks to {client_region!r} but the topic ARN "
+                f"{topic_arn} is in {region!r}"
+            )
+    if region is None and not (session is not None and session.region_name):
+        region = resolve_region()
+    return region

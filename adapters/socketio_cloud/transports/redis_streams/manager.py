@@ -32,8 +32,10 @@ class RedisStreamsManager(ClusterManager):
     are the cluster options of :class:`~socketio_cloud.cluster.ClusterManager`. There are no
     heartbeats on this broker: ``server_count()`` is the number of subscribers of the
     namespace's request channel, and requests wait for that many answers minus one.
-    Connection state recovery (Node's sessions) is not available: python-socketio does not
-    implement it.
+    With ``connection_state_recovery=True`` (and ``max_disconnection_duration``, seconds),
+    sessions are stored under ``session_key_prefix`` as Node stores them, so a client can
+    drop from a Node or Python server and recover on either
+    (:mod:`socketio_cloud.recovery`).
     """
 
     transport: RedisStreamsTransport

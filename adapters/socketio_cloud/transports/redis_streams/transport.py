@@ -29,7 +29,14 @@ from ... import protocol
 from ...exceptions import PayloadTooLarge, TransportError
 from ...protocol import ClusterMessage, Limits
 from ...runtime import Backoff, Inbox, LinkState
-from ...transport import MembershipKind, MessageHandler, Transport
+from ...transport import (
+    MembershipKind,
+    MessageHandler,
+    MissedPackets,
+    Session,
+    SessionStore,
+    Transport,
+)
 from .framing import (
     entry_fields,
     is_ephemeral,
@@ -39,6 +46,7 @@ from .framing import (
     stream_for_namespace,
     text,
 )
+from .sessions import decode_session, encode_session, is_offset, replay
 
 __all__ = ["DEFAULT_URL", "RedisStreamsTransport"]
 
@@ -90,7 +98,7 @@ def _duplicate(client: Redis) -> Redis:
 # ---------------------------------------------------------------------------- transport
 
 
-class RedisStreamsTransport(Transport):
+class RedisStreamsTransport(Transport, SessionStore):
     """One node's (or an emitter's) link to Redis, framed as the Node Streams adapter 0.3.
 
     Options (Node names in snake_case; Node defaults):
@@ -107,10 +115,8 @@ class RedisStreamsTransport(Transport):
     - ``max_len`` (10000): approximate stream length cap (``XADD MAXLEN ~``).
     - ``read_count`` (100) and ``block_time`` (5.0 seconds; Node's ``blockTimeInMs`` 5000):
       ``XREAD COUNT`` and ``BLOCK``.
-    - ``session_key_prefix`` (``"sio:session:"``): accepted for configuration parity only.
-      Node uses it for connection state recovery; python-socketio has no connection state
-      recovery, so sessions are neither stored nor restored, and Node clients reconnecting
-      to a Python node start a new session.
+    - ``session_key_prefix`` (``"sio:session:"``): the keys of the sessions kept for
+      connection state recovery (:mod:`.sessions`), shared with Node servers.
     - ``limits``: bounds for decoding untrusted messages; also the largest message this
       transport publishes (:class:`PayloadTooLarge` beyond it, since receivers drop it).
     """
@@ -228,12 +234,12 @@ class RedisStreamsTransport(Transport):
             raise RuntimeError("transport already started")
         if self._closed:
             raise TransportError("the Redis transport is closed")
+        self._link.owner = f"node {uid}"
         await self.open_publisher()
         assert self._redis is not None
         self._uid = uid
         self._uid_bytes = uid.encode()
         self._inbox = Inbox(self.broker, on_message, uid=uid)
-        self._link.owner = f"node {uid}"
         self._started = self._reading = True
         self._reader = _duplicate(self._redis)
         self._pubsub = self._reader.pubsub()
@@ -266,6 +272,17 @@ class RedisStreamsTransport(Transport):
         if stream not in self._tasks:
             await self._follow(stream)
         await self._subscribe(namespace)
+
+    async def remove_namespace(self, namespace: str) -> None:
+        """Unsubscribe the namespace's channels: NUMSUB no longer counts this node for it."""
+        self._namespaces.discard(namespace)
+        if self._pubsub is None or not self._reading:
+            return
+        channels = [self.public_channel(namespace), self.response_channel(namespace, self._uid)]
+        try:
+            await self._pubsub.unsubscribe(*channels)
+        except (RedisError, OSError) as exc:
+            raise TransportError(f"cannot unsubscribe from {channels}: {exc}") from exc
 
     async def close(self) -> None:
         if self._closed:
@@ -428,6 +445,44 @@ class RedisStreamsTransport(Transport):
         limit = self.limits.max_message_size
         if size > limit:
             raise PayloadTooLarge(size, limit, "receivers would drop it (Limits.max_message_size)")
+
+    # ------------------------------------------------------------------ sessions
+
+    async def save_session(self, namespace: str, session: Session, ttl: float) -> None:
+        value = encode_session(session)
+        key = self.session_key_prefix + session.pid
+        try:
+            await self._publisher().set(key, value, px=max(1, round(ttl * 1000)))
+        except (RedisError, OSError) as exc:
+            self._link.failed("commands", exc)
+            raise TransportError(f"cannot store session {key!r}: {exc}") from exc
+
+    async def take_session(self, namespace: str, pid: str, offset: str) -> Session | None:
+        if not is_offset(offset):
+            return None
+        key = self.session_key_prefix + pid
+        redis = self._publisher()
+        try:
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.get(key)
+                pipe.delete(key)
+                raw, _ = await pipe.execute()
+            if raw is None or not await redis.xrange(self.stream_for(namespace), offset, offset):
+                return None
+        except (RedisError, OSError) as exc:
+            self._link.failed("commands", exc)
+            raise TransportError(f"cannot take session {key!r}: {exc}") from exc
+        return decode_session(raw, limits=self.limits)
+
+    async def missed_packets(self, namespace: str, session: Session, offset: str) -> MissedPackets:
+        stream = self.stream_for(namespace)
+        try:
+            return await replay(
+                self._publisher(), stream, namespace, session, offset, limits=self.limits
+            )
+        except (RedisError, OSError) as exc:
+            self._link.failed("commands", exc)
+            raise TransportError(f"cannot read Redis stream {stream!r}: {exc}") from exc
 
     # ------------------------------------------------------------------ consuming
 
