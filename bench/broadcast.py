@@ -50,6 +50,7 @@ class Scenario:
     stack: str | None = None
     note: str = ""
     fanout: str = "auto"  # our managers' local delivery (ClusterManager's ``fanout``)
+    options: tuple[str, ...] = ()  # extra bench.pynode arguments (both nodes)
 
 
 @dataclass
@@ -86,6 +87,7 @@ def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
             "redis",
             "uvicorn",
         ),
+        *sender_scenarios(),
         Scenario(
             "ours-redis-streams-uvicorn-queue",
             "socketio-cloud RedisStreamsManager, fanout=queue (uvicorn+uvloop, deflate off)",
@@ -204,10 +206,47 @@ def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
     ]
 
 
+def sender_scenarios() -> list[Scenario]:
+    """Our default node with the sending-side levers taken away one by one (before/after)."""
+    label = "socketio-cloud RedisStreamsManager (uvicorn+uvloop, deflate off)"
+    before = ("--parser", "python", "--decode-own", "--one-xadd-per-emit")
+    rows = [
+        (
+            "before",
+            before,
+            "as before: pure-Python reply parser, own entries decoded, one XADD per emit",
+        ),
+        ("hiredis", before[2:], "+ hiredis; own entries decoded, one XADD per emit"),
+        ("own-skip", before[3:], "+ hiredis + own entries skipped unread; one XADD per emit"),
+        (
+            "queued",
+            ("--queued-emits",),
+            "default levers + queued_emits=True (flushed before 'sent')",
+        ),
+    ]
+    return [
+        Scenario(
+            f"ours-redis-streams-uvicorn-{suffix}",
+            f"{label}, {suffix}",
+            "python",
+            "ours-redis",
+            "redis",
+            "uvicorn",
+            note=note,
+            options=options,
+        )
+        for suffix, options, note in rows
+    ]
+
+
 def is_stack_candidate(scenario: Scenario) -> bool:
     """Whether the scenario is our manager, default fan-out, on one of the server stacks:
     those rows decide the stack the other Python nodes run on."""
-    return scenario.name.startswith(STACK_CANDIDATES) and scenario.fanout == "auto"
+    return (
+        scenario.name.startswith(STACK_CANDIDATES)
+        and scenario.fanout == "auto"
+        and not scenario.options
+    )
 
 
 def broker_missing(scenario: Scenario, settings: Settings) -> str | None:
@@ -250,6 +289,7 @@ def _server_child(scenario: Scenario, role: str, key: str, settings: Settings) -
         ]
         if scenario.fanout != "auto":
             args += ["--fanout", scenario.fanout]
+        args += list(scenario.options)
         if settings.aws_endpoint:
             args += ["--aws-endpoint", settings.aws_endpoint]
         return python_child(name, "bench.pynode", args, settings.log_dir, env=settings.env)
@@ -289,6 +329,8 @@ async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str,
     }
     if scenario.variant.startswith("ours-"):
         base["fanout"] = scenario.fanout
+    if scenario.options:
+        base["options"] = list(scenario.options)
     if scenario.note:
         base["note"] = scenario.note
     regimes = [settings.steady, settings.burst]
@@ -449,6 +491,12 @@ def _summarize(
     incomplete: int,
 ) -> dict[str, Any]:
     latencies = sorted(x for report in reports for x in report["latencies_ms"])
+    # the first delivery of each event: the lowest latency over every client
+    firsts: dict[str, float] = {}
+    for report in reports:
+        for seq, value in (report.get("first_latencies_ms") or {}).items():
+            firsts[seq] = min(value, firsts.get(seq, value))
+    first_latencies = sorted(firsts.values())
     received = sum(int(report["received"]) for report in reports)
     lost = sum(int(report["lost"]) for report in reports)
     duplicates = sum(int(report["duplicates"]) for report in reports)
@@ -466,13 +514,23 @@ def _summarize(
         "events_per_s": _round(received / clients / span_s) if span_s else None,
         "deliveries_per_s": _round(received / span_s) if span_s else None,
         "send_events_per_s": _round(count / send_s) if send_s > 0 else None,
+        "flushed_events_per_s": (
+            _round(count / ((float(sent["flushed_ms"]) - float(sent["start_ms"])) / 1000))
+            if sent.get("flushed_ms") and float(sent["flushed_ms"]) > float(sent["start_ms"])
+            else None
+        ),
         "latency_ms": {
             "p50": _round(percentile(latencies, 0.50)),
             "p90": _round(percentile(latencies, 0.90)),
             "p99": _round(percentile(latencies, 0.99)),
             "max": _round(latencies[-1]) if latencies else None,
         },
+        "first_latency_ms": {
+            "p50": _round(percentile(first_latencies, 0.50)),
+            "p90": _round(percentile(first_latencies, 0.90)),
+        },
         "cpu_s": {"receiver": _round(cpu_receiver), "sender": _round(cpu_sender)},
+        "cpu_us_per_sent": _round(cpu_sender / count * 1e6) if count else None,
         "cpu_us_per_delivery": _round(cpu_receiver / received * 1e6) if received else None,
         "window_s": _round(window),
     }

@@ -61,6 +61,7 @@ export class Tally {
     this.complete = 0;
     this.reported = expected === 0;
     this.latencies = [];
+    this.firstBySeq = new Map(); // seq -> the lowest latency among this group's clients
     this.first = null;
     this.last = null;
   }
@@ -69,7 +70,10 @@ export class Tally {
     const now = nowMs();
     if (!payload || payload.phase !== this.phase) return;
     this.received += 1;
-    this.latencies.push(now - payload.t);
+    const latency = now - payload.t;
+    this.latencies.push(latency);
+    const best = this.firstBySeq.get(payload.seq);
+    if (best === undefined || latency < best) this.firstBySeq.set(payload.seq, latency);
     if (this.first === null) this.first = now;
     this.last = now;
     const seen = this.seen[receiver];
@@ -97,6 +101,9 @@ export class Tally {
       first_ms: this.first,
       last_ms: this.last,
       latencies_ms: this.latencies.map((value) => Math.round(value * 1000) / 1000),
+      first_latencies_ms: Object.fromEntries(
+        [...this.firstBySeq].map(([seq, value]) => [seq, Math.round(value * 1000) / 1000]),
+      ),
     };
   }
 

@@ -67,11 +67,26 @@ def emit_event(event: str, **fields: Any) -> None:
 
 def make_manager(args: argparse.Namespace) -> Any:
     if args.manager == "ours-redis":
+        from redis.asyncio import Redis
+
         from socketio_cloud.transports.redis_streams import RedisStreamsManager
 
-        return RedisStreamsManager(
-            url=args.redis_url, stream_name=args.key, channel_prefix=args.key, fanout=args.fanout
+        redis_options: dict[str, Any] = {}
+        if args.parser == "python":
+            # redis-py's pure-Python reply parser, as without hiredis installed
+            from redis._parsers import _AsyncRESP2Parser
+
+            redis_options["parser_class"] = _AsyncRESP2Parser
+        manager = RedisStreamsManager(
+            redis=Redis.from_url(args.redis_url, **redis_options),
+            stream_name=args.key,
+            channel_prefix=args.key,
+            fanout=args.fanout,
+            queued_emits=args.queued_emits,
         )
+        if args.one_xadd_per_emit:
+            _one_xadd_per_emit(manager.transport)
+        return manager
     if args.manager == "ours-aws":
         from socketio_cloud.transports.aws import AwsSqsManager
 
@@ -81,6 +96,7 @@ def make_manager(args: argparse.Namespace) -> Any:
             endpoint_url=args.aws_endpoint,
             region_name="us-east-1",
             fanout=args.fanout,
+            queued_emits=args.queued_emits,
         )
     if args.manager == "ours-postgres":
         from socketio_cloud.transports.postgres import PostgresManager
@@ -104,6 +120,35 @@ def make_manager(args: argparse.Namespace) -> Any:
     if args.manager == "pysio-aiopika":
         return socketio.AsyncAioPikaManager(args.amqp_url, channel=args.key)
     raise ValueError(f"unknown manager {args.manager}")
+
+
+def _one_xadd_per_emit(transport: Any) -> None:
+    """The publishing of earlier releases, for before/after figures: one XADD round trip
+    awaited per publish, nothing pipelined."""
+    from socketio_cloud.transports.redis_streams.framing import entry_fields
+
+    original = transport.publish_soon
+
+    def publish_soon(message: Any) -> asyncio.Future[str | None]:
+        if message.type != 3 or message.request_id is not None:
+            return original(message)  # type: ignore[no-any-return]
+
+        async def xadd() -> str | None:
+            entry_id = await transport._redis.xadd(
+                transport.stream_for(message.nsp),
+                entry_fields(message),
+                maxlen=transport.max_len,
+                approximate=True,
+            )
+            return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+        return asyncio.ensure_future(xadd())
+
+    async def publish(message: Any) -> str | None:
+        return await publish_soon(message)  # type: ignore[no-any-return]
+
+    transport.publish_soon = publish_soon
+    transport.publish = publish
 
 
 async def serve(sio: socketio.AsyncServer, stack: str, port: int) -> Callable[[], Awaitable[None]]:
@@ -176,6 +221,7 @@ class Node:
         start_ms = time.time() * 1000
         start = loop.time()
         sent = 0
+        queued = bool(getattr(self.manager, "queued_emits", False))
         for seq in range(count):
             if self.stopped:
                 break
@@ -185,10 +231,19 @@ class Node:
                     await asyncio.sleep(delay)
                     if self.stopped:
                         break
+            elif queued and seq % 100 == 0 and seq:
+                await asyncio.sleep(0)  # as Node's sender, let the loop run every 100 sends
             payload = {"phase": phase, "seq": seq, "t": time.time() * 1000, "pad": self.pad}
             await sio.emit("tick", payload)
             sent += 1
-        emit_event("sent", phase=phase, count=sent, start_ms=start_ms, end_ms=time.time() * 1000)
+        end_ms = time.time() * 1000
+        flushed: dict[str, float] = {}
+        if queued:
+            # "sent" is when the emits returned, as Node's sender measures it; "flushed_ms"
+            # when the broker had every event
+            await self.manager.flush()
+            flushed["flushed_ms"] = time.time() * 1000
+        emit_event("sent", phase=phase, count=sent, start_ms=start_ms, end_ms=end_ms, **flushed)
 
     async def command(self, command: dict[str, Any]) -> None:
         cmd = command.get("cmd")
@@ -286,6 +341,9 @@ async def main(args: argparse.Namespace) -> None:
     stop = await serve(node.sio, args.stack, args.port)
     if node.ours:
         await node.manager.ready()
+        if args.decode_own:
+            # an id no entry carries: own entries are decoded, then dropped by the Inbox
+            node.manager.transport._uid_bytes = b"-"
     emit_event("ready", port=args.port, stack=args.stack, manager=args.manager)
     try:
         await read_commands(node)
@@ -316,6 +374,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgres-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--gcp-project", default="socketio-cloud-bench")
     parser.add_argument("--padding", type=int, default=100)
+    parser.add_argument(
+        "--queued-emits", action="store_true", help="our managers: queued_emits=True"
+    )
+    parser.add_argument(
+        "--parser",
+        choices=("default", "python"),
+        default="default",
+        help="ours-redis: redis-py's reply parser (python: as without hiredis)",
+    )
+    parser.add_argument(
+        "--one-xadd-per-emit",
+        action="store_true",
+        help="ours-redis: publish as earlier releases did (one awaited XADD per emit)",
+    )
+    parser.add_argument(
+        "--decode-own",
+        action="store_true",
+        help="ours-redis: decode the node's own entries before dropping them (as before)",
+    )
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     return parser.parse_args(argv)
 

@@ -547,6 +547,174 @@ def _targets(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sending_targets(results: dict[str, Any]) -> list[str]:
+    """The targets of the sending side, first delivery, AWS publishing and scale (one run)."""
+    rows = results.get("broadcast") or []
+    ours, queued = "ours-redis-streams-uvicorn", "ours-redis-streams-uvicorn-queued"
+    before, node, pysio = "ours-redis-streams-uvicorn-before", "node-redis-streams", "pysio-redis"
+
+    def get(scenario: str, regime: str, *path: str) -> float | None:
+        value: Any = _by(rows, scenario, regime)
+        if not _ok(value):
+            return None
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else ("**met**" if ok else "**not met**")
+
+    def at_least(value: float | None, limit: float | None) -> bool | None:
+        return None if value is None or limit is None else value >= limit
+
+    def at_most(value: float | None, limit: float | None) -> bool | None:
+        return None if value is None or limit is None else value <= limit
+
+    sent_q = get(queued, "burst", "send_events_per_s")
+    flushed_q = get(queued, "burst", "flushed_events_per_s")
+    sent_node = get(node, "burst", "send_events_per_s")
+    cpu_q, cpu_node = get(queued, "burst", "cpu_us_per_sent"), get(node, "burst", "cpu_us_per_sent")
+    recv_b, recv_before = (
+        get(queued, "burst", "cpu_us_per_delivery"),
+        get(before, "burst", "cpu_us_per_delivery"),
+    )
+    first, first_node = (
+        get(ours, "steady", "first_latency_ms", "p50"),
+        get(node, "steady", "first_latency_ms", "p50"),
+    )
+    table = [
+        [
+            "burst send rate ≥ Node's (queued_emits: emits returned / at Redis)",
+            f"{_fmt(sent_q, 0)} / {_fmt(flushed_q, 0)} vs Node {_fmt(sent_node, 0)} "
+            f"(before {_fmt(get(before, 'burst', 'send_events_per_s'), 0)}, awaited emits "
+            f"{_fmt(get(ours, 'burst', 'send_events_per_s'), 0)})",
+            verdict(at_least(sent_q, sent_node)),
+        ],
+        [
+            "sender CPU per published event ≤ Node's (µs)",
+            f"{_fmt(cpu_q, 0)} vs Node {_fmt(cpu_node, 0)} "
+            f"(before {_fmt(get(before, 'burst', 'cpu_us_per_sent'), 0)}, awaited emits "
+            f"{_fmt(get(ours, 'burst', 'cpu_us_per_sent'), 0)})",
+            verdict(at_most(cpu_q, cpu_node)),
+        ],
+        [
+            "receiving node no worse (burst µs CPU per delivery)",
+            f"{_fmt(recv_b)} vs before {_fmt(recv_before)}",
+            verdict(at_most(recv_b, None if recv_before is None else recv_before * 1.1)),
+        ],
+        [
+            "first delivery p50 at 20/s ≤ Node's (ms)",
+            f"{_fmt(first, 2)} vs Node {_fmt(first_node, 2)} (before "
+            f"{_fmt(get(before, 'steady', 'first_latency_ms', 'p50'), 2)}, raw XADD→XREAD "
+            f"{_fmt(get('raw-redis-streams', 'steady', 'first_latency_ms', 'p50'), 2)}, "
+            f"python-socketio {_fmt(get(pysio, 'steady', 'first_latency_ms', 'p50'), 2)})",
+            verdict(at_most(first, first_node)),
+        ],
+    ]
+    latency = (results.get("aws_latency") or {}).get("settings") or []
+    if len(latency) >= 2:
+        old, new = latency[0], latency[-1]
+        table += [
+            [
+                f"AWS, {results['aws_latency']['delay_ms']:g} ms per request: handler emit "
+                "loop (events/s)",
+                f"{_fmt(old['handler_loop_events_per_s'])} → "
+                f"{_fmt(new['handler_loop_events_per_s'])}",
+                "",
+            ],
+            [
+                "AWS: burst, events/s at SNS",
+                f"{_fmt(old['burst_flushed_events_per_s'])} → "
+                f"{_fmt(new['burst_flushed_events_per_s'])}",
+                "",
+            ],
+            [
+                "AWS: SNS publish calls per 1,000 bursty broadcasts",
+                f"{_fmt(old['publish_calls_per_1000'], 0)} → "
+                f"{_fmt(new['publish_calls_per_1000'], 0)}",
+                "",
+            ],
+        ]
+    scale = results.get("scale") or {}
+    node_scale = scale.get("node") or {}
+
+    def median(measured: dict[str, Any], key: str) -> float | None:
+        value = (measured.get(key) or {}).get("median_s")
+        return float(value) if isinstance(value, int | float) else None
+
+    fetch_all, fetch_all_node = (
+        median(scale, "fetch_sockets_all"),
+        median(node_scale, "fetch_sockets_all"),
+    )
+    room = median(scale, "fetch_sockets_room")
+    ack, ack_node = (
+        median(scale, "broadcast_with_ack_all"),
+        median(node_scale, "broadcast_with_ack_all"),
+    )
+    if scale and "error" not in scale:
+        table += [
+            [
+                "scale: fetch_sockets() of all ≤ Node's and < 0.5 s",
+                f"{_fmt(fetch_all, 3)} s vs Node {_fmt(fetch_all_node, 3)} s",
+                verdict(
+                    None
+                    if fetch_all is None
+                    else (fetch_all < 0.5 and (at_most(fetch_all, fetch_all_node) is not False))
+                ),
+            ],
+            [
+                "scale: fetch_sockets(room of 1 %) < 20 ms",
+                f"{_fmt(None if room is None else room * 1000, 1)} ms vs Node "
+                f"{_fmt(None if median(node_scale, 'fetch_sockets_room') is None else median(node_scale, 'fetch_sockets_room') * 1000, 1)} ms",  # noqa: E501
+                verdict(None if room is None else room < 0.020),
+            ],
+            [
+                "scale: emit_with_ack to all ≤ Node's",
+                f"{_fmt(ack, 3)} s vs Node {_fmt(ack_node, 3)} s",
+                verdict(at_most(ack, ack_node)),
+            ],
+        ]
+    return [
+        "## Targets: the sending node, first delivery, AWS publishing, scale",
+        "",
+        "Measured in this run, beside the peers. *before*: our node with the sending-side "
+        "levers taken away (`ours-redis-streams-uvicorn-before`: redis-py's pure-Python "
+        "reply parser, own entries decoded, one awaited XADD per emit). With "
+        "`queued_emits=True` an emit returns once the message is queued in order for the "
+        "broker, as Node's `io.emit()` does; the default keeps `await sio.emit()` waiting "
+        "for Redis (see *Sending node* below).",
+        "",
+        *_table(["target", "measured", "status"], table),
+        "",
+        *_first_delivery(results),
+    ]
+
+
+def _first_delivery(results: dict[str, Any]) -> list[str]:
+    stages = results.get("first_delivery")
+    if not stages or "error" in stages:
+        return []
+    return [
+        "Where a first delivery's time goes (`python -m bench.first_delivery`: two of our "
+        f"nodes in one process, one loopback client, {stages['events']} events at "
+        f"{stages['rate']:g}/s; p50 / p90 ms): `emit` until Redis answered the XADD "
+        f"{stages['publish_ms']['p50']} / {stages['publish_ms']['p90']}; `emit` until the "
+        "receiving node's reader handed the entry to the core (XADD, XREAD wake-up, "
+        f"decoding) {stages['emit_to_received_ms']['p50']} / "
+        f"{stages['emit_to_received_ms']['p90']}; from there to the client's queue (the "
+        f"fan-out turn) {stages['received_to_client_queue_ms']['p50']} / "
+        f"{stages['received_to_client_queue_ms']['p90']}."
+        + (
+            f" Alone on the loop, our transport's publish takes "
+            f"{stages['publish_alone_ms']['p50']} ms (p50) against "
+            f"{stages['xadd_alone_ms']['p50']} ms for redis-py's bare XADD."
+            if "publish_alone_ms" in stages
+            else ""
+        ),
+        "",
+    ]
+
+
 def _cost_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The AWS cost measurements that succeeded, one per cluster size, smallest first."""
     runs = [results.get("cost"), *(results.get("cost_more_nodes") or [])]
@@ -799,6 +967,116 @@ def _money(cost: dict[str, Any], checked: str) -> list[str]:
     ]
 
 
+SENDER_ROWS = (
+    (
+        "ours-redis-streams-uvicorn-before",
+        "before: pure-Python parser, own entries decoded, one XADD per emit",
+    ),
+    ("ours-redis-streams-uvicorn-hiredis", "+ hiredis"),
+    ("ours-redis-streams-uvicorn-own-skip", "+ own entries skipped before decoding"),
+    ("ours-redis-streams-uvicorn", "+ pipelined publishing (default: awaited emits)"),
+    ("ours-redis-streams-uvicorn-queued", "+ queued_emits=True"),
+    ("node-redis-streams", "Node socket.io + redis-streams-adapter"),
+    ("pysio-redis", "python-socketio AsyncRedisManager"),
+    ("raw-redis-streams", "raw XADD -> XREAD (the broker's floor)"),
+)
+
+
+def _sender(results: dict[str, Any]) -> list[str]:
+    """The sending node, lever by lever, beside the peers (one run)."""
+    rows = []
+    broadcast = results.get("broadcast") or []
+    for scenario, label in SENDER_ROWS:
+        burst = _by(broadcast, scenario, "burst")
+        steady = _by(broadcast, scenario, "steady")
+        if not _ok(burst) and not _ok(steady):
+            continue
+        burst = burst if _ok(burst) else {}
+        steady = steady if _ok(steady) else {}
+        rows.append(
+            [
+                f"`{scenario}`: {label}",
+                _fmt(burst.get("send_events_per_s"), 0),
+                _fmt(burst.get("flushed_events_per_s"), 0),
+                _fmt(burst.get("cpu_us_per_sent"), 0),
+                _fmt(burst.get("cpu_us_per_delivery")),
+                _fmt((steady.get("first_latency_ms") or {}).get("p50"), 2),
+                _fmt((steady.get("latency_ms") or {}).get("p50"), 2),
+                _fmt((burst.get("latency_ms") or {}).get("p50"), 0),
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        "## Sending node (Redis Streams): lever by lever, beside the peers",
+        "",
+        "Same two-node harness as below (200 websocket clients on the receiving node). "
+        "*sent/s*: the sender's loop of `await sio.emit()` over the burst; with "
+        "`queued_emits` an emit returns once queued, so *at broker/s* (after `await "
+        "mgr.flush()`) is the rate at which Redis had every event. *CPU us/event*: the "
+        "sending process's CPU over the burst per event (psutil, 10 ms resolution). "
+        "*first p50*: per event, the first client to get it, at 20 events/s.",
+        "",
+        *_table(
+            [
+                "sender",
+                "burst sent/s",
+                "at broker/s",
+                "sender CPU us/event",
+                "receiver CPU us/delivery",
+                "20/s first delivery p50 ms",
+                "20/s p50 ms",
+                "burst p50 ms",
+            ],
+            rows,
+        ),
+        "",
+        "![send rate](results/send_rate.png)",
+        "",
+    ]
+
+
+def _aws_latency(results: dict[str, Any]) -> list[str]:
+    part = results.get("aws_latency")
+    if not part:
+        return []
+    if "error" in part:
+        return ["## AWS publishing behind a delay", "", f"Not measured: {part['error']}", ""]
+    rows = [
+        [
+            row["setting"],
+            _fmt(row["handler_loop_events_per_s"]),
+            _fmt(row["burst_returned_events_per_s"], 0),
+            _fmt(row["burst_flushed_events_per_s"], 0),
+            _fmt(row["publish_calls_per_1000"], 0),
+        ]
+        for row in part.get("settings", [])
+    ]
+    return [
+        f"## AWS publishing behind a {part['delay_ms']:g} ms delay "
+        "(moto behind `bench/latency_proxy.py`)",
+        "",
+        "One AwsSqsManager node; every request to moto is held "
+        f"{part['delay_ms']:g} ms by a TCP proxy, as a distant SNS would answer. *handler loop*: "
+        "`for ...: await sio.emit(...)` until SNS has every event (`flush()` included); "
+        "*burst*: emits as fast as the loop goes, the rate at which `emit` returned and the "
+        "rate at which SNS had them all; SNS `Publish`/`PublishBatch` calls per 1,000 "
+        "broadcasts from the transport's `stats`.",
+        "",
+        *_table(
+            [
+                "setting",
+                "handler loop events/s",
+                "burst: emit returned/s",
+                "burst: at SNS/s",
+                "SNS calls per 1,000",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def _scale(results: dict[str, Any]) -> list[str]:
     scale = results.get("scale")
     if not scale:
@@ -811,30 +1089,38 @@ def _scale(results: dict[str, Any]) -> list[str]:
         ("fetch_sockets_room", "fetch_sockets(to=one room, 1 %)"),
         ("broadcast_with_ack_all", "emit_with_ack to every socket"),
     ):
-        op = scale.get(key) or {}
-        if "error" in op:
-            rows.append([label, f"error: {op['error'][:140]}", "", "", ""])
-            continue
-        found = op.get("sockets", op.get("replies"))
-        rows.append(
-            [
-                label,
-                f"**{op['median_s']:.3f}** ({op['min_s']:.3f} to {op['max_s']:.3f}, "
-                f"{op['runs']} runs)",
-                _fmt(found),
-                " / ".join(f"{c:.2f}" for c in op["cpu_s_per_op"]),
-                "",
-            ]
-        )
+        for system, measured in (("ours", scale), ("Node", scale.get("node") or {})):
+            op = measured.get(key) or {}
+            if not op:
+                continue
+            if "error" in op:
+                rows.append([label, system, f"error: {op['error'][:140]}", "", "", ""])
+                continue
+            found = op.get("sockets", op.get("replies"))
+            wire = op.get("wire_bytes_per_op")
+            rows.append(
+                [
+                    label,
+                    system,
+                    f"**{op['median_s']:.3f}** ({op['min_s']:.3f} to {op['max_s']:.3f}, "
+                    f"{op['runs']} runs)",
+                    _fmt(found),
+                    " / ".join(f"{c:.2f}" for c in op["cpu_s_per_op"]),
+                    f"{wire / 1e6:.2f} MB" if isinstance(wire, int | float) else "",
+                ]
+            )
     return [
         f"## Scale: {scale['nodes']} nodes x {scale['sockets_per_node']:,} sockets "
-        "(our Redis Streams manager)",
+        "(Redis Streams: ours and Node's adapter)",
         "",
         "Sockets are loopback clients registered through python-socketio's own connect path "
         "(`bench/loopback.py`): real python-socketio and Engine.IO socket objects without a "
         "network connection, answering every acknowledgement at once. Each joined one of "
-        "100 rooms. Operations run one at a time from node 0, on the transport's own Redis "
-        "client.",
+        "100 rooms. Node's nodes (`bench/node_server.mjs`, redis-streams-adapter) get the same "
+        "sockets as Engine.IO connection objects without a network, answering "
+        "acknowledgements the same way. Operations run one at a time from node 0. Each "
+        "system has a private redis-server; *wire* is the bytes Redis counted in and out "
+        "during the operation.",
         "",
         f"- memory per idle socket: **{scale['rss_per_socket_kb']} KiB** (RSS growth per node "
         f"{scale['rss_growth_mb']} MB); registering {scale['sockets_per_node']:,} sockets took "
@@ -843,13 +1129,16 @@ def _scale(results: dict[str, Any]) -> list[str]:
         *_table(
             [
                 "operation",
+                "system",
                 "seconds: median (min to max)",
                 "sockets / replies",
                 "CPU s per op, node 0 / 1 / 2",
-                "",
+                "wire per op",
             ],
             rows,
         ),
+        "",
+        "![scale operations](results/scale.png)",
         "",
     ]
 
@@ -877,9 +1166,14 @@ def markdown(results: dict[str, Any]) -> str:
         "(see `bench/README.md`).",
         "",
     ]
+    if run.get("note"):
+        lines += [f"**Note on this run:** {run['note']}", ""]
+    lines += _sending_targets(results)
     lines += _targets(results)
+    lines += _sender(results)
     lines += _broadcast(results)
     lines += _cost(results)
+    lines += _aws_latency(results)
     lines += _scale(results)
     lines += _errors(results)
     lines += _machine(results)
@@ -937,6 +1231,74 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_send_rates(results: dict[str, Any], path: Path) -> bool:
+    """Burst send rate and sender CPU per event of each sender (ours lever by lever, peers)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = []
+    for scenario, _label in SENDER_ROWS:
+        burst = _by(results.get("broadcast") or [], scenario, "burst")
+        if _ok(burst) and burst is not None and burst.get("send_events_per_s"):
+            rate = burst.get("flushed_events_per_s") or burst["send_events_per_s"]
+            rows.append((scenario, float(rate), float(burst.get("cpu_us_per_sent") or 0)))
+    if not rows:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(14, 1.6 + 0.55 * len(rows)), sharey=True)
+    names = [row[0] for row in rows]
+    axes[0].barh(range(len(rows)), [row[1] for row in rows], color="#4c72b0")
+    axes[0].set_xlabel("burst: events/s at the broker (higher is better)")
+    axes[1].barh(range(len(rows)), [row[2] for row in rows], color="#dd8452")
+    axes[1].set_xlabel("sender CPU, us per event (lower is better)")
+    axes[0].set_yticks(range(len(rows)))
+    axes[0].set_yticklabels(names)
+    axes[0].invert_yaxis()
+    for axis in axes:
+        axis.grid(axis="x", alpha=0.3)
+    fig.suptitle("Sending node on Redis Streams, burst of broadcasts")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_scale(results: dict[str, Any], path: Path) -> bool:
+    """Median seconds per cluster-wide operation, ours beside Node's (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scale = results.get("scale") or {}
+    if not scale or "error" in scale:
+        return False
+    keys = ("fetch_sockets_all", "fetch_sockets_room", "broadcast_with_ack_all")
+    labels = ("fetch_sockets() all", "fetch_sockets(1 % room)", "emit_with_ack all")
+    fig, axis = plt.subplots(figsize=(9, 4.5))
+    for offset, (system, measured, color) in enumerate(
+        (("ours", scale, "#4c72b0"), ("Node", scale.get("node") or {}, "#dd8452"))
+    ):
+        values = [float((measured.get(key) or {}).get("median_s") or 0) for key in keys]
+        positions = [i + (offset - 0.5) * 0.38 for i in range(len(keys))]
+        axis.bar(positions, values, width=0.36, color=color, label=system)
+    axis.set_xticks(range(len(keys)))
+    axis.set_xticklabels(labels)
+    axis.set_yscale("log")
+    axis.set_ylabel("seconds, median (log scale)")
+    axis.legend()
+    axis.grid(axis="y", which="both", alpha=0.3)
+    fig.suptitle(
+        f"{scale.get('nodes', 3)} nodes x {scale.get('sockets_per_node', 0):,} sockets, "
+        "Redis Streams"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def write(results: dict[str, Any], out: Path) -> list[Path]:
     """Write ``results/latest.json``, ``results/latency.png`` and ``RESULTS.md`` in ``out``."""
     results_dir = out / "results"
@@ -945,9 +1307,13 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
     data.write_text(json.dumps(results, indent=1) + "\n")
     image = results_dir / "latency.png"
     plot(results, image)
+    written = [data, image]
+    for name, draw in (("send_rate.png", plot_send_rates), ("scale.png", plot_scale)):
+        if draw(results, results_dir / name):
+            written.append(results_dir / name)
     text = out / "RESULTS.md"
     text.write_text(markdown(results))
-    return [data, image, text]
+    return [*written, text]
 
 
 if __name__ == "__main__":

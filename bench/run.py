@@ -28,7 +28,16 @@ from bench.procs import BENCH, Child, ChildError, python_child
 
 logger = logging.getLogger("bench.run")
 
-PARTS = ("broadcast", "cost", "scale")
+PARTS = ("broadcast", "first-delivery", "cost", "aws-latency", "scale")
+# what --quick runs unless told otherwise: our node (before, default, queued emits) beside
+# the peers, the AWS publishing behind a delay, and the scale operations at 2,000 sockets
+QUICK_SCENARIOS = (
+    "ours-redis-streams-uvicorn",
+    "ours-redis-streams-uvicorn-before",
+    "ours-redis-streams-uvicorn-queued",
+    "node-redis-streams",
+    "pysio-redis",
+)
 
 
 def emit_line(result: dict[str, Any]) -> None:
@@ -70,8 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     args.clients = args.clients or (20 if quick else 200)
     args.steady_events = args.steady_events or (40 if quick else 400)
-    args.burst_events = args.burst_events or (100 if quick else 1000)
-    args.sockets = args.sockets or (500 if quick else 10_000)
+    args.burst_events = args.burst_events or (300 if quick else 1000)
+    args.sockets = args.sockets or (2000 if quick else 10_000)
     args.idle_seconds = args.idle_seconds or (10.0 if quick else 60.0)
     try:
         args.cost_nodes = [
@@ -83,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--cost-nodes: a cluster has at least 2 nodes")
     if args.out is None and not quick:
         args.out = BENCH
+    if quick and args.only is None:
+        args.only = ",".join(QUICK_SCENARIOS)
+        args.skip = args.skip or "cost"
     args.skip = {part for part in args.skip.split(",") if part}
     unknown = args.skip - set(PARTS)
     if unknown:
@@ -138,7 +150,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     del load_before
     moto = MotoProcess(log_dir)
     selected = set(args.only.split(",")) if args.only else None
-    wants_moto = "cost" not in args.skip or selected is None or "ours-aws-moto" in selected
+    wants_moto = (
+        "cost" not in args.skip
+        or "aws-latency" not in args.skip
+        or selected is None
+        or "ours-aws-moto" in selected
+    )
     if wants_moto:
         await moto.start()
     aws_env = _aws_env(moto.endpoint) if moto.endpoint else {}
@@ -147,12 +164,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "broadcast": [],
         "cost": None,
         "cost_more_nodes": [],
+        "first_delivery": None,
+        "aws_latency": None,
         "scale": None,
     }
     try:
         if "broadcast" not in args.skip:
             results["broadcast"], run_info["preferred_stack"] = await run_broadcasts(
                 args, selected, log_dir, moto.endpoint, aws_env
+            )
+        if "first-delivery" not in args.skip:
+            results["first_delivery"] = await run_part(
+                "first-delivery",
+                "bench.first_delivery",
+                ["--events", "60" if args.quick else "200", "--rate", str(args.rate)],
+                log_dir,
+                {},
+                None,
+                timeout=120,
             )
         if "cost" not in args.skip:
             for index, nodes in enumerate(args.cost_nodes):
@@ -173,6 +202,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["cost"] = result
                 else:
                     results["cost_more_nodes"].append({"nodes": nodes, **result})
+        if "aws-latency" not in args.skip:
+            results["aws_latency"] = await run_part(
+                "aws-latency",
+                "bench.aws_latency",
+                ["--endpoint", moto.endpoint or "", "--delay-ms", "20"]
+                + (["--quick"] if args.quick else []),
+                log_dir,
+                aws_env,
+                moto.error,
+                timeout=600,
+            )
         if "scale" not in args.skip:
             results["scale"] = await run_part(
                 "scale",
@@ -341,6 +381,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     results = asyncio.run(run(args))
     results["machine"] = machine.facts()
+    if args.quick:
+        from bench import summary
+
+        sys.stderr.write("\n" + summary.table(results) + "\n")
     if args.out is not None:
         from bench import report
 

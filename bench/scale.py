@@ -1,6 +1,12 @@
-"""Requests across a large cluster: 3 nodes x N sockets on our Redis Streams manager.
+"""Requests across a large cluster: 3 nodes x N sockets on Redis Streams, ours and Node's.
 
-    python -m bench.scale [--sockets 10000] [--quick]
+    python -m bench.scale [--sockets 10000] [--quick] [--systems ours,node]
+
+Each system runs on a private ``redis-server`` (no persistence) started here, so the bytes
+Redis counts in and out (``INFO stats``) around each operation are that operation's bytes
+on the wire. Node nodes are ``bench/node_server.mjs`` on ``@socket.io/redis-streams-adapter``
+with the same loopback sockets (an Engine.IO connection object without a network that
+answers acknowledgements), rooms and operations.
 
 Each node is its own process (bench.pynode, no HTTP listener). Its sockets are loopback
 clients registered through python-socketio's own connect path (see bench.loopback): they
@@ -21,13 +27,19 @@ import asyncio
 import json
 import logging
 import secrets
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Child, ChildError, python_child, stop_all
+import redis
+
+from bench.procs import Child, ChildError, node_child, python_child, stop_all
+from tests.support.services import free_port, port_open
 
 NODES = 3
 ROOMS = 100
@@ -44,27 +56,69 @@ def summary(times: list[float]) -> dict[str, float]:
     }
 
 
+class PrivateRedis:
+    """A throwaway redis-server on a free port: no persistence, nobody else's traffic."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--appendonly", "no", "--loglevel", "warning"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(500):
+            if port_open(self.port):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise RuntimeError("the private redis-server did not start")
+
+    def net_bytes(self) -> int:
+        with redis.Redis.from_url(self.url) as client:
+            info = client.info("stats")
+        return int(info["total_net_input_bytes"]) + int(info["total_net_output_bytes"])
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 async def timed_op(
-    nodes: list[Child], command: dict[str, Any], event: str, timeout: float
-) -> tuple[dict[str, Any], list[float]]:
+    nodes: list[Child], command: dict[str, Any], event: str, timeout: float, server: PrivateRedis
+) -> tuple[dict[str, Any], list[float], int]:
     before = [node.cpu_seconds() for node in nodes]
+    bytes_before = server.net_bytes()
     await nodes[0].send(**command)
     reply = await nodes[0].expect(event, timeout)
     cpu = [round(node.cpu_seconds() - b, 2) for node, b in zip(nodes, before, strict=True)]
-    return reply, cpu
+    return reply, cpu, server.net_bytes() - bytes_before
 
 
-async def run(sockets: int, repeat: int, log_dir: Path) -> dict[str, Any]:
+def _node(system: str, index: int, key: str, url: str, log_dir: Path) -> Child:
+    if system == "node":
+        args = ["--adapter", "streams", "--port", "0", "--key", key, "--redis-url", url]
+        return node_child(f"scale-node-{index}", "node_server.mjs", args, log_dir)
+    args = ["--manager", "ours-redis", "--stack", "none", "--key", key, "--redis-url", url]
+    return python_child(f"scale-ours-{index}", "bench.pynode", args, log_dir)
+
+
+async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") -> dict[str, Any]:
     key = f"bench-scale-{secrets.token_hex(3)}"
-    nodes = [
-        python_child(
-            f"scale-node-{i}",
-            "bench.pynode",
-            ["--manager", "ours-redis", "--stack", "none", "--key", key],
-            log_dir,
-        )
-        for i in range(NODES)
-    ]
+    server = PrivateRedis()
+    server.start()
+    nodes = [_node(system, i, key, server.url, log_dir) for i in range(NODES)]
     try:
         await asyncio.gather(*(node.start() for node in nodes))
         for node in nodes:
@@ -76,10 +130,15 @@ async def run(sockets: int, repeat: int, log_dir: Path) -> dict[str, Any]:
         connect = [await node.expect("loopback", 600) for node in nodes]
         growth = [node.rss() - before for node, before in zip(nodes, rss_before, strict=True)]
         result: dict[str, Any] = {
+            "system": system,
             "nodes": NODES,
             "sockets_per_node": sockets,
             "sockets": NODES * sockets,
-            "sockets_are": "loopback clients registered through python-socketio's connect path",
+            "sockets_are": (
+                "Engine.IO connection objects without a network, handed to socket.io"
+                if system == "node"
+                else "loopback clients registered through python-socketio's connect path"
+            ),
             "connect_s_per_node": [round(float(c["seconds"]), 2) for c in connect],
             "rss_per_socket_kb": round(statistics.mean(growth) / sockets / 1024, 2),
             "rss_growth_mb": [round(g / 2**20, 1) for g in growth],
@@ -101,7 +160,7 @@ async def run(sockets: int, repeat: int, log_dir: Path) -> dict[str, Any]:
         ]
         for name, command, event, field in operations:
             try:
-                reply, cpu = await timed_op(nodes, command, event, 120 * repeat)
+                reply, cpu, wire = await timed_op(nodes, command, event, 120 * repeat, server)
             except ChildError as exc:
                 result[name] = {"error": str(exc).splitlines()[0]}
                 continue
@@ -109,27 +168,36 @@ async def run(sockets: int, repeat: int, log_dir: Path) -> dict[str, Any]:
                 **summary(reply["times_s"]),
                 field: reply[field],
                 "cpu_s_per_op": [round(c / repeat, 3) for c in cpu],
+                "wire_bytes_per_op": round(wire / repeat),
             }
         return result
     finally:
         await stop_all(nodes)
+        server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=10_000, help="sockets per node")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--systems", default="ours,node", help="ours, node or both")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     sys.stdout.write(json.dumps({"event": "ready"}) + "\n")
     sys.stdout.flush()
     log_dir = Path(tempfile.mkdtemp(prefix="socketio-cloud-bench-scale-"))
     repeat = 2 if args.quick else 5
-    try:
-        result = asyncio.run(run(args.sockets, repeat, log_dir))
-    except Exception as exc:
-        logger.exception("scale measurement failed")
-        result = {"error": repr(exc)}
+    result: dict[str, Any] = {}
+    for system in args.systems.split(","):
+        try:
+            measured = asyncio.run(run(args.sockets, repeat, log_dir, system))
+        except Exception as exc:
+            logger.exception("scale measurement of %s failed", system)
+            measured = {"system": system, "error": repr(exc)}
+        if system == "ours":
+            result.update(measured)  # the figures of ours stay where the report reads them
+        else:
+            result[system] = measured
     logger.warning("node logs are in %s", log_dir)
     sys.stdout.write(json.dumps({"event": "result", "result": result}) + "\n")
     sys.stdout.flush()

@@ -40,6 +40,10 @@ from .server_events import NO_REPLY
 
 __all__ = ["ClusterManager", "ClusterOptions", "RemoteSocket"]
 
+# From this many sockets on, a fetch builds its lists with the garbage collector paused
+# (see protocol.gc_paused).
+_MANY_SOCKETS = 1000
+
 
 class ClusterOptions(TypedDict, total=False):
     """The keyword options of :class:`ClusterManager` that every broker manager also takes
@@ -50,6 +54,7 @@ class ClusterOptions(TypedDict, total=False):
     requests_timeout: float
     callback_timeout: float
     fanout: Fanout
+    queued_emits: bool
     limits: protocol.Limits | None
     logger: logging.Logger | None
     connection_state_recovery: bool
@@ -87,6 +92,15 @@ class ClusterManager(ClusterNode, Selector):
         once and written to idle connections where safe, else Engine.IO's queue),
         ``"queue"`` (Engine.IO's queue only) or ``"tasks"`` (python-socketio's way, one
         task per client); see :data:`socketio_cloud.local.FANOUT_MODES`.
+    :param queued_emits: when True, ``sio.emit()`` without a callback returns once the
+        broadcast is queued for the broker, in order behind the node's earlier publishes,
+        as Node's ``io.emit()`` does; a publish that fails afterwards is logged, counted in
+        :attr:`stats` (``queued_failed``) and raised by ``await mgr.flush()``. Off by
+        default: ``await sio.emit()`` then returns once the broker has the message and
+        raises :class:`~socketio_cloud.exceptions.TransportError` itself. Either way,
+        publishes of the same loop turn share a broker round trip where the broker allows
+        it (a Redis pipeline, an SNS ``PublishBatch``). With connection state recovery on,
+        broadcasts are always awaited: each needs its offset before local delivery.
     :param logger: logger to use; defaults to ``socketio_cloud.cluster``.
     :param connection_state_recovery: Node's ``connectionStateRecovery``: a client that
         reconnects within ``max_disconnection_duration`` gets its sid, rooms, session and the
@@ -278,14 +292,16 @@ class ClusterManager(ClusterNode, Selector):
         self._deliver(namespace, opts, event_args)
         if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
             return
-        await self._publish(
-            ClusterMessage(
-                MessageType.BROADCAST,
-                self.uid,
-                namespace,
-                protocol.broadcast_data(_wire(opts), event_args),
-            )
+        message = ClusterMessage(
+            MessageType.BROADCAST,
+            self.uid,
+            namespace,
+            protocol.broadcast_data(_wire(opts), event_args),
         )
+        if self.queued_emits:
+            await self._publish_queued(message)
+        else:
+            await self._publish(message)
 
     async def _broadcast_logged(
         self, namespace: str, opts: BroadcastOptions, event_args: list[Any]
@@ -357,16 +373,22 @@ class ClusterManager(ClusterNode, Selector):
     async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
         local = await self._local_socket_details(namespace, opts)
         if opts.flags.get("local"):
-            return [self._remote_socket(namespace, details) for details in local]
+            return self._remote_sockets(namespace, local)
         responses = await self._request(
             namespace,
             MessageType.FETCH_SOCKETS,
             lambda request_id: {"opts": _wire(opts).to_wire(), "requestId": request_id},
             opts.timeout,
             FetchSocketsTimeout,
-            lambda found: [self._remote_socket(namespace, d) for d in local + found],
+            lambda found: self._remote_sockets(namespace, local + found),
         )
-        return [self._remote_socket(namespace, details) for details in local + responses]
+        return self._remote_sockets(namespace, local + responses)
+
+    def _remote_sockets(self, namespace: str, found: list[dict[str, Any]]) -> list[RemoteSocket]:
+        if len(found) < _MANY_SOCKETS:
+            return [self._remote_socket(namespace, details) for details in found]
+        with protocol.gc_paused():
+            return [self._remote_socket(namespace, details) for details in found]
 
     async def _request(
         self,
@@ -451,18 +473,21 @@ class ClusterManager(ClusterNode, Selector):
         namespace = message.nsp
         sockets = await self._local_socket_details(namespace, message.options())
         data = {"requestId": message.request_id, "sockets": sockets}
-        try:
-            protocol.encode_data(data)
-        except (TypeError, ValueError):
+
+        def without_session_data() -> ClusterMessage:
             # a session holds something msgpack cannot carry: report the sockets without it
             self.logger.warning(
                 "socket data of %s is not serializable; sending it empty", namespace
             )
             for socket in sockets:
                 socket["data"] = {}
+            return ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data)
+
+        # encoded once, by the transport; only a failure to encode builds the fallback
         self._respond(
             message.uid,
             ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data),
+            unencodable=without_session_data,
         )
 
     async def fetch_sockets(

@@ -67,6 +67,9 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sid_rooms: dict[str, dict[str, set[str]]] = {}
         self._socket_meta: dict[tuple[str, str], tuple[int, Any]] = {}
+        # each socket's handshake map, built on the first fetch_sockets that needs it: it
+        # never changes, and building it is most of the cost of answering a fetch
+        self._handshakes: dict[tuple[str, str], dict[str, Any]] = {}
         self._pending_auth: dict[tuple[str, str], Any] = {}
         self._acks: dict[str, dict[int, Callable[..., Any]]] = {}
         self._ack_ids = itertools.count(1)
@@ -277,6 +280,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         # Same effect as the base class, but rooms are left through the reverse index: the
         # base class scans every room of the namespace, quadratic when many sockets leave.
         self._socket_meta.pop((namespace, sid), None)
+        self._handshakes.pop((namespace, sid), None)
         self._acks.pop(sid, None)
         if self._recovery is not None:
             self._recovery.forget(namespace, sid)
@@ -313,9 +317,11 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self, namespace: str, opts: BroadcastOptions
     ) -> list[dict[str, Any]]:
         """Node's description of each selected local socket (``fetch_sockets``)."""
-        return [
-            await self._socket_details(namespace, sid) for sid, _ in self._select(namespace, opts)
-        ]
+        selected = self._select(namespace, opts)
+        if len(selected) < 1000:
+            return [await self._socket_details(namespace, sid) for sid, _ in selected]
+        with protocol.gc_paused():  # thousands of dicts at once: see gc_paused
+            return [await self._socket_details(namespace, sid) for sid, _ in selected]
 
     # ------------------------------------------------------------------ connection recovery
 
@@ -394,8 +400,14 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         await recovery.save(namespace, Session(sid, pid, rooms, data))
 
     async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
-        issued, auth = self._socket_meta.get((namespace, sid), (int(time.time() * 1000), None))
-        environ = self.server.get_environ(sid, namespace=namespace)
+        key = (namespace, sid)
+        handshake = self._handshakes.get(key)
+        if handshake is None:
+            issued, auth = self._socket_meta.get(key, (int(time.time() * 1000), None))
+            environ = self.server.get_environ(sid, namespace=namespace)
+            handshake = build_handshake(environ, issued_ms=issued, auth=auth)
+            if key in self._socket_meta:  # a connected socket: forgotten on disconnect
+                self._handshakes[key] = handshake
         data: Any = {}
         try:
             data = await self.server.get_session(sid, namespace=namespace)
@@ -404,7 +416,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         rooms = self.get_rooms(sid, namespace)
         return {
             "id": sid,
-            "handshake": build_handshake(environ, issued_ms=issued, auth=auth),
+            "handshake": handshake,
             "rooms": rooms,
             "data": data,
         }

@@ -15,6 +15,8 @@ import atexit
 import logging
 import time
 import weakref
+from collections import Counter
+from collections.abc import Callable
 
 from . import compat, protocol
 from .exceptions import NotReadyError, PayloadTooLarge, TransportError, UnsupportedFeatureError
@@ -30,7 +32,8 @@ from .transport import SessionStore, Transport
 
 __all__ = ["MAX_CONCURRENT_RESPONSES", "ClusterNode"]
 
-#: Responses a node publishes at the same time, at most.
+#: Responses a node publishes at the same time, at most (unless its transport says more:
+#: :attr:`~socketio_cloud.transport.Transport.concurrent_responses`).
 MAX_CONCURRENT_RESPONSES = 16
 
 # Started nodes not closed yet: told about at interpreter exit (see _warn_unclosed).
@@ -56,6 +59,7 @@ class ClusterNode(LocalManager):
         requests_timeout: float = 5.0,
         callback_timeout: float = 60.0,
         fanout: Fanout = "auto",
+        queued_emits: bool = False,
         limits: protocol.Limits | None = None,
         logger: logging.Logger | None = None,
         connection_state_recovery: bool = False,
@@ -83,10 +87,18 @@ class ClusterNode(LocalManager):
         self.heartbeat_timeout = heartbeat_timeout
         self.requests_timeout = requests_timeout
         self.callback_timeout = callback_timeout
+        self.queued_emits = queued_emits
+        self._counts: Counter[str] = Counter()
+        # publishes queued by emits that did not wait for them, and their errors since flush()
+        self._queued: set[asyncio.Future[str | None]] = set()
+        self._queued_failures = 0
+        self._first_queued_error: BaseException | None = None
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._state = "new"
         self._ready_lock = asyncio.Lock()
-        self._responding = asyncio.Semaphore(MAX_CONCURRENT_RESPONSES)
+        self._responding = asyncio.Semaphore(
+            max(MAX_CONCURRENT_RESPONSES, transport.concurrent_responses)
+        )
         self._namespaces: set[str] = set()
         #: A namespace other than "/" with no local client, handler or operation for this
         #: long stops being served (Node's ``cleanupEmptyChildNamespaces``), so the set of
@@ -150,6 +162,7 @@ class ClusterNode(LocalManager):
         if self._state in ("closed", "new"):
             self._state = "closed"
             return
+        await self._drain()
         await self.membership.leave(self._namespaces)
         await self._stop()
         await self.transport.close()
@@ -259,15 +272,88 @@ class ClusterNode(LocalManager):
         except Exception as exc:
             raise TransportError(f"publish failed: {exc}") from exc
 
-    def _respond(self, requester: str, message: ClusterMessage) -> None:
-        """Publish a response in the background: the consumer must not wait on the broker."""
+    async def _publish_queued(self, message: ClusterMessage) -> None:
+        """Queue ``message`` for the broker behind the node's earlier publishes and return
+        without waiting for it; a failure is logged, counted and raised by :meth:`flush`."""
+        if self._state != "ready" or message.nsp not in self._namespaces:
+            await self._ensure_ready(message.nsp)
+        self.membership.published(message.nsp)
+        try:
+            queued = self.transport.publish_soon(message)
+        except (TransportError, PayloadTooLarge):
+            raise
+        except Exception as exc:
+            raise TransportError(f"publish failed: {exc}") from exc
+        self._counts["queued"] += 1
+        self._queued.add(queued)
+        queued.add_done_callback(self._queued_done)
+
+    def _queued_done(self, queued: asyncio.Future[str | None]) -> None:
+        self._queued.discard(queued)
+        if queued.cancelled():
+            error: BaseException = TransportError("a queued publish was cancelled")
+        else:
+            exception = queued.exception()
+            if exception is None:
+                return
+            error = exception
+        self._counts["queued_failed"] += 1
+        self._queued_failures += 1
+        if self._first_queued_error is None:
+            # one warning until the next flush(), which reports them all
+            self._first_queued_error = error
+            self.logger.warning("a queued publish failed: %s", error)
+        else:
+            self.logger.debug("a queued publish failed: %s", error)
+
+    async def flush(self) -> None:
+        """Wait until every publish queued so far (``queued_emits``) reached the broker.
+
+        Raises :class:`~socketio_cloud.exceptions.TransportError` if any queued publish
+        failed since the previous ``flush()`` (each failure is also counted in
+        :attr:`stats` as ``queued_failed`` and logged).
+        """
+        await self._drain()
+        failures, first = self._queued_failures, self._first_queued_error
+        self._queued_failures, self._first_queued_error = 0, None
+        if failures:
+            raise TransportError(
+                f"{failures} queued publish(es) failed since the last flush; the first: {first}"
+            ) from first
+
+    async def _drain(self) -> None:
+        while self._queued:
+            await asyncio.wait(list(self._queued))
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The node's counters (``queued``, ``queued_failed``) and its transport's."""
+        return {**self.transport.stats, **self._counts}
+
+    def _respond(
+        self,
+        requester: str,
+        message: ClusterMessage,
+        *,
+        unencodable: Callable[[], ClusterMessage] | None = None,
+    ) -> None:
+        """Publish a response in the background: the consumer must not wait on the broker.
+
+        ``unencodable`` makes the response to send instead when ``message`` cannot be
+        encoded (msgpack refuses a value in it).
+        """
 
         async def send() -> None:
             # a broadcast to many clients needing acks answers once per client: bound how
             # many of those publishes run at once (connection pools refuse past their size)
             async with self._responding:
                 try:
-                    await self.transport.publish_response(requester, message)
+                    try:
+                        await self.transport.publish_response(requester, message)
+                    except (TypeError, ValueError):
+                        if unencodable is None:
+                            raise
+                        await self.transport.publish_response(requester, unencodable())
                 except Exception as exc:
                     self.logger.warning("could not send %s: %s", message.type.name, exc)
 

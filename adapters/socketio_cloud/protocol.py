@@ -13,9 +13,11 @@ Packet arguments are application data and are passed through as they are.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import IntEnum
@@ -250,12 +252,38 @@ def has_binary(value: Any) -> bool:
 # ---------------------------------------------------------------------------- decoding
 
 
+#: Messages from this size on are unpacked with the garbage collector paused.
+LARGE_MESSAGE = 64 * 1024
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects at once.
+
+    Every container allocated counts toward a collection, and on a node holding thousands
+    of sockets each collection walks them all: building the answer to a ``fetch_sockets`` of
+    30,000 sockets spent about half its time in the collector (msgpack gives the same advice
+    for large messages). Nothing built here forms cycles that need collecting meanwhile.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _unpack(raw: bytes, limits: Limits) -> Any:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(raw).__name__}")
     if len(raw) > limits.max_message_size:
         raise DecodeError(f"message of {len(raw)} bytes exceeds {limits.max_message_size}")
     try:
+        if len(raw) >= LARGE_MESSAGE:
+            with gc_paused():
+                return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
         return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
     except Exception as exc:  # msgpack raises many types for hostile input
         raise DecodeError(f"invalid msgpack: {exc}") from None

@@ -28,6 +28,7 @@ The guarantees every transport gives, checked for each broker by the transport c
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -81,6 +82,14 @@ class Transport(abc.ABC):
     #: (with a payload-offload store: the largest that can be offloaded). None: unbounded.
     max_message_size: int | None = None
 
+    #: Responses the core may publish at the same time. A pool of connections bounds it
+    #: (the default); a transport that pipelines its commands on one connection sets more,
+    #: so that many responses share a round trip.
+    concurrent_responses: ClassVar[int] = 16
+
+    # the last message queued by the default publish_soon()
+    _last_queued: asyncio.Future[str | None] | None = None
+
     @abc.abstractmethod
     async def start(self, uid: str, on_message: MessageHandler) -> None:
         """Create the node's per-node resources and begin consuming (guarantee 1).
@@ -97,6 +106,26 @@ class Transport(abc.ABC):
         reached and :class:`~socketio_cloud.exceptions.PayloadTooLarge` when the message
         cannot be carried.
         """
+
+    def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
+        """Queue ``message`` to be published after every message queued before it; the
+        future holds :meth:`publish`'s result or error. Errors that make the message
+        impossible to send at all (:class:`~socketio_cloud.exceptions.PayloadTooLarge`) may
+        be raised at once.
+
+        The default publishes one message at a time, each after the previous one finished;
+        transports that can send several at once (a pipeline, a batch call) override it.
+        """
+        previous = getattr(self, "_last_queued", None)
+
+        async def publish_after_previous() -> str | None:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            return await self.publish(message)
+
+        queued = asyncio.ensure_future(publish_after_previous())
+        self._last_queued = queued
+        return queued
 
     @abc.abstractmethod
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:

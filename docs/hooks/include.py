@@ -17,8 +17,17 @@ from mkdocs.structure.files import File, Files
 ROOT = Path(__file__).resolve().parents[2]
 INCLUDE = re.compile(r"^<!-- include: (?P<path>[\w./-]+) -->$", re.MULTILINE)
 # repository path of a link target -> its place on the site
-LINK_TARGETS = {"docs/": "", "results/latency.png": "assets/bench/latency.png"}
-IMAGES = {"bench/results/latency.png": "assets/bench/latency.png"}
+LINK_TARGETS = {
+    "docs/": "",
+    "results/latency.png": "assets/bench/latency.png",
+    "results/send_rate.png": "assets/bench/send_rate.png",
+    "results/scale.png": "assets/bench/scale.png",
+}
+IMAGES = {
+    "bench/results/latency.png": "assets/bench/latency.png",
+    "bench/results/send_rate.png": "assets/bench/send_rate.png",
+    "bench/results/scale.png": "assets/bench/scale.png",
+}
 
 
 def on_files(files: Files, config: Any) -> Files:

@@ -16,7 +16,10 @@ from tests.support.services import wait_until
 pytestmark = [pytest.mark.aws, pytest.mark.cdk]
 
 # batch operations are authorized by the action of the single one
-BATCH_ACTIONS = {"sqs:DeleteMessageBatch": "sqs:DeleteMessage"}
+BATCH_ACTIONS = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sns:PublishBatch": "sns:Publish",
+}
 
 
 def granted_actions(synthesis: Synthesis) -> set[str]:

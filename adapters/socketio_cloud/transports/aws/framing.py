@@ -94,6 +94,10 @@ class Published:
     def size(self) -> int:
         return published_size(self.body, self.attributes)
 
+    def params(self) -> dict[str, Any]:
+        """The ``Message`` and ``MessageAttributes`` of a Publish call or PublishBatch entry."""
+        return {"Message": self.body, "MessageAttributes": self.attributes}
+
     def offload(self, pointer: str) -> None:
         """Replace the ``data`` attribute by a pointer to where the payload was stored."""
         del self.attributes["data"]

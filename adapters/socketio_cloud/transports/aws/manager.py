@@ -18,7 +18,7 @@ from ...brokers.aws import (
 from ...cluster import ClusterManager
 from ...emitter import Emitter
 from ...protocol import Limits
-from .transport import AwsSqsTransport
+from .transport import SNS_BATCH_ENTRIES, AwsSqsTransport
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -61,6 +61,8 @@ class AwsSqsManager(ClusterManager):
         delete_delay: float = DEFAULT_DELETE_DELAY,
         idle_coalesce: float = DEFAULT_IDLE_COALESCE,
         idle_after: float = 10.0,
+        batch_size: int = SNS_BATCH_ENTRIES,
+        publish_concurrency: int = 4,
         large_payload_bucket: str | None = None,
         large_payload_prefix: str = "socketio-cloud/",
         manage_payload_lifecycle: bool = False,
@@ -86,6 +88,8 @@ class AwsSqsManager(ClusterManager):
             delete_delay=delete_delay,
             idle_coalesce=idle_coalesce,
             idle_after=idle_after,
+            batch_size=batch_size,
+            publish_concurrency=publish_concurrency,
             large_payload_bucket=large_payload_bucket,
             large_payload_prefix=large_payload_prefix,
             manage_payload_lifecycle=manage_payload_lifecycle,

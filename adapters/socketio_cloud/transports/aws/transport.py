@@ -37,6 +37,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -58,7 +59,7 @@ from ...brokers.aws import (
     resolve_region,
 )
 from ...dev.aws import MOTO_BINARY_ATTRIBUTE_WARNING, is_moto_binary_attribute_error
-from ...exceptions import DecodeError, TransportError
+from ...exceptions import DecodeError, PayloadTooLarge, TransportError
 from ...offload import Offload
 from ...protocol import ClusterMessage
 from ...runtime import Backoff, Inbox, LinkState
@@ -80,6 +81,9 @@ logger = logging.getLogger("socketio_cloud.transports.aws")
 
 # Threads beyond the pollers: publishes run concurrently, plus deletes, S3 and liveness.
 _EXTRA_THREADS = 8
+# SNS PublishBatch: at most 10 entries and 256 KiB (all entries together) per call.
+SNS_BATCH_ENTRIES = 10
+SNS_BATCH_SIZE = SNS_MAX_MESSAGE_SIZE
 
 
 class AwsSqsTransport(Transport):
@@ -109,6 +113,11 @@ class AwsSqsTransport(Transport):
         heartbeats, so that one more receive collects the heartbeats the other nodes sent
         at the same tick (0: receive again at once, as Node does).
     :param idle_after: seconds without other messages after which the queue counts as idle.
+    :param batch_size: most messages per SNS call (1 to 10). Publishes of the same loop turn,
+        and those made while earlier calls are on their way, share a ``PublishBatch`` call
+        of up to this many entries and 256 KiB; 1 sends each with ``Publish`` (as Node does).
+    :param publish_concurrency: SNS publish calls in flight at once (at least 1). A standard
+        topic does not keep order anyway; with 1, calls go one after the other, in order.
     :param large_payload_bucket: S3 bucket for messages over SNS's 256 KiB (ours only).
     :param large_payload_prefix: key prefix of those objects in the bucket.
     :param manage_payload_lifecycle: add an expiry rule for that prefix to the bucket.
@@ -140,6 +149,8 @@ class AwsSqsTransport(Transport):
         delete_delay: float = DEFAULT_DELETE_DELAY,
         idle_coalesce: float = DEFAULT_IDLE_COALESCE,
         idle_after: float = 10.0,
+        batch_size: int = SNS_BATCH_ENTRIES,
+        publish_concurrency: int = 4,
         large_payload_bucket: str | None = None,
         large_payload_prefix: str = "socketio-cloud/",
         manage_payload_lifecycle: bool = False,
@@ -160,6 +171,10 @@ class AwsSqsTransport(Transport):
             raise ValueError("wait_time must be between 1 and 20 seconds")
         if pollers < 1:
             raise ValueError("pollers must be at least 1")
+        if not 1 <= batch_size <= SNS_BATCH_ENTRIES:
+            raise ValueError(f"batch_size must be between 1 and {SNS_BATCH_ENTRIES}")
+        if publish_concurrency < 1:
+            raise ValueError("publish_concurrency must be at least 1")
         if liveness_interval <= 0 or delete_delay < 0 or ready_timeout <= 0:
             raise ValueError("liveness_interval and ready_timeout must be > 0, delete_delay >= 0")
         region_name = _client_region(topic_arn, region_name, session, sns_client)
@@ -175,9 +190,11 @@ class AwsSqsTransport(Transport):
         self.idle_coalesce = idle_coalesce
         self.idle_after = idle_after
         self.ready_timeout = ready_timeout
+        self.batch_size = batch_size
+        self.publish_concurrency = publish_concurrency
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._calls = AwsCalls(
-            threads=pollers + _EXTRA_THREADS,
+            threads=pollers + _EXTRA_THREADS + publish_concurrency,
             read_timeout=wait_time + 10,
             session=session,
             sqs_client=sqs_client,
@@ -225,6 +242,11 @@ class AwsSqsTransport(Transport):
         self._started = False
         self._closed = False
         self._batches: asyncio.Queue[tuple[str, list[dict[str, Any]]]] = asyncio.Queue(pollers)
+        # messages waiting for the writer, in publish order, and the calls in flight
+        self._outbox: list[_Outgoing] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._in_flight = asyncio.Semaphore(publish_concurrency)
+        self._sending: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------------ properties
 
@@ -318,11 +340,19 @@ class AwsSqsTransport(Transport):
         """Stop consuming, unsubscribe and delete the queue. Errors are logged."""
         if self._closed:
             return
+        await self._drain_outbox()
         self._closed = self._queues.closed = True
         self._link.close()
         await self._tasks.stop()
         await self._queues.delete()
         self._calls.shutdown()
+
+    async def _drain_outbox(self) -> None:
+        """Let what was queued before close() go out, as it would have when awaited."""
+        deadline = time.monotonic() + self.ready_timeout
+        while (self._writer is not None or self._sending) and time.monotonic() < deadline:
+            pending = [*self._sending, *([self._writer] if self._writer else [])]
+            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
     async def abort(self) -> None:
         """Stop consuming and leave queue and subscription behind, as a crash would."""
@@ -342,39 +372,132 @@ class AwsSqsTransport(Transport):
             await self._queues.recheck(min(10.0, self.ready_timeout))
 
     async def publish(self, message: ClusterMessage) -> str | None:
-        await self._publish(message, None)
-        return None
+        return await self.publish_soon(message)
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
-        await self._publish(message, requester_uid)
+        await self._enqueue(message, requester_uid)
 
-    async def _publish(self, message: ClusterMessage, requester_uid: str | None) -> None:
+    def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
+        """Queue ``message`` for the next SNS call: publishes of one loop turn, and those
+        made while ``publish_concurrency`` calls are already in flight, are sent together
+        with ``PublishBatch`` (``batch_size`` entries and 256 KiB at most per call).
+
+        Calls leave in the order the messages were queued; a standard SNS topic and its SQS
+        queues do not keep that order (neither did awaiting each ``Publish``).
+        """
+        return self._enqueue(message, None)
+
+    def _enqueue(
+        self, message: ClusterMessage, requester_uid: str | None
+    ) -> asyncio.Future[str | None]:
         if self._closed:
             raise TransportError("the AWS transport is closed")
-        await self.open_publisher()
         published = framing.encode_message(message, requester_uid)
-        if published.data is not None:
-            size = published.size
-            if not self._offload.fits(size):
-                pointer = await self._offload.store_payload(message.uid, published.data, size)
-                published.offload(pointer)
-        params = {"Message": published.body, "MessageAttributes": published.attributes}
+        if published.data is not None and not self._offload.fits(published.size):
+            # nothing can carry it: say so now, not from a background call
+            limit = self.limits.max_message_size
+            if max(published.size, len(published.data)) > limit:
+                raise PayloadTooLarge(published.size, limit, "receivers would drop it")
+            if self._store is None:
+                raise PayloadTooLarge(published.size, SNS_MAX_MESSAGE_SIZE, self._offload.hint)
+        result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._outbox.append(_Outgoing(message, published, result))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+        return result
+
+    async def _write(self) -> None:
+        """Group the outbox into SNS calls and send them, at most ``publish_concurrency``
+        at a time, until the outbox is empty."""
         try:
-            try:
-                await self._calls.call("sns", "Publish", TopicArn=self.topic_arn, **params)
-            except Exception as exc:
-                if not (self._queues.creates_topic and error_code(exc) in NOT_FOUND_CODES):
-                    raise
-                # The topic we created is gone (the broker lost it): make it again.
-                await self._queues.create_topic()
-                await self._calls.call("sns", "Publish", TopicArn=self.topic_arn, **params)
+            await self.open_publisher()
+        except Exception as exc:
+            self._writer = None
+            outbox, self._outbox = self._outbox, []
+            for item in outbox:
+                _fail(item.result, exc)
+            return
+        try:
+            while self._outbox:
+                # wait for room before taking messages: those arriving meanwhile join
+                await self._in_flight.acquire()
+                batch = await self._next_batch()
+                if not batch:
+                    self._in_flight.release()
+                    continue
+                task = asyncio.ensure_future(self._send(batch))
+                self._sending.add(task)
+                task.add_done_callback(self._sent)
+        finally:
+            self._writer = None
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._in_flight.release()
+
+    async def _next_batch(self) -> list[_Outgoing]:
+        """Take the next call's messages off the outbox (offloading large payloads first)."""
+        batch: list[_Outgoing] = []
+        size = 0
+        while self._outbox and len(batch) < self.batch_size:
+            item = self._outbox[0]
+            published = item.published
+            if published.data is not None and not self._offload.fits(published.size):
+                try:
+                    pointer = await self._offload.store_payload(
+                        item.message.uid, published.data, published.size
+                    )
+                except Exception as exc:
+                    self._outbox.pop(0)
+                    _fail(item.result, exc)
+                    continue
+                published.offload(pointer)
+            if batch and size + published.size > SNS_BATCH_SIZE:
+                break
+            self._outbox.pop(0)
+            batch.append(item)
+            size += published.size
+        return batch
+
+    async def _send(self, batch: list[_Outgoing]) -> None:
+        try:
+            if len(batch) == 1:
+                await self._call_topic("Publish", **batch[0].published.params())
+                failed: dict[int, str] = {}
+            else:
+                entries = [
+                    {"Id": str(i), **item.published.params()} for i, item in enumerate(batch)
+                ]
+                reply = await self._call_topic("PublishBatch", PublishBatchRequestEntries=entries)
+                failed = {
+                    int(entry["Id"]): f"{entry.get('Code')}: {entry.get('Message')}"
+                    for entry in reply.get("Failed") or ()
+                }
         except Exception as exc:
             self._link.failed("publish", exc)
             missing = self._topic_error(exc)
-            if missing:
-                raise TransportError(f"cannot publish {message.type.name}: {missing}") from exc
-            raise TransportError(f"cannot publish {message.type.name}: {exc}") from exc
+            for item in batch:
+                what = item.message.type.name
+                error = TransportError(f"cannot publish {what}: {missing or exc}")
+                error.__cause__ = exc
+                _fail(item.result, error)
+            return
         self._link.ok("publish")
+        for index, item in enumerate(batch):
+            if index in failed:
+                _fail(item.result, failed[index])
+            elif not item.result.done():
+                item.result.set_result(None)
+
+    async def _call_topic(self, operation: str, **params: Any) -> dict[str, Any]:
+        try:
+            return await self._calls.call("sns", operation, TopicArn=self.topic_arn, **params)
+        except Exception as exc:
+            if not (self._queues.creates_topic and error_code(exc) in NOT_FOUND_CODES):
+                raise
+            # The topic we created is gone (the broker lost it): make it again.
+            await self._queues.create_topic()
+            return await self._calls.call("sns", operation, TopicArn=self.topic_arn, **params)
 
     def _topic_error(self, exc: BaseException) -> str | None:
         """A one-line explanation when ``exc`` says the topic is not there, else None."""
@@ -505,6 +628,27 @@ class AwsSqsTransport(Transport):
             return framing.decode_message(received, limits=self.limits, payload=payload)
 
         await self._inbox.accept(decode)
+
+
+@dataclass
+class _Outgoing:
+    """A message queued for SNS and the future its publisher may be waiting on."""
+
+    message: ClusterMessage
+    published: framing.Published
+    result: asyncio.Future[str | None]
+
+
+def _fail(result: asyncio.Future[str | None], error: BaseException | str) -> None:
+    if result.done():
+        return  # its caller gave up waiting
+    if isinstance(error, (TransportError, PayloadTooLarge)):
+        result.set_exception(error)
+        return
+    failure = TransportError(f"cannot publish to SNS: {error}")
+    if isinstance(error, BaseException):
+        failure.__cause__ = error
+    result.set_exception(failure)
 
 
 def _client_region(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -122,6 +123,8 @@ class RedisStreamsTransport(Transport, SessionStore):
 
     membership: ClassVar[MembershipKind] = "broker"
     broker: ClassVar[str] = "redis-streams"
+    # responses share pipelines on one connection: no pool to exhaust
+    concurrent_responses: ClassVar[int] = 1024
 
     def __init__(
         self,
@@ -157,6 +160,7 @@ class RedisStreamsTransport(Transport, SessionStore):
         self.max_message_size = self.limits.max_message_size
 
         self._uid = ""
+        self._uid_bytes = b""
         self._inbox: Inbox | None = None
         self._namespaces: set[str] = set()
         self._reader: Redis | None = None
@@ -166,6 +170,11 @@ class RedisStreamsTransport(Transport, SessionStore):
         self._subscriptions: dict[bytes, asyncio.Future[None]] = {}
         self._link = LinkState("Redis", owner="emitter", log=logger)
         self._reader_links: set[str] = set()
+        # commands waiting for the writer, in publish order: (key, XADD fields or PUBLISH
+        # payload, result); a stream key gets an XADD, a channel a PUBLISH
+        self._outbox: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._counts: Counter[str] = Counter()
         self._opened = False
         self._started = False
         self._reading = False
@@ -195,6 +204,16 @@ class RedisStreamsTransport(Transport, SessionStore):
         """Whether the last publish and every reader succeeded in reaching Redis."""
         return self._link.connected
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """``xadd`` (entries added), ``publish`` (requests and responses), ``round_trips``
+        (commands or pipelines that sent them), ``own``
+        (own entries skipped unread), ``delivered`` and ``rejected`` (received messages)."""
+        counts = Counter(self._counts)
+        if self._inbox is not None:
+            counts.update(self._inbox.stats)
+        return dict(counts)
+
     # ------------------------------------------------------------------ lifecycle
 
     async def open_publisher(self) -> None:
@@ -219,6 +238,7 @@ class RedisStreamsTransport(Transport, SessionStore):
         await self.open_publisher()
         assert self._redis is not None
         self._uid = uid
+        self._uid_bytes = uid.encode()
         self._inbox = Inbox(self.broker, on_message, uid=uid)
         self._started = self._reading = True
         self._reader = _duplicate(self._redis)
@@ -267,6 +287,9 @@ class RedisStreamsTransport(Transport, SessionStore):
     async def close(self) -> None:
         if self._closed:
             return
+        if self._writer is not None:
+            # what was queued before close() is sent, as it would have been when awaited
+            await asyncio.wait([self._writer], timeout=_STOP_TIMEOUT)
         self._closed = True
         self._link.close()
         await self._stop_reading()
@@ -305,29 +328,103 @@ class RedisStreamsTransport(Transport, SessionStore):
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, message: ClusterMessage) -> str | None:
+        return await self.publish_soon(message)
+
+    def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
+        """Queue ``message`` behind every message queued before it.
+
+        Commands queued in the same loop turn, or while the previous batch is on its way,
+        go to Redis in one pipeline (one round trip); a single writer sends the batches one
+        after the other, so stream entries keep their publish order in the stream, and
+        requests (PUBLISH) keep theirs relative to entries too.
+        """
         if message.uid != protocol.EMITTER_UID and is_ephemeral(message):
-            await self._publish_packed(self.public_channel(message.nsp), message)
-            return None
+            return self._queue_packed(self.public_channel(message.nsp), message)
         fields = entry_fields(message)
         size = sum(len(key) + len(value.encode()) for key, value in fields.items())
         self._check_size(size)
-        stream = self.stream_for(message.nsp)
-        redis = self._publisher()
+        return self._queue(self.stream_for(message.nsp), fields)
+
+    def _queue_packed(self, channel: str, message: ClusterMessage) -> asyncio.Future[str | None]:
+        payload = protocol.encode(message)
+        self._check_size(len(payload))
+        return self._queue(channel, payload)
+
+    def _queue(self, key: str, value: dict[str, str] | bytes) -> asyncio.Future[str | None]:
+        self._publisher()
+        result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._outbox.append((key, value, result))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+        return result
+
+    async def _write(self) -> None:
+        """Send the outbox in pipelines until it is empty."""
         try:
+            while self._outbox:
+                batch, self._outbox = self._outbox, []
+                await self._send_batch(batch)
+        finally:
+            self._writer = None
+
+    async def _send_batch(
+        self, batch: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]]
+    ) -> None:
+        try:
+            replies = await self._execute(batch)
+        except (RedisError, OSError, TransportError) as exc:
+            self._link.failed("commands", exc)
+            replies = [exc] * len(batch)
+        else:
+            self._counts["round_trips"] += 1
+            self._link.ok("commands")
+        for (key, value, result), reply in zip(batch, replies, strict=True):
+            published = isinstance(value, bytes)
+            if isinstance(reply, BaseException):
+                self._counts["publish_failed" if published else "xadd_failed"] += 1
+                if not result.done():  # else its caller gave up waiting
+                    where = f"channel {key!r}" if published else f"stream {key!r}"
+                    error = TransportError(f"cannot publish to Redis {where}: {reply}")
+                    error.__cause__ = reply
+                    result.set_exception(error)
+            else:
+                self._counts["publish" if published else "xadd"] += 1
+                if not result.done():
+                    result.set_result(None if published else text(reply))
+
+    async def _execute(
+        self, batch: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]]
+    ) -> list[Any]:
+        """Send the batch: one command alone (a pipeline costs more than it saves for one),
+        several in a pipeline. Per-command errors come back in the list."""
+        redis = self._publisher()
+        if len(batch) == 1:
+            key, value, _ = batch[0]
+            if isinstance(value, bytes):
+                return [await redis.publish(key, value)]
             entry_id = await redis.xadd(
-                stream,
-                dict(fields),  # type: ignore[arg-type]  # redis-py's dict type is invariant
+                key,
+                value,  # type: ignore[arg-type]  # redis-py's dict type is invariant
                 maxlen=self.max_len,
                 approximate=True,
             )
-        except (RedisError, OSError) as exc:
-            self._link.failed("commands", exc)
-            raise TransportError(f"cannot add to Redis stream {stream!r}: {exc}") from exc
-        self._link.ok("commands")
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            return [entry_id]
+        pipe = redis.pipeline(transaction=False)
+        for key, value, _ in batch:
+            if isinstance(value, bytes):
+                pipe.publish(key, value)
+            else:
+                pipe.xadd(
+                    key,
+                    value,  # type: ignore[arg-type]
+                    maxlen=self.max_len,
+                    approximate=True,
+                )
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
-        await self._publish_packed(self.response_channel(message.nsp, requester_uid), message)
+        await self._queue_packed(self.response_channel(message.nsp, requester_uid), message)
 
     async def server_count(self, namespace: str) -> int:
         channel = self.public_channel(namespace)
@@ -348,17 +445,6 @@ class RedisStreamsTransport(Transport, SessionStore):
         limit = self.limits.max_message_size
         if size > limit:
             raise PayloadTooLarge(size, limit, "receivers would drop it (Limits.max_message_size)")
-
-    async def _publish_packed(self, channel: str, message: ClusterMessage) -> None:
-        payload = protocol.encode(message)
-        self._check_size(len(payload))
-        redis = self._publisher()
-        try:
-            await redis.publish(channel, payload)
-        except (RedisError, OSError) as exc:
-            self._link.failed("commands", exc)
-            raise TransportError(f"cannot publish to Redis channel {channel!r}: {exc}") from exc
-        self._link.ok("commands")
 
     # ------------------------------------------------------------------ sessions
 
@@ -441,10 +527,17 @@ class RedisStreamsTransport(Transport, SessionStore):
             self._link.ok("commands")
             # RESP2 answers [[name, entries]], RESP3 {name: entries}
             streams = reply.items() if isinstance(reply, dict) else reply or ()
+            own, inbox = self._uid_bytes, self._inbox
+            assert inbox is not None
             for _name, entries in streams:
                 for entry_id, fields in entries:
                     offset = text(entry_id)
                     self._last_ids[stream] = offset
+                    # the node's own entries are most of what a sending node reads: drop
+                    # them on the raw uid field, before any decoding
+                    if fields.get(b"uid") == own:
+                        inbox.stats["own"] += 1
+                        continue
                     await self._handle_entry(fields, offset)
 
     def _wanted(self, message: ClusterMessage | None) -> ClusterMessage | None:
