@@ -1312,8 +1312,23 @@ def write(results: dict[str, Any], out: Path) -> list[Path]:
         if draw(results, results_dir / name):
             written.append(results_dir / name)
     text = out / "RESULTS.md"
-    text.write_text(markdown(results))
+    text.write_text(markdown(results) + measured_separately())
     return [*written, text]
+
+
+#: Measurements taken by their own runs (a before/after of a refactor, a broker pair the
+#: full run does not cover), kept across regenerations of RESULTS.md: one Markdown file each.
+NOTES_DIR = Path(__file__).parent / "notes"
+
+
+def measured_separately(notes_dir: Path = NOTES_DIR) -> str:
+    """The notes of ``notes_dir``, in file-name order, as a final section of RESULTS.md."""
+    notes = sorted(notes_dir.glob("*.md")) if notes_dir.is_dir() else []
+    if not notes:
+        return ""
+    parts = ["", "## Measured separately", ""]
+    parts += [note.read_text().strip() + "\n" for note in notes]
+    return "\n".join(parts)
 
 
 if __name__ == "__main__":

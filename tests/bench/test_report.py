@@ -3,6 +3,7 @@ the before/after fan-out table. Synthetic results, no services: the figures are 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bench import report
@@ -139,3 +140,13 @@ def test_fanout_table_shows_tasks_queue_auto_in_order_in_both_regimes() -> None:
         assert "| 0.25x |" in auto
         assert auto.endswith("| 75 % |")  # 150 of 200 deliveries as direct frames
         assert "redis-streams-adapter" in table
+
+
+def test_notes_measured_separately_close_the_results(tmp_path: Path) -> None:
+    from bench.report import measured_separately
+
+    assert measured_separately(tmp_path / "none") == ""
+    (tmp_path / "20-b.md").write_text("### B\n\nsecond\n")
+    (tmp_path / "10-a.md").write_text("### A\n\nfirst\n")
+    text = measured_separately(tmp_path)
+    assert text.index("## Measured separately") < text.index("### A") < text.index("### B")
