@@ -35,7 +35,7 @@ def test_quick_run_prints_one_complete_result_per_regime() -> None:
         "--only",
         SCENARIO,
         "--skip",
-        "cost,scale",
+        "first-delivery,cost,aws-latency,scale",
         "--clients",
         "10",
         "--client-procs",
