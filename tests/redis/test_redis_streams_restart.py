@@ -115,7 +115,6 @@ async def test_publishing_while_redis_is_down_fails_fast_and_recovers(
         await sender.publish(numbered("before"))
         await wait_until(lambda: received == ["before"], message="the first broadcast")
         assert receiver.connected and sender.connected
-        # TODO(core): LinkState logs "reachable again" for the first connection too
         reachable_before = _count(caplog, "reachable again")
 
         await asyncio.to_thread(redis_server.stop)
