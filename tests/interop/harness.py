@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import socketio
-import uvicorn
 
 from socketio_cloud.cluster import ClusterManager
 from socketio_cloud.transports.redis_streams import RedisStreamsEmitter, RedisStreamsManager
-from tests.support.services import bound_port, wait_until
+from tests.support.services import InProcessServer, wait_until
 
 INTEROP_DIR = Path(__file__).resolve().parent
 NODE_MODULES = INTEROP_DIR / "node_modules"
@@ -194,8 +193,7 @@ class PythonServer:
             async_mode="asgi", client_manager=self.manager, namespaces="*"
         )
         self.server_events: list[tuple[str, list[Any]]] = []
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: InProcessServer | None = None
 
         @self.sio.on("connect", namespace="*")
         async def connect(namespace: str, sid: str, environ: dict[str, Any], auth: Any) -> None:
@@ -218,7 +216,7 @@ class PythonServer:
     @property
     def port(self) -> int:
         assert self._server is not None, "not started"
-        return bound_port(self._server)
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -226,25 +224,12 @@ class PythonServer:
 
     async def start(self) -> None:
         await self.manager.ready()
-        config = uvicorn.Config(
-            socketio.ASGIApp(self.sio),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        # several servers share the test process: signals belong to the test runner
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._task = asyncio.create_task(self._server.serve())
-        server = self._server
-        await wait_until(lambda: server.started, message=f"{self.name} to listen")
+        self._server = InProcessServer(socketio.ASGIApp(self.sio), self.name)
+        await self._server.start()
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await asyncio.wait_for(self._task, 10)
+        if self._server is not None:
+            await self._server.stop()
         await self.manager.close()
 
     def local_rooms(self, sid: str, namespace: str = "/") -> set[str]:

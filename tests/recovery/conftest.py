@@ -5,7 +5,6 @@ all on one stream and one session key prefix of their own per test."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,13 +12,12 @@ from typing import Any
 
 import pytest
 import socketio
-import uvicorn
 from redis.asyncio import Redis
 
 from socketio_cloud.transports.redis_streams import RedisStreamsManager
 from tests.backends.redis_streams import REDIS_URL, require_redis
 from tests.interop.harness import NodeProcess, node_missing
-from tests.support.services import bound_port, require_service, wait_until
+from tests.support.services import InProcessServer, require_service, wait_until
 
 
 class RecoveringServer:
@@ -38,8 +36,7 @@ class RecoveringServer:
             async_mode="asgi", client_manager=self.manager, namespaces="*"
         )
         self.connects: list[tuple[str, bool]] = []
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server: InProcessServer | None = None
         sio = self.sio
 
         @sio.event
@@ -74,28 +71,16 @@ class RecoveringServer:
     @property
     def url(self) -> str:
         assert self._server is not None, "not started"
-        return f"http://127.0.0.1:{bound_port(self._server)}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     async def start(self) -> None:
         await self.manager.ready()
-        config = uvicorn.Config(
-            socketio.ASGIApp(self.sio),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._task = asyncio.create_task(self._server.serve())
-        server = self._server
-        await wait_until(lambda: server.started, message=f"{self.name} to listen")
+        self._server = InProcessServer(socketio.ASGIApp(self.sio), self.name)
+        await self._server.start()
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await asyncio.wait_for(self._task, 10)
+        if self._server is not None:
+            await self._server.stop()
         await self.manager.close()
 
 

@@ -67,3 +67,40 @@ def bound_port(server: Any) -> int:
         for sock in listener.sockets:
             return int(sock.getsockname()[1])
     raise RuntimeError("the server is not listening yet")
+
+
+class InProcessServer:
+    """An ASGI app served by uvicorn in the test's own event loop, on a port the kernel picks.
+
+    Several servers share the test process, so uvicorn leaves signal handling to the runner.
+    """
+
+    def __init__(self, app: Any, name: str) -> None:
+        import uvicorn
+
+        self.name = name
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        return bound_port(self.server)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.server.serve())
+        await wait_until(lambda: self.server.started, message=f"{self.name} to listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self.server.should_exit = True
+            await asyncio.wait_for(self._task, 10)
+            self._task = None
