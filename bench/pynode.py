@@ -33,6 +33,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -57,6 +58,27 @@ MANAGERS = (
 STACKS = ("uvicorn", "uvicorn-deflate", "aiohttp", "none")
 
 logger = logging.getLogger("bench.pynode")
+
+
+class CollectorClock:
+    """Seconds the cyclic garbage collector ran, per generation (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            generation = int(info["generation"])
+            self.seconds[generation] += time.perf_counter() - self._started
+            self.collections[generation] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"gc_s": [round(s, 4) for s in self.seconds], "gc_runs": list(self.collections)}
 
 
 def emit_event(event: str, **fields: Any) -> None:
@@ -209,6 +231,7 @@ class Node:
         self.sending: asyncio.Task[None] | None = None
         self.stopped = False
         self.loopback = LoopbackClients(self.sio)
+        self.collector = CollectorClock()
 
     @property
     def ours(self) -> bool:
@@ -263,6 +286,8 @@ class Node:
             await self.time_ack(int(command["repeat"]), float(command.get("timeout", 60)))
         elif cmd == "stats":
             emit_event("stats", direct_frames=self.direct_frames())
+        elif cmd == "gc":
+            emit_event("gc", **self.collector.snapshot())
         else:
             emit_event("error", error=f"unknown command {cmd!r}")
 
@@ -303,6 +328,8 @@ class Node:
             sockets = await self.manager.fetch_sockets(to=room, timeout=60)
             times.append(time.perf_counter() - started)
             found = len(sockets)
+            # freed here, not by the next call's assignment inside the timed window
+            del sockets
         emit_event("fetch", times_s=times, sockets=found, room=room)
 
     async def time_ack(self, repeat: int, timeout: float) -> None:
@@ -400,6 +427,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+    if profile_dir:
+        # where a node's CPU goes: one cProfile dump per node process, written at exit
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            _run(args)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(os.path.join(profile_dir, f"pynode-{os.getpid()}.prof"))
+        return
+    _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.loop == "uvloop":
         try:
             import uvloop

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypedDict
 
 from . import protocol
@@ -371,18 +371,34 @@ class ClusterManager(ClusterNode, Selector):
             self._requests.close(request_id)
 
     async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
-        local = await self._local_socket_details(namespace, opts)
         if opts.flags.get("local"):
-            return self._remote_sockets(namespace, local)
+            return self._remote_sockets(
+                namespace, await self._local_socket_details(namespace, opts)
+            )
+        local: list[RemoteSocket] | None = None
+
+        async def describe_local() -> None:
+            # while the other nodes describe theirs
+            nonlocal local
+            local = self._remote_sockets(
+                namespace, await self._local_socket_details(namespace, opts)
+            )
+
         responses = await self._request(
             namespace,
             MessageType.FETCH_SOCKETS,
             lambda request_id: {"opts": _wire(opts).to_wire(), "requestId": request_id},
             opts.timeout,
             FetchSocketsTimeout,
-            lambda found: self._remote_sockets(namespace, local + found),
+            lambda found: (local or []) + found,
+            meanwhile=describe_local,
+            convert=lambda found: self._remote_sockets(namespace, found),
         )
-        return self._remote_sockets(namespace, local + responses)
+        if local is None:  # no other node to ask
+            local = self._remote_sockets(
+                namespace, await self._local_socket_details(namespace, opts)
+            )
+        return local + responses
 
     def _remote_sockets(self, namespace: str, found: list[dict[str, Any]]) -> list[RemoteSocket]:
         if len(found) < _MANY_SOCKETS:
@@ -398,19 +414,25 @@ class ClusterManager(ClusterNode, Selector):
         timeout: float | None,
         timeout_error: type[FetchSocketsTimeout] | type[ServerSideEmitTimeout],
         partial: Callable[[list[Any]], list[Any]],
+        meanwhile: Callable[[], Awaitable[None]] | None = None,
+        convert: Callable[[list[Any]], list[Any]] | None = None,
     ) -> list[Any]:
-        """Publish a request and wait for every other node's response."""
+        """Publish a request and wait for every other node's response; ``meanwhile`` runs
+        once the request is out (not when there is no other node to ask), ``convert`` on
+        each node's items as they arrive."""
         await self._ensure_ready(namespace)
         timeout = timeout if timeout is not None else self.requests_timeout
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         request = PendingRequest.expecting(
-            kind, namespace, future, await self.membership.expected(namespace)
+            kind, namespace, future, await self.membership.expected(namespace), convert
         )
         if request.done:
             return []
         request_id = self._requests.open(request)
         try:
             await self._publish(ClusterMessage(kind, self.uid, namespace, build_data(request_id)))
+            if meanwhile is not None:
+                await meanwhile()
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             waiting = (
@@ -460,13 +482,13 @@ class ClusterManager(ClusterNode, Selector):
     # ------------------------------------------------------------------------ fetch_sockets
 
     def _remote_socket(self, namespace: str, details: dict[str, Any]) -> RemoteSocket:
-        return RemoteSocket(
-            id=details["id"],
-            namespace=namespace,
-            rooms=frozenset(details.get("rooms") or ()),
-            data=details.get("data"),
-            handshake=details.get("handshake") or {},
-            _target=self,
+        return RemoteSocket._build(
+            self,
+            namespace,
+            details["id"],
+            frozenset(details.get("rooms") or ()),
+            details.get("data"),
+            details.get("handshake") or {},
         )
 
     async def _answer_fetch(self, message: ClusterMessage) -> None:

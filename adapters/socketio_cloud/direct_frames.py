@@ -15,8 +15,10 @@ other case to Engine.IO's queue:
   ``_getters``);
 - the connection is open, writable (no back-pressure) and not closing.
 
-Frames for one connection are gathered until the end of the event-loop iteration and written
-together, so a burst of events read from the broker in one batch costs one write per client.
+A connection's first frame of an event-loop iteration is written at once (the first clients
+of a broadcast need not wait for the fan-out to reach the last one); its later frames of that
+iteration are gathered and written together at its end, so a burst of events read from the
+broker in one batch costs two writes per client, not one per event.
 
 It relies on internals of python-engineio, uvicorn and asyncio, so it is enabled only when
 all of them look exactly as expected (:func:`install`), and each write re-checks the
@@ -99,7 +101,11 @@ class DirectFrames:
             return False
         frames = self._pending.get(protocol)
         if frames is None:
-            self._pending[protocol] = [frame]
+            # A connection's first frame of a loop iteration goes out at once: the first
+            # clients of a broadcast get it without waiting for the whole fan-out to end.
+            # Later frames of the same iteration are gathered and written together.
+            protocol.transport.write(frame)
+            self._pending[protocol] = []
             if not self._flush_scheduled:
                 asyncio.get_running_loop().call_soon(self._flush)
                 self._flush_scheduled = True
@@ -109,13 +115,16 @@ class DirectFrames:
         return True
 
     def _flush(self) -> None:
-        # One write per connection for all the events of a loop iteration: a burst read
-        # from the broker in one batch costs one syscall per client, not one per event.
-        # Scheduled before any writer task the same events could wake, so it runs first
-        # and order is kept (asyncio runs callbacks in the order they were scheduled).
+        # One more write per connection for the rest of the events of a loop iteration: a
+        # burst read from the broker in one batch costs two syscalls per client, not one
+        # per event. Scheduled before any writer task the same events could wake, so it
+        # runs first and order is kept (asyncio runs callbacks in the order they were
+        # scheduled).
         self._flush_scheduled = False
         pending, self._pending = self._pending, {}
         for protocol, frames in pending.items():
+            if not frames:
+                continue
             transport = protocol.transport
             if not transport.is_closing():
                 transport.write(frames[0] if len(frames) == 1 else b"".join(frames))

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from typing import Any
 
 from . import compat, protocol
 from .exceptions import NotReadyError, PayloadTooLarge, TransportError, UnsupportedFeatureError
@@ -96,9 +98,14 @@ class ClusterNode(LocalManager):
         self.limits = limits or protocol.DEFAULT_LIMITS
         self._state = "new"
         self._ready_lock = asyncio.Lock()
-        self._responding = asyncio.Semaphore(
-            max(MAX_CONCURRENT_RESPONSES, transport.concurrent_responses)
+        self._responses: deque[tuple[str, ClusterMessage, Callable[[], ClusterMessage] | None]] = (
+            deque()
         )
+        self._response_workers = 0
+        self._response_callbacks: dict[
+            protocol.MessageType, Callable[[asyncio.Future[Any]], None]
+        ] = {}
+        self._max_response_workers = max(MAX_CONCURRENT_RESPONSES, transport.concurrent_responses)
         self._namespaces: set[str] = set()
         #: A namespace other than "/" with no local client, handler or operation for this
         #: long stops being served (Node's ``cleanupEmptyChildNamespaces``), so the set of
@@ -327,7 +334,8 @@ class ClusterNode(LocalManager):
 
     @property
     def stats(self) -> dict[str, int]:
-        """The node's counters (``queued``, ``queued_failed``) and its transport's."""
+        """The node's counters (``queued``, ``queued_failed``, ``responses_failed``) and its
+        transport's."""
         return {**self.transport.stats, **self._counts}
 
     def _respond(
@@ -342,11 +350,37 @@ class ClusterNode(LocalManager):
         ``unencodable`` makes the response to send instead when ``message`` cannot be
         encoded (msgpack refuses a value in it).
         """
+        try:
+            try:
+                queued = self.transport.publish_response_soon(requester, message)
+            except (TypeError, ValueError):
+                if unencodable is None:
+                    raise
+                queued = self.transport.publish_response_soon(requester, unencodable())
+        except Exception as exc:
+            self._response_failed(message.type, exc)
+            return
+        if queued is not None:
+            # one shared callback per message type: a closure per response would keep each
+            # message alive until its batch is sent (and make more work for the collector)
+            on_done = self._response_callbacks.get(message.type)
+            if on_done is None:
+                on_done = self._response_callbacks[message.type] = functools.partial(
+                    self._response_done, message.type
+                )
+            queued.add_done_callback(on_done)
+            return
+        # a broadcast to many clients needing acks answers once per client: a few workers
+        # publish them (connection pools refuse past their size), not a task per answer
+        self._responses.append((requester, message, unencodable))
+        if self._response_workers < self._max_response_workers:
+            self._response_workers += 1
+            self._spawn(self._publish_responses())
 
-        async def send() -> None:
-            # a broadcast to many clients needing acks answers once per client: bound how
-            # many of those publishes run at once (connection pools refuse past their size)
-            async with self._responding:
+    async def _publish_responses(self) -> None:
+        try:
+            while self._responses:
+                requester, message, unencodable = self._responses.popleft()
                 try:
                     try:
                         await self.transport.publish_response(requester, message)
@@ -355,9 +389,17 @@ class ClusterNode(LocalManager):
                             raise
                         await self.transport.publish_response(requester, unencodable())
                 except Exception as exc:
-                    self.logger.warning("could not send %s: %s", message.type.name, exc)
+                    self._response_failed(message.type, exc)
+        finally:
+            self._response_workers -= 1
 
-        self._spawn(send())
+    def _response_done(self, kind: protocol.MessageType, done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            self._response_failed(kind, done.exception())
+
+    def _response_failed(self, kind: protocol.MessageType, exc: BaseException | None) -> None:
+        self._counts["responses_failed"] += 1
+        self.logger.warning("could not send %s: %s", kind.name, exc)
 
     # ------------------------------------------------------------------------ receiving
 

@@ -433,14 +433,27 @@ def _check_fetch_response(data: dict[str, Any], limits: Limits) -> None:
         raise DecodeError("sockets must be a list")
     if len(sockets) > limits.max_sockets:
         raise DecodeError(f"more than {limits.max_sockets} sockets")
+    # tens of thousands of sockets in one answer: the common shapes are checked inline, and
+    # anything else goes through the general checks (which raise the precise error)
+    max_id, max_rooms = limits.max_room_length, limits.max_rooms
     for socket in sockets:
-        if not isinstance(socket, dict):
-            raise DecodeError("socket must be a map")
-        _check_str(socket.get("id"), "socket.id", limits.max_room_length, allow_empty=False)
-        socket["rooms"] = _check_rooms(socket.get("rooms"), "socket.rooms", limits)
-        if socket.get("handshake") is None:
+        if type(socket) is not dict:
+            if not isinstance(socket, dict):
+                raise DecodeError("socket must be a map")
+        sid = socket.get("id")
+        if type(sid) is not str or not sid or len(sid) > max_id:
+            _check_str(sid, "socket.id", max_id, allow_empty=False)
+        rooms = socket.get("rooms")
+        if (
+            type(rooms) is not list
+            or len(rooms) > max_rooms
+            or not all(type(room) is str and len(room) <= max_id for room in rooms)
+        ):
+            socket["rooms"] = _check_rooms(rooms, "socket.rooms", limits)
+        handshake = socket.get("handshake")
+        if handshake is None:
             socket["handshake"] = {}
-        elif not isinstance(socket["handshake"], dict):
+        elif type(handshake) is not dict and not isinstance(handshake, dict):
             raise DecodeError("socket.handshake must be a map")
 
 

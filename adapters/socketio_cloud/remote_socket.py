@@ -26,6 +26,24 @@ class RemoteSocket:
     handshake: Mapping[str, Any]
     _target: OperationTarget = field(repr=False, compare=False)
 
+    @classmethod
+    def _build(
+        cls,
+        target: OperationTarget,
+        namespace: str,
+        id: str,
+        rooms: frozenset[str],
+        data: Any,
+        handshake: Mapping[str, Any],
+    ) -> RemoteSocket:
+        """Make one without the frozen dataclass's per-field ``__setattr__`` calls: a
+        ``fetch_sockets`` of a large cluster builds tens of thousands at once."""
+        socket = object.__new__(cls)
+        socket.__dict__.update(
+            id=id, namespace=namespace, rooms=rooms, data=data, handshake=handshake, _target=target
+        )
+        return socket
+
     @property
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self._target, self.namespace, rooms=(self.id,))

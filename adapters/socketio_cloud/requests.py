@@ -28,6 +28,9 @@ class PendingRequest:
     expected: int = 0
     responders: set[str] = field(default_factory=set)
     responses: list[Any] = field(default_factory=list)
+    #: Turns one node's items into what the request returns, as each response arrives (so
+    #: the work overlaps the wait for the other nodes).
+    convert: Callable[[list[Any]], list[Any]] | None = None
 
     @classmethod
     def expecting(
@@ -36,13 +39,14 @@ class PendingRequest:
         namespace: str,
         future: asyncio.Future[list[Any]],
         expected: frozenset[str] | int,
+        convert: Callable[[list[Any]], list[Any]] | None = None,
     ) -> PendingRequest:
         """A request waiting for the uids (heartbeat membership) or the number of answers
         (broker membership) that :meth:`Membership.expected
         <socketio_cloud.membership.Membership.expected>` gave."""
         if isinstance(expected, int):
-            return cls(kind, namespace, future, expected=expected)
-        return cls(kind, namespace, future, missing=set(expected))
+            return cls(kind, namespace, future, expected=expected, convert=convert)
+        return cls(kind, namespace, future, missing=set(expected), convert=convert)
 
     def add(self, uid: str, items: list[Any]) -> None:
         """Record one node's response (duplicates from at-least-once brokers are ignored)."""
@@ -53,7 +57,7 @@ class PendingRequest:
                 return
             self.missing.discard(uid)
         self.responders.add(uid)
-        self.responses.extend(items)
+        self.responses.extend(items if self.convert is None else self.convert(items))
         self.complete_if_done()
 
     def strike(self, uid: str) -> None:

@@ -13,18 +13,39 @@ tasks are owned and stopped with :mod:`socketio_cloud.tasks`.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from .exceptions import DecodeError
 from .protocol import ClusterMessage
 from .transport import MessageHandler
 
-__all__ = ["Backoff", "Inbox", "LinkState", "log_rejected"]
+__all__ = ["Backoff", "Inbox", "LinkState", "bounded", "log_rejected"]
+
+_T = TypeVar("_T")
+
+
+async def bounded(awaitable: Awaitable[_T], seconds: float | None) -> _T:
+    """Await ``awaitable`` for at most ``seconds`` (None: no bound); raises
+    ``asyncio.TimeoutError`` after that.
+
+    On Python 3.11+ this runs in the caller's task (``asyncio.timeout``): ``asyncio.wait_for``
+    wraps the awaitable in a task of its own, and its result then reaches the caller one or
+    two event-loop iterations later, which on a reader awaiting every broker message is
+    latency added to each delivery.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
 
 logger = logging.getLogger("socketio_cloud.runtime")
 

@@ -98,3 +98,33 @@ async def test_server_side_emit_with_ack_collects_each_servers_reply(node: CoreN
         data={"requestId": request.request_id, "packet": "pong"},
     )
     assert await task == ["pong"]
+
+
+async def test_local_sockets_are_described_while_the_others_answer(node: CoreNode) -> None:
+    sid = await node.connect()
+    await node.transport.feed(MessageType.HEARTBEAT, PEER_A)
+    described_after_request: list[bool] = []
+    describe = node.manager._local_socket_details
+
+    async def recording(*args: object) -> list[dict[str, object]]:
+        described_after_request.append(bool(node.transport.of_type(MessageType.FETCH_SOCKETS)))
+        return await describe(*args)  # type: ignore[arg-type]
+
+    node.manager._local_socket_details = recording  # type: ignore[method-assign]
+    task, request_id = await _fetch_started(node)
+    await _answer(node, PEER_A, request_id, "s1")
+    # the node's own sockets first, then the answers, as before
+    assert [s.id for s in await task] == [sid, "s1"]  # type: ignore[attr-defined]
+    assert described_after_request == [True]
+
+
+def test_a_remote_socket_built_in_bulk_equals_one_built_field_by_field() -> None:
+    from socketio_cloud.remote_socket import RemoteSocket
+
+    target = object()
+    fields = {"id": "s", "namespace": "/", "rooms": frozenset({"s", "r"}), "data": {"a": 1}}
+    built = RemoteSocket._build(target, "/", "s", frozenset({"s", "r"}), {"a": 1}, {"h": 1})  # type: ignore[arg-type]
+    plain = RemoteSocket(**fields, handshake={"h": 1}, _target=target)  # type: ignore[arg-type]
+    assert built == plain and repr(built) == repr(plain)
+    with pytest.raises(AttributeError):
+        built.id = "other"  # type: ignore[misc]

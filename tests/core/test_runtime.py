@@ -114,3 +114,20 @@ async def test_a_failing_store_is_a_transport_error() -> None:
     offload = Offload(10, Broken(), protocol.DEFAULT_LIMITS)
     with pytest.raises(TransportError, match="store down"):
         await offload.store_payload("u", b"x" * 20, 20)
+
+
+async def test_bounded_returns_the_result_or_times_out_and_cancels() -> None:
+    import asyncio
+
+    from socketio_cloud.runtime import bounded
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    assert await bounded(answer(), 1.0) == 42
+    assert await bounded(answer(), None) == 42
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with pytest.raises(asyncio.TimeoutError):
+        await bounded(never, 0.01)
+    assert never.cancelled()

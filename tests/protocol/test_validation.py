@@ -11,6 +11,7 @@ import pytest
 
 from socketio_cloud.exceptions import DecodeError
 from socketio_cloud.protocol import (
+    DEFAULT_LIMITS,
     Limits,
     MessageType,
     decode,
@@ -312,6 +313,18 @@ REFUSED: dict[str, Any] = {
     ),
     "socket rooms holds a number": with_data(
         MessageType.FETCH_SOCKETS_RESPONSE, sockets=[{"id": "x", "rooms": ["x", 1]}]
+    ),
+    "socket id too long": with_data(
+        MessageType.FETCH_SOCKETS_RESPONSE,
+        sockets=[{"id": "x" * (DEFAULT_LIMITS.max_room_length + 1)}],
+    ),
+    "socket room too long": with_data(
+        MessageType.FETCH_SOCKETS_RESPONSE,
+        sockets=[{"id": "x", "rooms": ["x", "r" * (DEFAULT_LIMITS.max_room_length + 1)]}],
+    ),
+    "socket in too many rooms": with_data(
+        MessageType.FETCH_SOCKETS_RESPONSE,
+        sockets=[{"id": "x", "rooms": ["r"] * (DEFAULT_LIMITS.max_rooms + 1)}],
     ),
     "socket handshake is text": with_data(
         MessageType.FETCH_SOCKETS_RESPONSE, sockets=[{"id": "x", "handshake": "GET /"}]

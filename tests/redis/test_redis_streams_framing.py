@@ -103,3 +103,8 @@ def test_malformed_entries_raise_decode_error(fields: dict[bytes, bytes]) -> Non
 )
 def test_namespace_goes_to_the_stream_node_picks(namespace: str, count: int, stream: str) -> None:
     assert stream_for_namespace(namespace, "s", count) == stream
+
+
+def test_a_value_neither_json_nor_binary_is_refused() -> None:
+    with pytest.raises(TypeError):
+        entry_fields(broadcast(object()))

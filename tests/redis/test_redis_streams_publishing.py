@@ -151,3 +151,60 @@ async def test_a_queued_emit_failing_after_it_returned_is_reported_by_flush(
         await mgr.flush()
     finally:
         await mgr.abort()
+
+
+async def test_an_awaited_publish_on_an_idle_node_is_sent_first_and_the_rest_follow(
+    names: dict[str, str],
+) -> None:
+    received: list[Any] = []
+    receiver = await start_receiver(REDIS_URL, names, received)
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await sender.open_publisher()
+    try:
+        first = asyncio.ensure_future(sender.publish(numbered("sender", 0)))
+        await asyncio.sleep(0)  # the first is on its way, from its caller's task
+        assert sender._writer is not None and not isinstance(sender._writer, asyncio.Task)
+        # queued while it is in flight: sent after it, together
+        rest = [sender.publish_soon(numbered("sender", seq)) for seq in range(1, 6)]
+        offsets = [await first, *await asyncio.gather(*rest)]
+        ids = [tuple(int(part) for part in str(offset).split("-")) for offset in offsets]
+        assert ids == sorted(ids)
+        assert sender.stats["round_trips"] == 2
+        await wait_until(lambda: len(received) == 6, message="6 entries")
+        assert received == list(range(6))
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+async def test_close_waits_for_an_awaited_publish_on_its_way(names: dict[str, str]) -> None:
+    received: list[Any] = []
+    receiver = await start_receiver(REDIS_URL, names, received)
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await sender.open_publisher()
+    try:
+        publishing = asyncio.ensure_future(sender.publish(numbered("sender", 7)))
+        await asyncio.sleep(0)
+        await sender.close()
+        assert await publishing is not None
+        await wait_until(lambda: received == [7], message="the entry")
+    finally:
+        await receiver.close()
+
+
+async def test_a_failed_awaited_publish_raises_and_the_next_one_is_sent(
+    redis_server: RedisServer,
+) -> None:
+    names = {"stream_name": "inline", "channel_prefix": "inline"}
+    sender = RedisStreamsTransport(url=redis_server.url, **names)  # type: ignore[arg-type]
+    await sender.open_publisher()
+    try:
+        redis_server.stop()
+        with pytest.raises(TransportError, match="cannot publish"):
+            await sender.publish(numbered("sender", 0))
+        assert sender.stats["xadd_failed"] == 1
+        assert sender._writer is None
+        redis_server.start()
+        assert await sender.publish(numbered("sender", 1)) is not None
+    finally:
+        await sender.abort()

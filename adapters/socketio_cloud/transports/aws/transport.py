@@ -62,7 +62,7 @@ from ...dev.aws import MOTO_BINARY_ATTRIBUTE_WARNING, is_moto_binary_attribute_e
 from ...exceptions import DecodeError, PayloadTooLarge, TransportError
 from ...offload import Offload
 from ...protocol import ClusterMessage
-from ...runtime import Backoff, Inbox, LinkState
+from ...runtime import Backoff, Inbox, LinkState, bounded
 from ...tasks import TaskSet
 from ...transport import MessageHandler, Transport
 from . import framing
@@ -377,6 +377,11 @@ class AwsSqsTransport(Transport):
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
         await self._enqueue(message, requester_uid)
 
+    def publish_response_soon(
+        self, requester_uid: str, message: ClusterMessage
+    ) -> asyncio.Future[str | None]:
+        return self._enqueue(message, requester_uid)
+
     def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
         """Queue ``message`` for the next SNS call: publishes of one loop turn, and those
         made while ``publish_concurrency`` calls are already in flight, are sent together
@@ -578,7 +583,7 @@ class AwsSqsTransport(Transport):
             if pending:
                 timeout = max(0.0, oldest + self.delete_delay - time.monotonic())
             try:
-                url, messages = await asyncio.wait_for(self._batches.get(), timeout)
+                url, messages = await bounded(self._batches.get(), timeout)
             except asyncio.TimeoutError:
                 pass
             else:

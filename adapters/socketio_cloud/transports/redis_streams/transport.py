@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from ... import protocol
 from ...exceptions import PayloadTooLarge, TransportError
 from ...protocol import ClusterMessage, Limits
-from ...runtime import Backoff, Inbox, LinkState
+from ...runtime import Backoff, Inbox, LinkState, bounded
 from ...transport import (
     MembershipKind,
     MessageHandler,
@@ -123,8 +123,6 @@ class RedisStreamsTransport(Transport, SessionStore):
 
     membership: ClassVar[MembershipKind] = "broker"
     broker: ClassVar[str] = "redis-streams"
-    # responses share pipelines on one connection: no pool to exhaust
-    concurrent_responses: ClassVar[int] = 1024
 
     def __init__(
         self,
@@ -173,7 +171,8 @@ class RedisStreamsTransport(Transport, SessionStore):
         # commands waiting for the writer, in publish order: (key, XADD fields or PUBLISH
         # payload, result); a stream key gets an XADD, a channel a PUBLISH
         self._outbox: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        # the task sending the outbox, or a future while publish() sends from its caller
+        self._writer: asyncio.Future[None] | None = None
         self._counts: Counter[str] = Counter()
         self._opened = False
         self._started = False
@@ -328,7 +327,24 @@ class RedisStreamsTransport(Transport, SessionStore):
     # ------------------------------------------------------------------ publishing
 
     async def publish(self, message: ClusterMessage) -> str | None:
-        return await self.publish_soon(message)
+        if self._writer is not None or self._outbox:
+            return await self.publish_soon(message)
+        # Nothing is queued or on its way: send from the caller's task. A writer task would
+        # start one event-loop iteration later, and on an otherwise idle node that iteration
+        # is a measurable part of a delivery's latency. Whatever is queued meanwhile waits
+        # behind this command, as it would behind a writer's batch.
+        key, value = self._command(message)
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[str | None] = loop.create_future()
+        sending = self._writer = loop.create_future()  # close() waits for it too
+        try:
+            await self._send_batch([(key, value, result)])
+        finally:
+            sending.set_result(None)
+            self._writer = None
+            if self._outbox:
+                self._writer = asyncio.ensure_future(self._write())
+        return result.result()
 
     def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
         """Queue ``message`` behind every message queued before it.
@@ -338,12 +354,20 @@ class RedisStreamsTransport(Transport, SessionStore):
         after the other, so stream entries keep their publish order in the stream, and
         requests (PUBLISH) keep theirs relative to entries too.
         """
+        return self._queue(*self._command(message))
+
+    def _command(self, message: ClusterMessage) -> tuple[str, dict[str, str] | bytes]:
+        """Where ``message`` goes and what is written there: a stream entry's fields, or a
+        channel's payload (ephemeral messages)."""
         if message.uid != protocol.EMITTER_UID and is_ephemeral(message):
-            return self._queue_packed(self.public_channel(message.nsp), message)
+            channel = self.public_channel(message.nsp)
+            payload = protocol.encode(message)
+            self._check_size(len(payload))
+            return channel, payload
         fields = entry_fields(message)
         size = sum(len(key) + len(value.encode()) for key, value in fields.items())
         self._check_size(size)
-        return self._queue(self.stream_for(message.nsp), fields)
+        return self.stream_for(message.nsp), fields
 
     def _queue_packed(self, channel: str, message: ClusterMessage) -> asyncio.Future[str | None]:
         payload = protocol.encode(message)
@@ -424,7 +448,12 @@ class RedisStreamsTransport(Transport, SessionStore):
         return replies
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
-        await self._queue_packed(self.response_channel(message.nsp, requester_uid), message)
+        await self.publish_response_soon(requester_uid, message)
+
+    def publish_response_soon(
+        self, requester_uid: str, message: ClusterMessage
+    ) -> asyncio.Future[str | None]:
+        return self._queue_packed(self.response_channel(message.nsp, requester_uid), message)
 
     async def server_count(self, namespace: str) -> int:
         channel = self.public_channel(namespace)
@@ -509,7 +538,7 @@ class RedisStreamsTransport(Transport, SessionStore):
         backoff = Backoff(_BACKOFF_FIRST, _BACKOFF_CAP)
         while self._reading:
             try:
-                reply: Any = await asyncio.wait_for(
+                reply: Any = await bounded(
                     self._reader.xread(
                         {stream: self._last_ids[stream]}, count=self.read_count, block=block_ms
                     ),
