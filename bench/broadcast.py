@@ -171,6 +171,14 @@ def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
             note="one reader: deliveries = messages",
         ),
         Scenario(
+            "raw-redis-streams-python",
+            "Redis XADD -> XREAD, no Socket.IO (redis-py with hiredis, uvloop)",
+            "raw",
+            "python-streams",
+            "redis",
+            note="one reader: deliveries = messages",
+        ),
+        Scenario(
             "ours-postgres",
             f"socketio-cloud PostgresManager ({preferred_stack}+uvloop)",
             "python",
@@ -298,6 +306,9 @@ def _server_child(scenario: Scenario, role: str, key: str, settings: Settings) -
         args += ["--padding", str(settings.padding)]
         return node_child(name, "node_server.mjs", args, settings.log_dir)
     raw_role = "sub" if role == "receiver" else "pub"
+    if scenario.variant == "python-streams":
+        args = ["--role", raw_role, "--key", key, "--padding", str(settings.padding)]
+        return python_child(name, "bench.raw_broker", args, settings.log_dir)
     args = ["--mode", scenario.variant, "--role", raw_role, "--key", key]
     args += ["--padding", str(settings.padding)]
     return node_child(name, "raw_broker.mjs", args, settings.log_dir)

@@ -51,6 +51,7 @@ MANAGERS = (
     "ours-pubsub",
     "pysio-redis",
     "pysio-aiopika",
+    "pysio-local",
 )
 # uvicorn: permessage-deflate off, as Node's socket.io server has it by default;
 # uvicorn-deflate: uvicorn's default (compresses every frame for clients that offer it, as
@@ -141,6 +142,9 @@ def make_manager(args: argparse.Namespace) -> Any:
         return socketio.AsyncRedisManager(args.redis_url, channel=args.key)
     if args.manager == "pysio-aiopika":
         return socketio.AsyncAioPikaManager(args.amqp_url, channel=args.key)
+    if args.manager == "pysio-local":
+        # python-socketio alone, no broker: the floor of what one node does per socket
+        return socketio.AsyncManager()
     raise ValueError(f"unknown manager {args.manager}")
 
 
@@ -288,6 +292,14 @@ class Node:
             emit_event("stats", direct_frames=self.direct_frames())
         elif cmd == "gc":
             emit_event("gc", **self.collector.snapshot())
+        elif cmd == "gc_freeze":
+            gc.collect()
+            gc.freeze()
+            emit_event("gc_frozen", objects=gc.get_freeze_count())
+        elif cmd == "ack_local":
+            await self.time_local_ack(int(command["repeat"]))
+        elif cmd == "fetch_stages":
+            await self.time_fetch_stages(int(command["repeat"]))
         else:
             emit_event("error", error=f"unknown command {cmd!r}")
 
@@ -341,6 +353,73 @@ class Node:
             times.append(time.perf_counter() - started)
             replies = len(answers)
         emit_event("ack", times_s=times, replies=replies)
+
+    async def time_local_ack(self, repeat: int) -> None:
+        """python-socketio's own emit with a callback to every connected socket, until each
+        answered: what any node spends on its sockets in a broadcast with acks."""
+        times, cpu, collector = [], [], []
+        loop = asyncio.get_running_loop()
+        expected = len(self.loopback.eio_sids)
+        for index in range(repeat):
+            got = 0
+            done: asyncio.Future[None] = loop.create_future()
+
+            def answered(*args: Any, done: asyncio.Future[None] = done) -> None:
+                nonlocal got
+                got += 1
+                if got == expected and not done.done():
+                    done.set_result(None)
+
+            gc_before = sum(self.collector.seconds)
+            cpu_before = time.process_time()
+            started = time.perf_counter()
+            await self.sio.emit("question", index, callback=answered)
+            await asyncio.wait_for(done, 60)
+            times.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_before)
+            collector.append(sum(self.collector.seconds) - gc_before)
+        emit_event("ack_local", times_s=times, cpu_s=cpu, gc_s=collector, replies=expected)
+
+    async def time_fetch_stages(self, repeat: int) -> None:
+        """The Python work of a ``fetch_sockets()`` on this node's own sockets, stage by
+        stage: describing them (what an answering node does), encoding that answer,
+        decoding it and building the RemoteSocket objects (what the asking node does)."""
+        from socketio_cloud import protocol
+        from socketio_cloud.local import BroadcastOptions
+
+        manager = self.manager
+        stages: dict[str, list[float]] = {"describe": [], "encode": [], "decode": [], "build": []}
+        for _ in range(repeat):
+            started = time.perf_counter()
+            details = await manager._local_socket_details("/", BroadcastOptions())
+            described = time.perf_counter()
+            message = protocol.ClusterMessage(
+                protocol.MessageType.FETCH_SOCKETS_RESPONSE,
+                manager.uid,
+                "/",
+                {"requestId": "0" * 16, "sockets": details},
+            )
+            payload = protocol.encode(message)
+            encoded = time.perf_counter()
+            decoded_message = protocol.decode(payload)
+            decoded = time.perf_counter()
+            assert decoded_message.data is not None
+            sockets = manager._remote_sockets("/", decoded_message.data["sockets"])
+            built = time.perf_counter()
+            for name, seconds in (
+                ("describe", described - started),
+                ("encode", encoded - described),
+                ("decode", decoded - encoded),
+                ("build", built - decoded),
+            ):
+                stages[name].append(seconds)
+            del details, message, decoded_message, sockets
+        emit_event(
+            "fetch_stages",
+            sockets=len(self.loopback.eio_sids),
+            bytes=len(payload),
+            stages_s=stages,
+        )
 
 
 async def read_commands(node: Node) -> None:

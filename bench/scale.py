@@ -1,6 +1,6 @@
 """Requests across a large cluster: 3 nodes x N sockets on Redis Streams, ours and Node's.
 
-    python -m bench.scale [--sockets 10000] [--quick] [--systems ours,node]
+    python -m bench.scale [--sockets 10000] [--quick] [--systems ours,node,ours-gc-frozen,floor]
 
 Each system runs on a private ``redis-server`` (no persistence) started here, so the bytes
 Redis counts in and out (``INFO stats``) around each operation are that operation's bytes
@@ -17,6 +17,13 @@ Measured: memory per idle socket (RSS growth of each node / sockets), then from 
 one operation at a time: ``fetch_sockets()`` of every socket, ``fetch_sockets`` of one
 room (1 % of the sockets), and a broadcast with acknowledgements to every socket
 (``mgr.timeout(60).emit_with_ack``): wall time per operation and CPU seconds per node.
+Beside them (full runs): ``ours-gc-frozen``, our nodes calling ``gc.freeze()`` once their
+sockets are connected (CPython's collector otherwise walks every socket object in each full
+collection); ``floor``, python-socketio alone on one node (its own manager, no broker) doing
+the emit with acks to its sockets that every node of a cluster does; and, on our node 0, the
+stages of a ``fetch_sockets()`` answer timed in-process (describe, encode, decode, build).
+The garbage collector's seconds per operation are reported for every Python node.
+
 Prints one JSON event ``{"event": "result", "result": {...}}``.
 """
 
@@ -95,15 +102,36 @@ class PrivateRedis:
             self.process.wait(10)
 
 
+async def collector_seconds(nodes: list[Child]) -> list[float] | None:
+    """Seconds each Python node's garbage collector has run so far (None for Node's)."""
+    seconds = []
+    for node in nodes:
+        await node.send(cmd="gc")
+        seconds.append(sum((await node.expect("gc", 30))["gc_s"]))
+    return seconds
+
+
 async def timed_op(
-    nodes: list[Child], command: dict[str, Any], event: str, timeout: float, server: PrivateRedis
-) -> tuple[dict[str, Any], list[float], int]:
+    nodes: list[Child],
+    command: dict[str, Any],
+    event: str,
+    timeout: float,
+    server: PrivateRedis,
+    python: bool,
+) -> tuple[dict[str, Any], list[float], int, list[float] | None]:
+    gc_before = await collector_seconds(nodes) if python else None
     before = [node.cpu_seconds() for node in nodes]
     bytes_before = server.net_bytes()
     await nodes[0].send(**command)
     reply = await nodes[0].expect(event, timeout)
     cpu = [round(node.cpu_seconds() - b, 2) for node, b in zip(nodes, before, strict=True)]
-    return reply, cpu, server.net_bytes() - bytes_before
+    wire = server.net_bytes() - bytes_before
+    collected = None
+    if gc_before is not None:
+        gc_after = await collector_seconds(nodes)
+        assert gc_after is not None
+        collected = [after - b for after, b in zip(gc_after, gc_before, strict=True)]
+    return reply, cpu, wire, collected
 
 
 def _node(system: str, index: int, key: str, url: str, log_dir: Path) -> Child:
@@ -115,10 +143,13 @@ def _node(system: str, index: int, key: str, url: str, log_dir: Path) -> Child:
 
 
 async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") -> dict[str, Any]:
+    """``system``: ``ours``, ``node``, or ``ours-gc-frozen`` (ours, each node calling
+    ``gc.freeze()`` once its sockets are connected)."""
     key = f"bench-scale-{secrets.token_hex(3)}"
     server = PrivateRedis()
     server.start()
-    nodes = [_node(system, i, key, server.url, log_dir) for i in range(NODES)]
+    python = system != "node"
+    nodes = [_node("ours" if python else system, i, key, server.url, log_dir) for i in range(NODES)]
     try:
         await asyncio.gather(*(node.start() for node in nodes))
         for node in nodes:
@@ -129,6 +160,10 @@ async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") ->
             await node.send(cmd="loopback", count=sockets, rooms=ROOMS)
         connect = [await node.expect("loopback", 600) for node in nodes]
         growth = [node.rss() - before for node, before in zip(nodes, rss_before, strict=True)]
+        if system == "ours-gc-frozen":
+            for node in nodes:
+                await node.send(cmd="gc_freeze")
+                await node.expect("gc_frozen", 60)
         result: dict[str, Any] = {
             "system": system,
             "nodes": NODES,
@@ -160,7 +195,9 @@ async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") ->
         ]
         for name, command, event, field in operations:
             try:
-                reply, cpu, wire = await timed_op(nodes, command, event, 120 * repeat, server)
+                reply, cpu, wire, collected = await timed_op(
+                    nodes, command, event, 120 * repeat, server, python
+                )
             except ChildError as exc:
                 result[name] = {"error": str(exc).splitlines()[0]}
                 continue
@@ -170,27 +207,76 @@ async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") ->
                 "cpu_s_per_op": [round(c / repeat, 3) for c in cpu],
                 "wire_bytes_per_op": round(wire / repeat),
             }
+            if collected is not None:
+                result[name]["gc_s_per_op"] = [round(c / repeat, 3) for c in collected]
+        if system == "ours":
+            await nodes[0].send(cmd="fetch_stages", repeat=repeat)
+            stages = await nodes[0].expect("fetch_stages", 120 * repeat)
+            result["fetch_stages"] = {
+                "sockets": stages["sockets"],
+                "bytes": stages["bytes"],
+                "median_ms": {
+                    name: round(statistics.median(values) * 1000, 1)
+                    for name, values in stages["stages_s"].items()
+                },
+            }
         return result
     finally:
         await stop_all(nodes)
         server.stop()
 
 
+async def run_floor(sockets: int, repeat: int, log_dir: Path) -> dict[str, Any]:
+    """python-socketio alone (its own manager, no broker, no other node) with the same
+    loopback sockets: an emit with a callback to every socket until each answered. Every
+    node of a cluster does at least this for its own sockets in a broadcast with acks."""
+    args = ["--manager", "pysio-local", "--stack", "none"]
+    node = python_child("scale-floor", "bench.pynode", args, log_dir)
+    try:
+        await node.start()
+        await node.send(cmd="loopback", count=sockets, rooms=ROOMS)
+        await node.expect("loopback", 600)
+        await node.send(cmd="ack_local", repeat=repeat)
+        reply = await node.expect("ack_local", 120 * repeat)
+        return {
+            "system": "python-socketio AsyncManager, one node",
+            "sockets": sockets,
+            "ack_local": {
+                **summary(reply["times_s"]),
+                "replies": reply["replies"],
+                "cpu_s": round(statistics.median(reply["cpu_s"]), 3),
+                "gc_s": round(statistics.median(reply["gc_s"]), 3),
+            },
+        }
+    finally:
+        await stop_all([node])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=10_000, help="sockets per node")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--systems", default="ours,node", help="ours, node or both")
+    parser.add_argument(
+        "--systems",
+        default="ours,node,ours-gc-frozen,floor",
+        help="comma-separated: ours, node, ours-gc-frozen, floor (python-socketio alone)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     sys.stdout.write(json.dumps({"event": "ready"}) + "\n")
     sys.stdout.flush()
     log_dir = Path(tempfile.mkdtemp(prefix="socketio-cloud-bench-scale-"))
     repeat = 2 if args.quick else 5
+    systems = args.systems.split(",")
+    if args.quick:
+        systems = [system for system in systems if system in ("ours", "node")]
     result: dict[str, Any] = {}
-    for system in args.systems.split(","):
+    for system in systems:
         try:
-            measured = asyncio.run(run(args.sockets, repeat, log_dir, system))
+            if system == "floor":
+                measured = asyncio.run(run_floor(args.sockets, repeat, log_dir))
+            else:
+                measured = asyncio.run(run(args.sockets, repeat, log_dir, system))
         except Exception as exc:
             logger.exception("scale measurement of %s failed", system)
             measured = {"system": system, "error": repr(exc)}

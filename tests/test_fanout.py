@@ -102,3 +102,46 @@ async def test_binary_broadcast_reaches_polling_and_websocket_clients() -> None:
         await websocket.sio.disconnect()
         await polling.sio.disconnect()
         await node.stop()
+
+
+@pytest.mark.parametrize("namespace", ["/", None, "/chat"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tick"],
+        ["tick", {"seq": 1, "pad": "é" * 3, "nested": [1.5, None, True, {"k": "v"}]}],
+        ["tick", "text", 7, [1, 2], {}],
+        ["tick", float("nan")],
+    ],
+)
+def test_plain_event_text_is_what_python_socketio_encodes(
+    namespace: str | None, args: list[object]
+) -> None:
+    from socketio import packet as sio_packet
+
+    from socketio_cloud.local import plain_event_text
+
+    expected = sio_packet.Packet(sio_packet.EVENT, namespace=namespace, data=args).encode()
+    assert plain_event_text(sio_packet.Packet, namespace, args) == expected
+
+
+def test_plain_event_text_leaves_binary_dates_and_other_serializers_to_the_packet_class() -> None:
+    import datetime
+
+    from socketio import packet as sio_packet
+
+    from socketio_cloud.local import plain_event_text
+
+    assert plain_event_text(sio_packet.Packet, "/", ["e", b"\x00"]) is None
+    assert plain_event_text(sio_packet.Packet, "/", ["e", {"b": bytearray(1)}]) is None
+    assert plain_event_text(sio_packet.Packet, "/", ["e", datetime.datetime.now()]) is None
+
+    class OtherSerializer(sio_packet.Packet):  # as python-socketio's msgpack packet class
+        pass
+
+    assert plain_event_text(OtherSerializer, "/", ["e"]) is None
+
+    class CustomJson(sio_packet.Packet):
+        json = object()
+
+    assert plain_event_text(CustomJson, "/", ["e"]) is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import socketio
+from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from . import compat, protocol
@@ -139,6 +141,10 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         to clients as JavaScript's ``toJSON`` text, as Node servers send them."""
         assert self._delivery is not None
         make = self.server.packet_class
+        if ack_id is None:
+            text = plain_event_text(make, namespace, event_args)
+            if text is not None:
+                return [eio_packet.Packet(eio_packet.MESSAGE, text)]
         try:
             pkt = make(sio_packet.EVENT, namespace=namespace, data=event_args, id=ack_id)
             return self._delivery.encode(pkt)
@@ -420,6 +426,26 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             "rooms": rooms,
             "data": data,
         }
+
+
+def plain_event_text(packet_class: Any, namespace: str | None, event_args: list[Any]) -> str | None:
+    """The text python-socketio's own ``Packet`` encodes an EVENT without binary data to,
+    written without its walk of the data for binary values (which costs more than the
+    encoding). None when the packet class or its JSON module is not python-socketio's
+    default (a msgpack serializer, a custom ``json``), or when the data is not plain JSON
+    (bytes, dates): the packet class then encodes it."""
+    # python-socketio's default JSON module is Engine.IO's, whose dumps is the standard one
+    if packet_class is not sio_packet.Packet or getattr(packet_class.json, "dumps", None) is not (
+        json.dumps
+    ):
+        return None
+    try:
+        body: str = json.dumps(event_args, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    if namespace is None or namespace == "/":
+        return "2" + body
+    return "2" + namespace + "," + body
 
 
 def select_sockets(

@@ -18,7 +18,6 @@ import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
 
 from . import compat, protocol
 from .exceptions import NotReadyError, PayloadTooLarge, TransportError, UnsupportedFeatureError
@@ -102,8 +101,8 @@ class ClusterNode(LocalManager):
             deque()
         )
         self._response_workers = 0
-        self._response_callbacks: dict[
-            protocol.MessageType, Callable[[asyncio.Future[Any]], None]
+        self._response_error_handlers: dict[
+            protocol.MessageType, Callable[[BaseException], None]
         ] = {}
         self._max_response_workers = max(MAX_CONCURRENT_RESPONSES, transport.concurrent_responses)
         self._namespaces: set[str] = set()
@@ -350,25 +349,24 @@ class ClusterNode(LocalManager):
         ``unencodable`` makes the response to send instead when ``message`` cannot be
         encoded (msgpack refuses a value in it).
         """
+        on_error = self._response_error_handlers.get(message.type)
+        if on_error is None:
+            # one per message type, not a closure per response (which would keep each
+            # message alive until its batch is sent)
+            on_error = self._response_error_handlers[message.type] = functools.partial(
+                self._response_failed, message.type
+            )
         try:
             try:
-                queued = self.transport.publish_response_soon(requester, message)
+                queued = self.transport.publish_response_soon(requester, message, on_error)
             except (TypeError, ValueError):
                 if unencodable is None:
                     raise
-                queued = self.transport.publish_response_soon(requester, unencodable())
+                queued = self.transport.publish_response_soon(requester, unencodable(), on_error)
         except Exception as exc:
             self._response_failed(message.type, exc)
             return
-        if queued is not None:
-            # one shared callback per message type: a closure per response would keep each
-            # message alive until its batch is sent (and make more work for the collector)
-            on_done = self._response_callbacks.get(message.type)
-            if on_done is None:
-                on_done = self._response_callbacks[message.type] = functools.partial(
-                    self._response_done, message.type
-                )
-            queued.add_done_callback(on_done)
+        if queued:
             return
         # a broadcast to many clients needing acks answers once per client: a few workers
         # publish them (connection pools refuse past their size), not a task per answer
@@ -392,10 +390,6 @@ class ClusterNode(LocalManager):
                     self._response_failed(message.type, exc)
         finally:
             self._response_workers -= 1
-
-    def _response_done(self, kind: protocol.MessageType, done: asyncio.Future[Any]) -> None:
-        if not done.cancelled() and done.exception() is not None:
-            self._response_failed(kind, done.exception())
 
     def _response_failed(self, kind: protocol.MessageType, exc: BaseException | None) -> None:
         self._counts["responses_failed"] += 1

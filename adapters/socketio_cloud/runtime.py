@@ -21,15 +21,31 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .exceptions import DecodeError
 from .protocol import ClusterMessage
 from .transport import MessageHandler
 
-__all__ = ["Backoff", "Inbox", "LinkState", "bounded", "log_rejected"]
+__all__ = ["Backoff", "Inbox", "LinkState", "bounded", "log_rejected", "report_failure"]
 
 _T = TypeVar("_T")
+
+
+def report_failure(
+    on_error: Callable[[BaseException], None],
+) -> Callable[[asyncio.Future[Any]], None]:
+    """A done-callback for a publish's future that passes its error, if any, to
+    ``on_error`` (for :meth:`Transport.publish_response_soon
+    <socketio_cloud.transport.Transport.publish_response_soon>` on a future-based queue)."""
+
+    def done(future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            on_error(asyncio.CancelledError("the publish was cancelled"))
+        elif future.exception() is not None:
+            on_error(future.exception())  # type: ignore[arg-type]
+
+    return done
 
 
 async def bounded(awaitable: Awaitable[_T], seconds: float | None) -> _T:

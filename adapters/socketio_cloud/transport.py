@@ -132,19 +132,23 @@ class Transport(abc.ABC):
         """Send a response to the node ``requester_uid`` only (guarantee 3)."""
 
     def publish_response_soon(
-        self, requester_uid: str, message: ClusterMessage
-    ) -> asyncio.Future[Any] | None:
+        self,
+        requester_uid: str,
+        message: ClusterMessage,
+        on_error: Callable[[BaseException], None],
+    ) -> bool:
         """Queue a response as :meth:`publish_response` would send it and return at once;
-        the future holds the outcome. Errors that make it impossible to send at all
-        (``TypeError``/``ValueError`` from encoding,
+        ``on_error`` is called with the error if it cannot be sent later. Errors that make
+        it impossible to send at all (``TypeError``/``ValueError`` from encoding,
         :class:`~socketio_cloud.exceptions.PayloadTooLarge`) may be raised at once.
 
         For transports that queue their commands anyway (a pipeline, a batch call): a
         broadcast with acknowledgements answers once per client, and this spares the core a
-        task per answer. The default returns None: the core then calls
-        :meth:`publish_response` from at most :attr:`concurrent_responses` workers.
+        task (and the broker client a future) per answer. The default returns False: the
+        core then calls :meth:`publish_response` from at most
+        :attr:`concurrent_responses` workers.
         """
-        return None
+        return False
 
     async def open_publisher(self) -> None:  # noqa: B027 - optional hook
         """Prepare for publishing only, without per-node resources (used by emitters).

@@ -8,6 +8,7 @@ import json
 import msgpack
 import pytest
 
+from socketio_cloud import protocol
 from socketio_cloud.exceptions import DecodeError
 from socketio_cloud.protocol import BroadcastOptions, ClusterMessage, MessageType, broadcast_data
 from socketio_cloud.transports.redis_streams import (
@@ -108,3 +109,35 @@ def test_namespace_goes_to_the_stream_node_picks(namespace: str, count: int, str
 def test_a_value_neither_json_nor_binary_is_refused() -> None:
     with pytest.raises(TypeError):
         entry_fields(broadcast(object()))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        broadcast("héllo", {"n": 1}),
+        ClusterMessage(MessageType.HEARTBEAT, UID, "/"),
+        broadcast(b"\x00\x01"),
+    ],
+    ids=["broadcast", "no data", "binary"],
+)
+def test_commands_are_packed_as_redis_py_packs_them(message: ClusterMessage) -> None:
+    from redis.asyncio.connection import Connection
+
+    from socketio_cloud.transports.redis_streams import RedisStreamsTransport
+
+    transport = RedisStreamsTransport(stream_name="s", channel_prefix="c", max_len=500)
+    fields = entry_fields(message)
+    expected = b"".join(
+        Connection().pack_command(
+            "XADD", transport.stream_for(message.nsp), "MAXLEN", "~", 500, "*",
+            *(part for pair in fields.items() for part in pair),
+        )
+    )  # fmt: skip
+    key, published, packed, _ = transport._command(message, lambda error: None)
+    assert (key, published, packed) == (transport.stream_for(message.nsp), False, expected)
+    # a second message on the same stream reuses the packed start of the command
+    assert transport._command(message, lambda error: None)[2] == expected
+    request = ClusterMessage(MessageType.FETCH_SOCKETS, UID, "/", {"requestId": "ab", "opts": {}})
+    key, published, packed, _ = transport._command(request, lambda error: None)
+    assert published and key == transport.public_channel("/")
+    assert packed == b"".join(Connection().pack_command("PUBLISH", key, protocol.encode(request)))

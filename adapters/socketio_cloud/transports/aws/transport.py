@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ from ...dev.aws import MOTO_BINARY_ATTRIBUTE_WARNING, is_moto_binary_attribute_e
 from ...exceptions import DecodeError, PayloadTooLarge, TransportError
 from ...offload import Offload
 from ...protocol import ClusterMessage
-from ...runtime import Backoff, Inbox, LinkState, bounded
+from ...runtime import Backoff, Inbox, LinkState, bounded, report_failure
 from ...tasks import TaskSet
 from ...transport import MessageHandler, Transport
 from . import framing
@@ -378,9 +378,13 @@ class AwsSqsTransport(Transport):
         await self._enqueue(message, requester_uid)
 
     def publish_response_soon(
-        self, requester_uid: str, message: ClusterMessage
-    ) -> asyncio.Future[str | None]:
-        return self._enqueue(message, requester_uid)
+        self,
+        requester_uid: str,
+        message: ClusterMessage,
+        on_error: Callable[[BaseException], None],
+    ) -> bool:
+        self._enqueue(message, requester_uid).add_done_callback(report_failure(on_error))
+        return True
 
     def publish_soon(self, message: ClusterMessage) -> asyncio.Future[str | None]:
         """Queue ``message`` for the next SNS call: publishes of one loop turn, and those

@@ -80,15 +80,19 @@ def stream_for_namespace(namespace: str, stream_name: str, stream_count: int) ->
     return f"{stream_name}-{-index if value < 0 else index}"
 
 
+# JSON.stringify's output: compact, non-ASCII characters kept as they are. One encoder for
+# every entry: json.dumps with these options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def entry_fields(message: ClusterMessage) -> dict[str, str]:
     """The stream entry fields of a message, exactly as Node writes them."""
     fields = {"uid": message.uid, "nsp": message.nsp, "type": str(int(message.type))}
     if message.data is not None:
-        # JSON.stringify: compact, non-ASCII characters kept as they are. JSON refuses
-        # bytes, so the walk for binary values is only needed when it refuses something:
-        # on the path of every emit, that walk costs more than the encoding.
+        # JSON refuses bytes, so the walk for binary values is only needed when it refuses
+        # something: on the path of every emit, that walk costs more than the encoding.
         try:
-            fields["data"] = json.dumps(message.data, separators=(",", ":"), ensure_ascii=False)
+            fields["data"] = _JSON.encode(message.data)
         except TypeError:
             if not (
                 message.type in protocol.BINARY_CAPABLE_TYPES and protocol.has_binary(message.data)

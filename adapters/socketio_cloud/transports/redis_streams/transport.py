@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeAlias
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
 
 from ... import protocol
 from ...exceptions import PayloadTooLarge, TransportError
@@ -60,12 +62,67 @@ _SUBSCRIBE_TIMEOUT = 10.0
 _READ_TIMEOUT_MARGIN = 10.0
 # How long close() lets the readers stop before it cuts their connections.
 _STOP_TIMEOUT = 2.0
+# how long the writer waits for Redis to answer a batch, when the client sets no socket timeout
+_COMMAND_TIMEOUT = 10.0
 # Reconnection delays: doubled from the first to the cap, with jitter.
 _BACKOFF_FIRST = 0.1
 _BACKOFF_CAP = 2.0
 
 
 _POOL_STATE_PREFIXES = ("maint_notifications", "orig_", "himport_registry")
+
+
+#: What becomes of a queued command: the future of its reply (or error), or, for
+#: responses, the callback told of a failure.
+_Outcome: TypeAlias = "asyncio.Future[str | None] | Callable[[BaseException], None]"
+#: A queued command: its key, whether it is a PUBLISH (else an XADD), its bytes, its outcome.
+_Command: TypeAlias = "tuple[str, bool, bytes, _Outcome]"
+
+
+def _bulk(*args: str | bytes) -> bytes:
+    """Arguments of a command in Redis's wire format (RESP bulk strings)."""
+    parts = []
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else arg
+        parts.append(b"$%d\r\n" % len(data))
+        parts.append(data)
+        parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def _resp_head(count: int, *args: str | bytes) -> bytes:
+    """The start of a command of ``count`` arguments in RESP, with its first ``args``."""
+    return b"*%d\r\n" % count + _bulk(*args)
+
+
+def _resp(*args: str | bytes) -> bytes:
+    """One command in RESP, as redis-py would send it."""
+    return _resp_head(len(args), *args)
+
+
+# the stream entry fields' names, as they are written in every XADD
+_FIELD_NAMES = {name: _bulk(name) for name in ("uid", "nsp", "type", "data")}
+
+
+def _pool_kwargs(pool: ConnectionPool) -> dict[str, Any]:
+    """The pool's connection settings without the state redis-py keeps per pool
+    (maintenance notifications and the like)."""
+    return {
+        key: value
+        for key, value in pool.connection_kwargs.items()
+        if not key.startswith(_POOL_STATE_PREFIXES)
+    }
+
+
+def _writer_connection_kwargs(pool: ConnectionPool) -> dict[str, Any]:
+    """Settings for the writer's own connection, beside the user's pool: same server and
+    credentials. No socket timeout: redis-py bounds a send with it through
+    ``asyncio.wait_for``, which runs the send in a task of its own (a loop iteration later);
+    the writer bounds each exchange itself."""
+    kwargs = _pool_kwargs(pool)
+    kwargs.pop("max_connections", None)
+    kwargs["socket_timeout"] = None
+    return kwargs
 
 
 def _duplicate(client: Redis) -> Redis:
@@ -77,12 +134,7 @@ def _duplicate(client: Redis) -> Redis:
     per-read timeout was seen to swallow the cancellation of a blocked read.
     """
     pool = client.connection_pool
-    # leave out the state redis-py keeps per pool (maintenance notifications and the like)
-    kwargs = {
-        key: value
-        for key, value in pool.connection_kwargs.items()
-        if not key.startswith(_POOL_STATE_PREFIXES)
-    }
+    kwargs = _pool_kwargs(pool)
     kwargs.update(
         decode_responses=False,
         socket_timeout=None,
@@ -168,11 +220,15 @@ class RedisStreamsTransport(Transport, SessionStore):
         self._subscriptions: dict[bytes, asyncio.Future[None]] = {}
         self._link = LinkState("Redis", owner="emitter", log=logger)
         self._reader_links: set[str] = set()
-        # commands waiting for the writer, in publish order: (key, XADD fields or PUBLISH
-        # payload, result); a stream key gets an XADD, a channel a PUBLISH
-        self._outbox: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]] = []
+        # commands waiting for the writer, in publish order, packed as Redis reads them
+        self._outbox: list[_Command] = []
         # the task sending the outbox, or a future while publish() sends from its caller
         self._writer: asyncio.Future[None] | None = None
+        # the writer's own connection: one writer at a time sends on it, in order
+        self._connection: AbstractConnection | None = None
+        self._command_timeout = _COMMAND_TIMEOUT
+        # the packed start of an XADD, per stream and number of fields
+        self._xadd_heads: dict[tuple[str, int], bytes] = {}
         self._counts: Counter[str] = Counter()
         self._opened = False
         self._started = False
@@ -292,6 +348,9 @@ class RedisStreamsTransport(Transport, SessionStore):
         self._closed = True
         self._link.close()
         await self._stop_reading()
+        if self._connection is not None:
+            await self._connection.disconnect()
+            self._connection = None
         if self._owns_redis and self._redis is not None:
             await self._redis.aclose()
 
@@ -333,12 +392,12 @@ class RedisStreamsTransport(Transport, SessionStore):
         # start one event-loop iteration later, and on an otherwise idle node that iteration
         # is a measurable part of a delivery's latency. Whatever is queued meanwhile waits
         # behind this command, as it would behind a writer's batch.
-        key, value = self._command(message)
         loop = asyncio.get_running_loop()
         result: asyncio.Future[str | None] = loop.create_future()
+        command = self._command(message, result)
         sending = self._writer = loop.create_future()  # close() waits for it too
         try:
-            await self._send_batch([(key, value, result)])
+            await self._send_batch([command])
         finally:
             sending.set_result(None)
             self._writer = None
@@ -354,33 +413,46 @@ class RedisStreamsTransport(Transport, SessionStore):
         after the other, so stream entries keep their publish order in the stream, and
         requests (PUBLISH) keep theirs relative to entries too.
         """
-        return self._queue(*self._command(message))
+        result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._queue(self._command(message, result))
+        return result
 
-    def _command(self, message: ClusterMessage) -> tuple[str, dict[str, str] | bytes]:
-        """Where ``message`` goes and what is written there: a stream entry's fields, or a
-        channel's payload (ephemeral messages)."""
+    def _command(self, message: ClusterMessage, outcome: _Outcome) -> _Command:
+        """The command that sends ``message``: an XADD of its stream entry's fields, or a
+        PUBLISH of its payload (ephemeral messages), packed at once (bytes are all the
+        outbox keeps of it until it is sent)."""
         if message.uid != protocol.EMITTER_UID and is_ephemeral(message):
-            channel = self.public_channel(message.nsp)
             payload = protocol.encode(message)
             self._check_size(len(payload))
-            return channel, payload
+            return self._publish_command(self.public_channel(message.nsp), payload, outcome)
         fields = entry_fields(message)
-        size = sum(len(key) + len(value.encode()) for key, value in fields.items())
+        key = self.stream_for(message.nsp)
+        head = self._xadd_heads.get((key, len(fields)))
+        if head is None:
+            head = self._xadd_heads[key, len(fields)] = _resp_head(
+                6 + 2 * len(fields), b"XADD", key, b"MAXLEN", b"~", str(self.max_len), b"*"
+            )
+        parts = [head]
+        size = 0
+        for name, value in fields.items():
+            data = value.encode()
+            size += len(name) + len(data)
+            parts.append(_FIELD_NAMES.get(name) or _bulk(name))
+            parts.append(b"$%d\r\n" % len(data))
+            parts.append(data)
+            parts.append(b"\r\n")
         self._check_size(size)
-        return self.stream_for(message.nsp), fields
+        return key, False, b"".join(parts), outcome
 
-    def _queue_packed(self, channel: str, message: ClusterMessage) -> asyncio.Future[str | None]:
-        payload = protocol.encode(message)
-        self._check_size(len(payload))
-        return self._queue(channel, payload)
+    @staticmethod
+    def _publish_command(channel: str, payload: bytes, outcome: _Outcome) -> _Command:
+        return channel, True, _resp(b"PUBLISH", channel, payload), outcome
 
-    def _queue(self, key: str, value: dict[str, str] | bytes) -> asyncio.Future[str | None]:
+    def _queue(self, command: _Command) -> None:
         self._publisher()
-        result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((key, value, result))
+        self._outbox.append(command)
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
-        return result
 
     async def _write(self) -> None:
         """Send the outbox in pipelines until it is empty."""
@@ -391,69 +463,101 @@ class RedisStreamsTransport(Transport, SessionStore):
         finally:
             self._writer = None
 
-    async def _send_batch(
-        self, batch: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]]
-    ) -> None:
+    async def _send_batch(self, batch: list[_Command]) -> None:
         try:
-            replies = await self._execute(batch)
+            replies = await self._execute([command[2] for command in batch])
         except (RedisError, OSError, TransportError) as exc:
             self._link.failed("commands", exc)
             replies = [exc] * len(batch)
         else:
             self._counts["round_trips"] += 1
             self._link.ok("commands")
-        for (key, value, result), reply in zip(batch, replies, strict=True):
-            published = isinstance(value, bytes)
+        for (key, published, _, outcome), reply in zip(batch, replies, strict=True):
             if isinstance(reply, BaseException):
                 self._counts["publish_failed" if published else "xadd_failed"] += 1
-                if not result.done():  # else its caller gave up waiting
-                    where = f"channel {key!r}" if published else f"stream {key!r}"
-                    error = TransportError(f"cannot publish to Redis {where}: {reply}")
-                    error.__cause__ = reply
-                    result.set_exception(error)
+                where = f"channel {key!r}" if published else f"stream {key!r}"
+                error = TransportError(f"cannot publish to Redis {where}: {reply}")
+                error.__cause__ = reply
+                if not isinstance(outcome, asyncio.Future):
+                    outcome(error)
+                elif not outcome.done():  # else its caller gave up waiting
+                    outcome.set_exception(error)
             else:
                 self._counts["publish" if published else "xadd"] += 1
-                if not result.done():
-                    result.set_result(None if published else text(reply))
+                if isinstance(outcome, asyncio.Future) and not outcome.done():
+                    outcome.set_result(None if published else text(reply))
 
-    async def _execute(
-        self, batch: list[tuple[str, dict[str, str] | bytes, asyncio.Future[str | None]]]
-    ) -> list[Any]:
-        """Send the batch: one command alone (a pipeline costs more than it saves for one),
-        several in a pipeline. Per-command errors come back in the list."""
+    async def _execute(self, packed: list[bytes]) -> list[Any]:
+        """Send packed commands in one write and read their replies; errors Redis returns
+        for a command come back in the list.
+
+        On the writer's own connection rather than through redis-py's pipeline, whose
+        per-command bookkeeping cost as much as the rest of a response's handling (a
+        broadcast with acks answers once per client). Like redis-py with the owned client's
+        retry, a connection found dead before any reply is read is replaced and the
+        commands are sent once more.
+        """
+        connection = self._writer_connection()
+        payload = packed[0] if len(packed) == 1 else b"".join(packed)
+        replies: list[Any] = []
+
+        async def exchange() -> None:
+            await connection.connect()  # type: ignore[no-untyped-call]
+            await connection.send_packed_command(payload, check_health=False)
+            for _ in packed:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+
+        for attempt in (1, 2):
+            replies.clear()
+            try:
+                await bounded(exchange(), self._command_timeout)
+                return replies
+            except asyncio.TimeoutError:
+                await connection.disconnect()
+                raise TransportError(
+                    f"Redis did not answer within {self._command_timeout} s"
+                ) from None
+            except (RedisConnectionError, OSError):
+                await connection.disconnect()
+                if replies or attempt == 2:
+                    raise
+            except BaseException:
+                # cancelled or worse mid-exchange: the connection's state is unknown
+                await connection.disconnect()
+                raise
+        raise AssertionError("unreachable")
+
+    def _writer_connection(self) -> AbstractConnection:
         redis = self._publisher()
-        if len(batch) == 1:
-            key, value, _ = batch[0]
-            if isinstance(value, bytes):
-                return [await redis.publish(key, value)]
-            entry_id = await redis.xadd(
-                key,
-                value,  # type: ignore[arg-type]  # redis-py's dict type is invariant
-                maxlen=self.max_len,
-                approximate=True,
-            )
-            return [entry_id]
-        pipe = redis.pipeline(transaction=False)
-        for key, value, _ in batch:
-            if isinstance(value, bytes):
-                pipe.publish(key, value)
-            else:
-                pipe.xadd(
-                    key,
-                    value,  # type: ignore[arg-type]
-                    maxlen=self.max_len,
-                    approximate=True,
-                )
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
-        return replies
-
-    async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
-        await self.publish_response_soon(requester_uid, message)
+        if self._connection is None:
+            pool = redis.connection_pool
+            self._connection = pool.connection_class(**_writer_connection_kwargs(pool))
+            timeout = pool.connection_kwargs.get("socket_timeout")
+            self._command_timeout = float(timeout) if timeout else _COMMAND_TIMEOUT
+        return self._connection
 
     def publish_response_soon(
-        self, requester_uid: str, message: ClusterMessage
-    ) -> asyncio.Future[str | None]:
-        return self._queue_packed(self.response_channel(message.nsp, requester_uid), message)
+        self,
+        requester_uid: str,
+        message: ClusterMessage,
+        on_error: Callable[[BaseException], None],
+    ) -> bool:
+        payload = protocol.encode(message)
+        self._check_size(len(payload))
+        channel = self.response_channel(message.nsp, requester_uid)
+        self._queue(self._publish_command(channel, payload, on_error))
+        return True
+
+    async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
+        payload = protocol.encode(message)
+        self._check_size(len(payload))
+        result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        channel = self.response_channel(message.nsp, requester_uid)
+        self._queue(self._publish_command(channel, payload, result))
+        await result
 
     async def server_count(self, namespace: str) -> int:
         channel = self.public_channel(namespace)
