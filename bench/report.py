@@ -605,8 +605,10 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
         [
             "first delivery p50 at 20/s ≤ Node's (ms)",
             f"{_fmt(first, 2)} vs Node {_fmt(first_node, 2)} (before "
-            f"{_fmt(get(before, 'steady', 'first_latency_ms', 'p50'), 2)}, raw XADD→XREAD "
-            f"{_fmt(get('raw-redis-streams', 'steady', 'first_latency_ms', 'p50'), 2)}, "
+            f"{_fmt(get(before, 'steady', 'first_latency_ms', 'p50'), 2)}, raw XADD→XREAD: "
+            f"Node client {_fmt(get('raw-redis-streams', 'steady', 'first_latency_ms', 'p50'), 2)}"
+            ", redis-py "
+            f"{_fmt(get('raw-redis-streams-python', 'steady', 'first_latency_ms', 'p50'), 2)}; "
             f"python-socketio {_fmt(get(pysio, 'steady', 'first_latency_ms', 'p50'), 2)})",
             verdict(at_most(first, first_node)),
         ],
@@ -651,6 +653,12 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
         median(scale, "broadcast_with_ack_all"),
         median(node_scale, "broadcast_with_ack_all"),
     )
+    ack_frozen = median(scale.get("ours-gc-frozen") or {}, "broadcast_with_ack_all")
+    floor = ((scale.get("floor") or {}).get("ack_local") or {}).get("median_s")
+    cores = (results.get("machine") or {}).get("nproc") or 1
+    # every node does at least python-socketio's own work for its sockets: on this machine's
+    # cores, the nodes' floors cannot all run at once
+    floor_cluster = None if floor is None else floor * max(1.0, scale.get("nodes", 3) / cores)
     if scale and "error" not in scale:
         table += [
             [
@@ -670,8 +678,24 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
             ],
             [
                 "scale: emit_with_ack to all ≤ Node's",
-                f"{_fmt(ack, 3)} s vs Node {_fmt(ack_node, 3)} s",
-                verdict(at_most(ack, ack_node)),
+                f"{_fmt(ack, 3)} s vs Node {_fmt(ack_node, 3)} s"
+                + ("" if ack_frozen is None else f" (with `gc.freeze()` {ack_frozen:.3f} s)")
+                + (
+                    ""
+                    if floor is None or floor_cluster is None
+                    else f"; floor: python-socketio alone takes {floor:.3f} s for one node's "
+                    f"sockets, {floor_cluster:.3f} s for {scale.get('nodes', 3)} nodes on "
+                    f"{cores} cores"
+                ),
+                verdict(at_most(ack, ack_node))
+                + (
+                    " (below the floor)"
+                    if floor_cluster is not None
+                    and ack_node is not None
+                    and floor_cluster > ack_node
+                    and not at_most(ack, ack_node)
+                    else ""
+                ),
             ],
         ]
     return [
@@ -978,7 +1002,8 @@ SENDER_ROWS = (
     ("ours-redis-streams-uvicorn-queued", "+ queued_emits=True"),
     ("node-redis-streams", "Node socket.io + redis-streams-adapter"),
     ("pysio-redis", "python-socketio AsyncRedisManager"),
-    ("raw-redis-streams", "raw XADD -> XREAD (the broker's floor)"),
+    ("raw-redis-streams", "raw XADD -> XREAD, Node client (the broker's floor)"),
+    ("raw-redis-streams-python", "raw XADD -> XREAD, redis-py (the broker's floor from Python)"),
 )
 
 
@@ -1089,15 +1114,20 @@ def _scale(results: dict[str, Any]) -> list[str]:
         ("fetch_sockets_room", "fetch_sockets(to=one room, 1 %)"),
         ("broadcast_with_ack_all", "emit_with_ack to every socket"),
     ):
-        for system, measured in (("ours", scale), ("Node", scale.get("node") or {})):
+        for system, measured in (
+            ("ours", scale),
+            ("ours, `gc.freeze()`", scale.get("ours-gc-frozen") or {}),
+            ("Node", scale.get("node") or {}),
+        ):
             op = measured.get(key) or {}
             if not op:
                 continue
             if "error" in op:
-                rows.append([label, system, f"error: {op['error'][:140]}", "", "", ""])
+                rows.append([label, system, f"error: {op['error'][:140]}", "", "", "", ""])
                 continue
             found = op.get("sockets", op.get("replies"))
             wire = op.get("wire_bytes_per_op")
+            collected = op.get("gc_s_per_op")
             rows.append(
                 [
                     label,
@@ -1106,6 +1136,7 @@ def _scale(results: dict[str, Any]) -> list[str]:
                     f"{op['runs']} runs)",
                     _fmt(found),
                     " / ".join(f"{c:.2f}" for c in op["cpu_s_per_op"]),
+                    " / ".join(f"{c:.2f}" for c in collected) if collected else "",
                     f"{wire / 1e6:.2f} MB" if isinstance(wire, int | float) else "",
                 ]
             )
@@ -1133,14 +1164,45 @@ def _scale(results: dict[str, Any]) -> list[str]:
                 "seconds: median (min to max)",
                 "sockets / replies",
                 "CPU s per op, node 0 / 1 / 2",
+                "of which garbage collector",
                 "wire per op",
             ],
             rows,
         ),
         "",
+        *_scale_floors(scale),
         "![scale operations](results/scale.png)",
         "",
     ]
+
+
+def _scale_floors(scale: dict[str, Any]) -> list[str]:
+    """What a Python node cannot do faster, measured in the same run."""
+    lines = []
+    floor = (scale.get("floor") or {}).get("ack_local")
+    if floor and "error" not in floor:
+        lines += [
+            f"- **Floor of a broadcast with acks**: python-socketio alone (its own "
+            f"`AsyncManager`, no broker, one node) emitting with a callback to "
+            f"{floor['replies']:,} of the same loopback sockets until each answered takes "
+            f"**{floor['median_s']:.3f} s** (median of {floor['runs']}), "
+            f"{floor['cpu_s']:.3f} s of CPU of which {floor['gc_s']:.3f} s in CPython's "
+            "garbage collector. Every node of a cluster does at least that for its own "
+            "sockets, whatever carries the acks between nodes.",
+        ]
+    stages = scale.get("fetch_stages")
+    if stages:
+        ms = stages["median_ms"]
+        lines += [
+            f"- **Stages of a `fetch_sockets()` answer** ({stages['sockets']:,} sockets, "
+            f"{stages['bytes'] / 1e6:.1f} MB of msgpack; medians, in one process): describing "
+            f"the sockets {ms['describe']} ms and encoding the answer {ms['encode']} ms (each "
+            f"answering node), decoding it {ms['decode']} ms and building the "
+            f"`RemoteSocket` objects {ms['build']} ms (the asking node, per answer).",
+        ]
+    if lines:
+        lines.append("")
+    return lines
 
 
 def _errors(results: dict[str, Any]) -> list[str]:

@@ -150,3 +150,50 @@ def test_notes_measured_separately_close_the_results(tmp_path: Path) -> None:
     (tmp_path / "10-a.md").write_text("### A\n\nfirst\n")
     text = measured_separately(tmp_path)
     assert text.index("## Measured separately") < text.index("### A") < text.index("### B")
+
+
+def _scale_op(seconds: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "median_s": seconds,
+        "min_s": seconds,
+        "max_s": seconds,
+        "runs": 5,
+        "replies": 30000,
+        "cpu_s_per_op": [0.5, 0.5, 0.5],
+        "wire_bytes_per_op": 1000,
+        **extra,
+    }
+
+
+def test_an_ack_target_under_the_measured_floor_says_so() -> None:
+    results = results_with([])
+    results["machine"] = {"nproc": 2}
+    results["scale"] = {
+        "nodes": 3,
+        "sockets_per_node": 10000,
+        "rss_per_socket_kb": 5.0,
+        "rss_growth_mb": [50.0, 50.0, 50.0],
+        "connect_s_per_node": [1.0, 1.0, 1.0],
+        "broadcast_with_ack_all": _scale_op(1.0, gc_s_per_op=[0.1, 0.3, 0.3]),
+        "ours-gc-frozen": {"broadcast_with_ack_all": _scale_op(0.8)},
+        "node": {"broadcast_with_ack_all": _scale_op(0.3)},
+        "floor": {
+            "ack_local": {**_scale_op(0.4), "replies": 10000, "cpu_s": 0.4, "gc_s": 0.2},
+        },
+        "fetch_stages": {
+            "sockets": 10000,
+            "bytes": 4_000_000,
+            "median_ms": {"describe": 36.0, "encode": 18.0, "decode": 45.0, "build": 20.0},
+        },
+    }
+    text = "\n".join(report._sending_targets(results))
+    row = next(line for line in text.splitlines() if "emit_with_ack to all" in line)
+    # 0.4 s per node, 3 nodes on 2 cores: 0.6 s, more than Node's 0.3 s
+    assert "with `gc.freeze()` 0.800 s" in row
+    assert "0.400 s for one node's sockets, 0.600 s for 3 nodes on 2 cores" in row
+    assert row.endswith("**not met** (below the floor) |")
+    section = "\n".join(report._scale(results))
+    assert "| emit_with_ack to every socket | ours, `gc.freeze()` | **0.800**" in section
+    assert "0.10 / 0.30 / 0.30" in section
+    assert "takes **0.400 s**" in section and "0.200 s in CPython's garbage collector" in section
+    assert "decoding it 45.0 ms" in section
