@@ -145,3 +145,36 @@ async def test_a_first_frame_goes_out_at_once_and_the_rest_of_its_iteration_toge
         assert len(writes) == 2 and writes[1].count(b"\x81") == 19
     finally:
         await client.sio.disconnect()
+
+
+async def test_past_the_immediate_writes_a_first_frame_waits_for_the_iteration_end(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socketio_cloud import direct_frames
+
+    client = await connect_client(node, "c")
+    try:
+        await node.sio.emit("warm-up", 0)
+        await client.wait_for("warm-up")
+        monkeypatch.setattr(direct_frames, "IMMEDIATE_WRITES", 0)
+        writes: list[bytes] = []
+        eio_sid = node.sio.manager.eio_sid_from_sid(client.sid(), "/")
+        protocol = _direct(node).connections[eio_sid].asgi_send.__self__
+        real_write = protocol.transport.write
+
+        def counting_write(data: bytes) -> None:
+            writes.append(data)
+            real_write(data)
+
+        protocol.transport.write = counting_write
+        try:
+            for i in range(3):
+                node.manager._deliver("/", BroadcastOptions(), ["late", i])
+            assert writes == []  # nothing before the end of the iteration
+            await client.wait_for("late", 3)
+        finally:
+            protocol.transport.write = real_write
+        assert [args[0] for args in client.received("late")] == [0, 1, 2]
+        assert len(writes) == 1 and writes[0].count(b"\x81") == 3
+    finally:
+        await client.sio.disconnect()

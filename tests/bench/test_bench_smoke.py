@@ -66,3 +66,34 @@ def test_quick_run_prints_one_complete_result_per_regime() -> None:
         assert {"receiver", "sender", "clients"} <= set(result["cpu_s"])
         assert isinstance(result["cpu_us_per_delivery"], float)
         assert isinstance(result["events_per_s"], float)
+
+
+def test_scale_floor_and_frozen_collector_runs_complete() -> None:
+    require_service(shutil.which("redis-server") is not None, "redis-server is not installed")
+    command = [
+        sys.executable,
+        "-m",
+        "bench.scale",
+        "--sockets",
+        "40",
+        "--systems",
+        "ours-gc-frozen,floor,ours",
+    ]
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    result = events[-1]["result"]
+    for measured in (result, result["ours-gc-frozen"]):
+        assert "error" not in measured, measured.get("error")
+        ack = measured["broadcast_with_ack_all"]
+        assert ack["replies"] == 3 * 40
+        assert len(ack["gc_s_per_op"]) == 3
+        assert measured["fetch_sockets_all"]["sockets"] == 3 * 40
+    floor = result["floor"]["ack_local"]
+    assert floor["replies"] == 40 and floor["runs"] == 5
+    assert floor["gc_s"] <= floor["cpu_s"] + 0.01
+    stages = result["fetch_stages"]
+    assert stages["sockets"] == 40 and stages["bytes"] > 40 * 100
+    assert set(stages["median_ms"]) == {"describe", "encode", "decode", "build"}
