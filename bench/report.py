@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -574,9 +575,15 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
     flushed_q = get(queued, "burst", "flushed_events_per_s")
     sent_node = get(node, "burst", "send_events_per_s")
     cpu_q, cpu_node = get(queued, "burst", "cpu_us_per_sent"), get(node, "burst", "cpu_us_per_sent")
+    # like with like: the default sender awaits each emit, as "before" did; a queued
+    # sender hands the receiver its burst ten times faster
     recv_b, recv_before = (
-        get(queued, "burst", "cpu_us_per_delivery"),
+        get(ours, "burst", "cpu_us_per_delivery"),
         get(before, "burst", "cpu_us_per_delivery"),
+    )
+    recv_s, recv_s_before = (
+        get(ours, "steady", "cpu_us_per_delivery"),
+        get(before, "steady", "cpu_us_per_delivery"),
     )
     first, first_node = (
         get(ours, "steady", "first_latency_ms", "p50"),
@@ -598,9 +605,18 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
             verdict(at_most(cpu_q, cpu_node)),
         ],
         [
-            "receiving node no worse (burst µs CPU per delivery)",
-            f"{_fmt(recv_b)} vs before {_fmt(recv_before)}",
-            verdict(at_most(recv_b, None if recv_before is None else recv_before * 1.1)),
+            "receiving node no worse (µs CPU per delivery, burst / steady; within 10 %)",
+            f"{_fmt(recv_b)} / {_fmt(recv_s)} vs before {_fmt(recv_before)} / "
+            f"{_fmt(recv_s_before)} (behind the queued sender: "
+            f"{_fmt(get(queued, 'burst', 'cpu_us_per_delivery'))} / "
+            f"{_fmt(get(queued, 'steady', 'cpu_us_per_delivery'))})",
+            verdict(
+                None
+                if recv_before is None or recv_s_before is None
+                else bool(
+                    at_most(recv_b, recv_before * 1.1) and at_most(recv_s, recv_s_before * 1.1)
+                )
+            ),
         ],
         [
             "first delivery p50 at 20/s ≤ Node's (ms)",
@@ -610,7 +626,7 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
             ", redis-py "
             f"{_fmt(get('raw-redis-streams-python', 'steady', 'first_latency_ms', 'p50'), 2)}; "
             f"python-socketio {_fmt(get(pysio, 'steady', 'first_latency_ms', 'p50'), 2)})",
-            verdict(at_most(first, first_node)),
+            verdict(at_most(first, first_node)) + _within_client_floor(first, first_node, get),
         ],
     ]
     latency = (results.get("aws_latency") or {}).get("settings") or []
@@ -712,6 +728,22 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
         "",
         *_first_delivery(results),
     ]
+
+
+def _within_client_floor(
+    first: float | None, first_node: float | None, get: Callable[..., float | None]
+) -> str:
+    """Whether what our first delivery lacks to Node's is no more than what the broker hop
+    alone costs more from Python (redis-py) than from Node's client, measured in the run."""
+    raw_node = get("raw-redis-streams", "steady", "first_latency_ms", "p50")
+    raw_python = get("raw-redis-streams-python", "steady", "first_latency_ms", "p50")
+    if None in (first, first_node, raw_node, raw_python):
+        return ""
+    assert first is not None and first_node is not None
+    assert raw_node is not None and raw_python is not None
+    if first <= first_node or first - first_node > raw_python - raw_node:
+        return ""
+    return " (the gap is within the raw XADD→XREAD difference between the two clients)"
 
 
 def _first_delivery(results: dict[str, Any]) -> list[str]:
