@@ -131,3 +131,20 @@ async def test_bounded_returns_the_result_or_times_out_and_cancels() -> None:
     with pytest.raises(asyncio.TimeoutError):
         await bounded(never, 0.01)
     assert never.cancelled()
+
+
+async def test_report_failure_passes_a_publish_error_on_and_nothing_else() -> None:
+    import asyncio
+
+    from socketio_cloud.runtime import report_failure
+
+    errors: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    done, failed, cancelled = loop.create_future(), loop.create_future(), loop.create_future()
+    for future in (done, failed, cancelled):
+        future.add_done_callback(report_failure(errors.append))
+    done.set_result("1-0")
+    failed.set_exception(TransportError("gone"))
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert [type(error) for error in errors] == [TransportError, asyncio.CancelledError]
