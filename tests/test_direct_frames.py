@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import struct
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import socketio
@@ -114,9 +116,9 @@ def test_only_asgi_servers_under_uvicorn_are_hooked() -> None:
     assert socketio.AsyncServer(async_mode="asgi").eio._async["websocket"] is shared["websocket"]
 
 
-async def test_a_first_frame_goes_out_at_once_and_the_rest_of_its_iteration_together(
-    node: Node,
-) -> None:
+@contextlib.asynccontextmanager
+async def recorded_writes(node: Node) -> AsyncIterator[tuple[Any, list[bytes]]]:
+    """A warmed-up client of ``node`` and the bytes written to its connection meanwhile."""
     client = await connect_client(node, "c")
     try:
         await node.sio.emit("warm-up", 0)
@@ -132,19 +134,26 @@ async def test_a_first_frame_goes_out_at_once_and_the_rest_of_its_iteration_toge
 
         protocol.transport.write = counting_write
         try:
-            node.manager._deliver("/", BroadcastOptions(), ["burst", 0])
-            # the first frame did not wait for the end of the loop iteration
-            assert len(writes) == 1 and writes[0].count(b"\x81") == 1
-            for i in range(1, 20):  # no await in between: one loop iteration
-                node.manager._deliver("/", BroadcastOptions(), ["burst", i])
-            assert len(writes) == 1
-            await client.wait_for("burst", 20)
+            yield client, writes
         finally:
             protocol.transport.write = real_write
-        assert [args[0] for args in client.received("burst")] == list(range(20))
-        assert len(writes) == 2 and writes[1].count(b"\x81") == 19
     finally:
         await client.sio.disconnect()
+
+
+async def test_a_first_frame_goes_out_at_once_and_the_rest_of_its_iteration_together(
+    node: Node,
+) -> None:
+    async with recorded_writes(node) as (client, writes):
+        node.manager._deliver("/", BroadcastOptions(), ["burst", 0])
+        # the first frame did not wait for the end of the loop iteration
+        assert len(writes) == 1 and writes[0].count(b"\x81") == 1
+        for i in range(1, 20):  # no await in between: one loop iteration
+            node.manager._deliver("/", BroadcastOptions(), ["burst", i])
+        assert len(writes) == 1
+        await client.wait_for("burst", 20)
+        assert [args[0] for args in client.received("burst")] == list(range(20))
+        assert len(writes) == 2 and writes[1].count(b"\x81") == 19
 
 
 async def test_past_the_immediate_writes_a_first_frame_waits_for_the_iteration_end(
@@ -152,29 +161,11 @@ async def test_past_the_immediate_writes_a_first_frame_waits_for_the_iteration_e
 ) -> None:
     from socketio_cloud import direct_frames
 
-    client = await connect_client(node, "c")
-    try:
-        await node.sio.emit("warm-up", 0)
-        await client.wait_for("warm-up")
+    async with recorded_writes(node) as (client, writes):
         monkeypatch.setattr(direct_frames, "IMMEDIATE_WRITES", 0)
-        writes: list[bytes] = []
-        eio_sid = node.sio.manager.eio_sid_from_sid(client.sid(), "/")
-        protocol = _direct(node).connections[eio_sid].asgi_send.__self__
-        real_write = protocol.transport.write
-
-        def counting_write(data: bytes) -> None:
-            writes.append(data)
-            real_write(data)
-
-        protocol.transport.write = counting_write
-        try:
-            for i in range(3):
-                node.manager._deliver("/", BroadcastOptions(), ["late", i])
-            assert writes == []  # nothing before the end of the iteration
-            await client.wait_for("late", 3)
-        finally:
-            protocol.transport.write = real_write
+        for i in range(3):
+            node.manager._deliver("/", BroadcastOptions(), ["late", i])
+        assert writes == []  # nothing before the end of the iteration
+        await client.wait_for("late", 3)
         assert [args[0] for args in client.received("late")] == [0, 1, 2]
         assert len(writes) == 1 and writes[0].count(b"\x81") == 3
-    finally:
-        await client.sio.disconnect()

@@ -56,6 +56,25 @@ async def start_receiver(url: str, names: dict[str, str], received: list[Any]) -
     return receiver
 
 
+@pytest.fixture
+async def pair(names: dict[str, str]) -> AsyncIterator[tuple[RedisStreamsTransport, list[Any]]]:
+    """A publishing transport and what a receiving node got from it, in order."""
+    received: list[Any] = []
+    receiver = await start_receiver(REDIS_URL, names, received)
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await sender.open_publisher()
+    try:
+        yield sender, received
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+def in_stream_order(offsets: list[str | None]) -> bool:
+    ids = [tuple(int(part) for part in str(offset).split("-")) for offset in offsets]
+    return ids == sorted(ids)
+
+
 async def test_own_entries_are_skipped_before_decoding(names: dict[str, str]) -> None:
     received: list[ClusterMessage] = []
 
@@ -80,32 +99,23 @@ async def test_own_entries_are_skipped_before_decoding(names: dict[str, str]) ->
 
 
 async def test_entries_of_one_loop_turn_share_a_pipeline_and_keep_their_order(
-    names: dict[str, str],
+    pair: tuple[RedisStreamsTransport, list[Any]],
 ) -> None:
-    received: list[Any] = []
-    receiver = await start_receiver(REDIS_URL, names, received)
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await sender.open_publisher()
-    try:
-        queued = [sender.publish_soon(numbered("sender", seq)) for seq in range(50)]
-        offsets = await asyncio.gather(*queued)
-        assert sender.stats["xadd"] == 50
-        assert sender.stats["round_trips"] == 1
-        # stream ids grow in publish order
-        ids = [tuple(int(part) for part in str(offset).split("-")) for offset in offsets]
-        assert ids == sorted(ids)
-        # concurrent awaited publishes are pipelined too, in the order they were called
-        offsets = await asyncio.gather(
-            *(sender.publish(numbered("sender", seq)) for seq in range(50, 80))
-        )
-        assert sender.stats["round_trips"] < 1 + 30
-        ids = [tuple(int(part) for part in str(offset).split("-")) for offset in offsets]
-        assert ids == sorted(ids)
-        await wait_until(lambda: len(received) == 80, message="80 entries")
-        assert received == list(range(80))
-    finally:
-        await sender.close()
-        await receiver.close()
+    sender, received = pair
+    queued = [sender.publish_soon(numbered("sender", seq)) for seq in range(50)]
+    offsets = await asyncio.gather(*queued)
+    assert sender.stats["xadd"] == 50
+    assert sender.stats["round_trips"] == 1
+    # stream ids grow in publish order
+    assert in_stream_order(offsets)
+    # concurrent awaited publishes are pipelined too, in the order they were called
+    offsets = await asyncio.gather(
+        *(sender.publish(numbered("sender", seq)) for seq in range(50, 80))
+    )
+    assert sender.stats["round_trips"] < 1 + 30
+    assert in_stream_order(offsets)
+    await wait_until(lambda: len(received) == 80, message="80 entries")
+    assert received == list(range(80))
 
 
 async def test_queued_emits_return_at_once_and_arrive_in_order(names: dict[str, str]) -> None:
@@ -154,42 +164,30 @@ async def test_a_queued_emit_failing_after_it_returned_is_reported_by_flush(
 
 
 async def test_an_awaited_publish_on_an_idle_node_is_sent_first_and_the_rest_follow(
-    names: dict[str, str],
+    pair: tuple[RedisStreamsTransport, list[Any]],
 ) -> None:
-    received: list[Any] = []
-    receiver = await start_receiver(REDIS_URL, names, received)
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await sender.open_publisher()
-    try:
-        first = asyncio.ensure_future(sender.publish(numbered("sender", 0)))
-        await asyncio.sleep(0)  # the first is on its way, from its caller's task
-        assert sender._writer is not None and not isinstance(sender._writer, asyncio.Task)
-        # queued while it is in flight: sent after it, together
-        rest = [sender.publish_soon(numbered("sender", seq)) for seq in range(1, 6)]
-        offsets = [await first, *await asyncio.gather(*rest)]
-        ids = [tuple(int(part) for part in str(offset).split("-")) for offset in offsets]
-        assert ids == sorted(ids)
-        assert sender.stats["round_trips"] == 2
-        await wait_until(lambda: len(received) == 6, message="6 entries")
-        assert received == list(range(6))
-    finally:
-        await sender.close()
-        await receiver.close()
+    sender, received = pair
+    first = asyncio.ensure_future(sender.publish(numbered("sender", 0)))
+    await asyncio.sleep(0)  # the first is on its way, from its caller's task
+    assert sender._writer is not None and not isinstance(sender._writer, asyncio.Task)
+    # queued while it is in flight: sent after it, together
+    rest = [sender.publish_soon(numbered("sender", seq)) for seq in range(1, 6)]
+    offsets = [await first, *await asyncio.gather(*rest)]
+    assert in_stream_order(offsets)
+    assert sender.stats["round_trips"] == 2
+    await wait_until(lambda: len(received) == 6, message="6 entries")
+    assert received == list(range(6))
 
 
-async def test_close_waits_for_an_awaited_publish_on_its_way(names: dict[str, str]) -> None:
-    received: list[Any] = []
-    receiver = await start_receiver(REDIS_URL, names, received)
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await sender.open_publisher()
-    try:
-        publishing = asyncio.ensure_future(sender.publish(numbered("sender", 7)))
-        await asyncio.sleep(0)
-        await sender.close()
-        assert await publishing is not None
-        await wait_until(lambda: received == [7], message="the entry")
-    finally:
-        await receiver.close()
+async def test_close_waits_for_an_awaited_publish_on_its_way(
+    pair: tuple[RedisStreamsTransport, list[Any]],
+) -> None:
+    sender, received = pair
+    publishing = asyncio.ensure_future(sender.publish(numbered("sender", 7)))
+    await asyncio.sleep(0)
+    await sender.close()
+    assert await publishing is not None
+    await wait_until(lambda: received == [7], message="the entry")
 
 
 async def test_a_failed_awaited_publish_raises_and_the_next_one_is_sent(

@@ -422,9 +422,7 @@ class RedisStreamsTransport(Transport, SessionStore):
         PUBLISH of its payload (ephemeral messages), packed at once (bytes are all the
         outbox keeps of it until it is sent)."""
         if message.uid != protocol.EMITTER_UID and is_ephemeral(message):
-            payload = protocol.encode(message)
-            self._check_size(len(payload))
-            return self._publish_command(self.public_channel(message.nsp), payload, outcome)
+            return self._publish_command(self.public_channel(message.nsp), message, outcome)
         fields = entry_fields(message)
         key = self.stream_for(message.nsp)
         head = self._xadd_heads.get((key, len(fields)))
@@ -444,8 +442,12 @@ class RedisStreamsTransport(Transport, SessionStore):
         self._check_size(size)
         return key, False, b"".join(parts), outcome
 
-    @staticmethod
-    def _publish_command(channel: str, payload: bytes, outcome: _Outcome) -> _Command:
+    def _publish_command(
+        self, channel: str, message: ClusterMessage, outcome: _Outcome
+    ) -> _Command:
+        """A PUBLISH of ``message``'s msgpack envelope to ``channel`` (requests, responses)."""
+        payload = protocol.encode(message)
+        self._check_size(len(payload))
         return channel, True, _resp(b"PUBLISH", channel, payload), outcome
 
     def _queue(self, command: _Command) -> None:
@@ -545,18 +547,14 @@ class RedisStreamsTransport(Transport, SessionStore):
         message: ClusterMessage,
         on_error: Callable[[BaseException], None],
     ) -> bool:
-        payload = protocol.encode(message)
-        self._check_size(len(payload))
         channel = self.response_channel(message.nsp, requester_uid)
-        self._queue(self._publish_command(channel, payload, on_error))
+        self._queue(self._publish_command(channel, message, on_error))
         return True
 
     async def publish_response(self, requester_uid: str, message: ClusterMessage) -> None:
-        payload = protocol.encode(message)
-        self._check_size(len(payload))
         result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         channel = self.response_channel(message.nsp, requester_uid)
-        self._queue(self._publish_command(channel, payload, result))
+        self._queue(self._publish_command(channel, message, result))
         await result
 
     async def server_count(self, namespace: str) -> int:
