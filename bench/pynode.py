@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import socketio
@@ -422,6 +423,32 @@ class Node:
         )
 
 
+@contextlib.contextmanager
+def profiling_command(cmd: Any) -> Iterator[None]:
+    """With ``BENCH_PROFILE_COMMANDS`` (comma-separated command names) and
+    ``BENCH_PROFILE_DIR``: a cProfile dump of each such command, taken only while it runs
+    (``pynode-<pid>-<cmd>-<n>.prof``), so that connecting the sockets stays out of it."""
+    names = os.environ.get("BENCH_PROFILE_COMMANDS", "")
+    profile_dir = os.environ.get("BENCH_PROFILE_DIR")
+    if not profile_dir or cmd not in names.split(","):
+        yield
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        _profiled[cmd] = _profiled.get(cmd, 0) + 1
+        name = f"pynode-{os.getpid()}-{cmd}-{_profiled[cmd]}.prof"
+        profiler.dump_stats(os.path.join(profile_dir, name))
+
+
+_profiled: dict[str, int] = {}
+
+
 async def read_commands(node: Node) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
@@ -436,7 +463,8 @@ async def read_commands(node: Node) -> None:
         if command.get("cmd") == "exit":
             return
         try:
-            await node.command(command)
+            with profiling_command(command.get("cmd")):
+                await node.command(command)
         except Exception as exc:
             logger.exception("command %s failed", command.get("cmd"))
             emit_event("error", error=f"{command.get('cmd')}: {exc!r}")
@@ -507,7 +535,7 @@ def run() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")
-    if profile_dir:
+    if profile_dir and not os.environ.get("BENCH_PROFILE_COMMANDS"):
         # where a node's CPU goes: one cProfile dump per node process, written at exit
         import cProfile
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import engineio
 import pytest
 import socketio
 
@@ -120,6 +121,63 @@ def test_handler_tables_of_an_unexpected_shape_are_ignored() -> None:
     server.namespace_handlers = None
     server.namespaces = "/"
     assert compat.served_namespaces(server) == set()
+
+
+async def test_session_reader_reads_what_get_session_returns() -> None:
+    server = socketio.AsyncServer(async_mode="asgi")
+    socket = engineio.async_socket.AsyncSocket(server.eio, "e1")
+    server.eio.sockets["e1"] = socket
+    sid = await server.manager.connect("e1", "/chat")
+    read = compat.session_reader(server, "/chat")
+    assert read is not None
+    session = await server.get_session(sid, namespace="/chat")
+    session["name"] = "alice"
+    assert read("e1") is session
+    with pytest.raises(KeyError):
+        read("unknown")
+    socket.closed = True
+    with pytest.raises(KeyError):
+        read("e1")
+
+
+class _OwnSessions(socketio.AsyncServer):
+    async def get_session(self, sid: str, namespace: str | None = None) -> Any:
+        return {"from": "a store"}
+
+
+def _instance_override(server: socketio.AsyncServer) -> None:
+    async def get_session(sid: str, namespace: str | None = None) -> Any:
+        return {}
+
+    server.get_session = get_session  # type: ignore[method-assign]
+
+
+def _engineio_override(server: socketio.AsyncServer) -> None:
+    async def get_session(eio_sid: str) -> Any:
+        return {}
+
+    server.eio.get_session = get_session  # type: ignore[method-assign]
+
+
+def _internals_off(server: socketio.AsyncServer) -> None:
+    server.manager.socketio_internals = False
+
+
+@pytest.mark.parametrize(
+    ("server_class", "change"),
+    [
+        (_OwnSessions, lambda server: None),
+        (socketio.AsyncServer, _instance_override),
+        (socketio.AsyncServer, _engineio_override),
+        (socketio.AsyncServer, _internals_off),
+    ],
+)
+def test_session_reader_leaves_overridden_sessions_to_get_session(
+    server_class: type[socketio.AsyncServer], change: Callable[[socketio.AsyncServer], None]
+) -> None:
+    server = server_class(async_mode="asgi")
+    change(server)
+    assert compat.session_reader(server, "/") is None
 
 
 def test_forget_pending_drops_the_sid_and_empty_namespaces() -> None:

@@ -29,7 +29,7 @@ from .exceptions import (
     ServerSideEmitTimeout,
     TransportError,
 )
-from .local import Fanout, Handler, only_sids_of
+from .local import MANY_SOCKETS, Fanout, Handler, only_sids_of
 from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
 from .protocol import BroadcastOptions, ClusterMessage, MessageType
@@ -39,10 +39,6 @@ from .requests import AckRequest, PendingRequest
 from .server_events import NO_REPLY
 
 __all__ = ["ClusterManager", "ClusterOptions", "RemoteSocket"]
-
-# From this many sockets on, a fetch builds its lists with the garbage collector paused
-# (see protocol.gc_paused).
-_MANY_SOCKETS = 1000
 
 
 class ClusterOptions(TypedDict, total=False):
@@ -371,18 +367,17 @@ class ClusterManager(ClusterNode, Selector):
             self._requests.close(request_id)
 
     async def _fetch_sockets(self, namespace: str, opts: BroadcastOptions) -> list[RemoteSocket]:
+        def snapshots(details: list[dict[str, Any]]) -> list[RemoteSocket]:
+            return self._remote_sockets(namespace, details)
+
         if opts.flags.get("local"):
-            return self._remote_sockets(
-                namespace, await self._local_socket_details(namespace, opts)
-            )
+            return await self._use_local_socket_details(namespace, opts, snapshots)
         local: list[RemoteSocket] | None = None
 
         async def describe_local() -> None:
             # while the other nodes describe theirs
             nonlocal local
-            local = self._remote_sockets(
-                namespace, await self._local_socket_details(namespace, opts)
-            )
+            local = await self._use_local_socket_details(namespace, opts, snapshots)
 
         responses = await self._request(
             namespace,
@@ -392,16 +387,14 @@ class ClusterManager(ClusterNode, Selector):
             FetchSocketsTimeout,
             lambda found: (local or []) + found,
             meanwhile=describe_local,
-            convert=lambda found: self._remote_sockets(namespace, found),
+            convert=snapshots,
         )
         if local is None:  # no other node to ask
-            local = self._remote_sockets(
-                namespace, await self._local_socket_details(namespace, opts)
-            )
+            local = await self._use_local_socket_details(namespace, opts, snapshots)
         return local + responses
 
     def _remote_sockets(self, namespace: str, found: list[dict[str, Any]]) -> list[RemoteSocket]:
-        if len(found) < _MANY_SOCKETS:
+        if len(found) < MANY_SOCKETS:
             return [self._remote_socket(namespace, details) for details in found]
         with protocol.gc_paused():
             return [self._remote_socket(namespace, details) for details in found]
@@ -493,24 +486,27 @@ class ClusterManager(ClusterNode, Selector):
 
     async def _answer_fetch(self, message: ClusterMessage) -> None:
         namespace = message.nsp
-        sockets = await self._local_socket_details(namespace, message.options())
-        data = {"requestId": message.request_id, "sockets": sockets}
 
-        def without_session_data() -> ClusterMessage:
-            # a session holds something msgpack cannot carry: report the sockets without it
-            self.logger.warning(
-                "socket data of %s is not serializable; sending it empty", namespace
+        def answer(sockets: list[dict[str, Any]]) -> None:
+            data = {"requestId": message.request_id, "sockets": sockets}
+
+            def without_session_data() -> ClusterMessage:
+                # a session holds something msgpack cannot carry: report the sockets without it
+                self.logger.warning(
+                    "socket data of %s is not serializable; sending it empty", namespace
+                )
+                for socket in sockets:
+                    socket["data"] = {}
+                return ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data)
+
+            # encoded once, by the transport; only a failure to encode builds the fallback
+            self._respond(
+                message.uid,
+                ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data),
+                unencodable=without_session_data,
             )
-            for socket in sockets:
-                socket["data"] = {}
-            return ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data)
 
-        # encoded once, by the transport; only a failure to encode builds the fallback
-        self._respond(
-            message.uid,
-            ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, self.uid, namespace, data),
-            unencodable=without_session_data,
-        )
+        await self._use_local_socket_details(namespace, message.options(), answer)
 
     async def fetch_sockets(
         self,

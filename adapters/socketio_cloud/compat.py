@@ -14,6 +14,10 @@ that reaches for them (Engine.IO's internals are :mod:`socketio_cloud.fanout`'s)
 - forgetting a disconnected socket in time proportional to its own rooms (the base class
   scans every room of the namespace): the manager's ``pending_connect`` and
   ``pending_disconnect`` tables (:func:`forget_pending`);
+- reading the sessions of thousands of sockets at once (``fetch_sockets``) without a
+  coroutine per socket: the Engine.IO server's ``sockets`` table, read as python-socketio's
+  own ``get_session`` reads it, only where neither server overrides that method
+  (:func:`session_reader`);
 - connection state recovery (:mod:`socketio_cloud.recovery`), only when it is on: the
   CONNECT reply ``{sid, pid}`` and the disconnect reason, seen by wrapping
   ``AsyncServer._send_packet`` and ``AsyncServer._handle_disconnect``
@@ -31,8 +35,9 @@ How it is guarded, as the fan-out seam is:
   once and every touch here takes its public fallback;
 - **shapes**: each touch re-checks that the attribute it reads exists and has the expected
   type or signature, and falls back otherwise;
-- **fallbacks**: no ``auth`` in handshakes; the namespaces that have sockets (plus ``/``) as
-  the served ones; the base class's ``basic_disconnect``;
+- **fallbacks**: no ``auth`` in handshakes; awaiting ``get_session`` for each socket; the
+  namespaces that have sockets (plus ``/``) as the served ones; the base class's
+  ``basic_disconnect``;
 - **switch**: setting a manager's ``socketio_internals`` attribute to False before it is
   given to a server turns every touch off.
 """
@@ -45,6 +50,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import metadata
 from typing import Any
 
+import engineio
+import socketio
 from socketio import packet as sio_packet
 
 from .exceptions import UnsupportedVersionError
@@ -58,6 +65,7 @@ __all__ = [
     "internals_enabled",
     "pre_connect_as",
     "served_namespaces",
+    "session_reader",
     "socketio_version",
 ]
 
@@ -248,6 +256,39 @@ def pre_connect_as(manager: Any, eio_sid: str, namespace: str, sid: str) -> bool
     manager.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
     pending.setdefault(namespace, []).append(sid)
     return True
+
+
+def session_reader(server: Any, namespace: str) -> Callable[[str], Any] | None:
+    """A function that returns the session of a socket of ``namespace`` from its Engine.IO
+    sid, doing what ``await server.get_session(sid, namespace)`` does (KeyError for a socket
+    that is gone) without a coroutine; None, to await ``get_session`` instead, when the
+    server or its Engine.IO server is not python-socketio's own asyncio one or overrides
+    ``get_session``.
+    """
+    if not internals_enabled(getattr(server, "manager", None)):
+        return None
+    eio = getattr(server, "eio", None)
+    sockets = getattr(eio, "sockets", None)
+    if not (
+        isinstance(sockets, dict)
+        and _unchanged(server, "get_session", socketio.AsyncServer.get_session)
+        and _unchanged(eio, "get_session", engineio.AsyncServer.get_session)
+        and _unchanged(eio, "_get_socket", engineio.AsyncServer._get_socket)
+    ):
+        return None
+
+    def read(eio_sid: str) -> Any:
+        socket = sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            raise KeyError(eio_sid)
+        return socket.session.setdefault(namespace, {})
+
+    return read
+
+
+def _unchanged(obj: Any, name: str, original: Any) -> bool:
+    """Whether ``obj.name`` is ``original``: not replaced on the instance or by a subclass."""
+    return name not in getattr(obj, "__dict__", {}) and getattr(type(obj), name, None) is original
 
 
 def served_namespaces(server: Any) -> set[str]:

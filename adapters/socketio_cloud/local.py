@@ -41,6 +41,11 @@ __all__ = [
 ]
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+_T = TypeVar("_T")
+
+#: From this many sockets on, describing them or building their snapshots runs with the
+#: garbage collector paused (see protocol.gc_paused).
+MANY_SOCKETS = 1000
 Fanout = Literal["auto", "queue", "tasks"]
 #: How events reach local clients: ``auto`` writes one prebuilt websocket frame to idle
 #: connections where that is safe and queues the rest (:mod:`socketio_cloud.direct_frames`);
@@ -323,11 +328,43 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self, namespace: str, opts: BroadcastOptions
     ) -> list[dict[str, Any]]:
         """Node's description of each selected local socket (``fetch_sockets``)."""
+        return await self._use_local_socket_details(namespace, opts, list)
+
+    async def _use_local_socket_details(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        use: Callable[[list[dict[str, Any]]], _T],
+    ) -> _T:
+        """What ``use`` makes of Node's description of each selected local socket. With
+        thousands of sockets it runs with the garbage collector paused, and the
+        descriptions are freed before the collector runs again (unless ``use`` keeps them):
+        it never walks those short-lived objects."""
         selected = self._select(namespace, opts)
-        if len(selected) < 1000:
-            return [await self._socket_details(namespace, sid) for sid, _ in selected]
-        with protocol.gc_paused():  # thousands of dicts at once: see gc_paused
-            return [await self._socket_details(namespace, sid) for sid, _ in selected]
+        read_session = compat.session_reader(self.server, namespace)
+        if read_session is None:
+            sessions = [await self._session(namespace, sid) for sid, _ in selected]
+        else:
+            sessions = [_session_or_empty(read_session, eio_sid) for _, eio_sid in selected]
+        if len(selected) < MANY_SOCKETS:
+            return use(self._describe(namespace, selected, sessions))
+        with protocol.gc_paused():
+            return use(self._describe(namespace, selected, sessions))
+
+    def _describe(
+        self, namespace: str, selected: list[tuple[str, str]], sessions: list[Any]
+    ) -> list[dict[str, Any]]:
+        handshake_of = self._handshake_of
+        rooms_of = self._sid_rooms.get(namespace, {})
+        return [
+            {
+                "id": sid,
+                "handshake": handshake_of(namespace, sid),
+                "rooms": list(rooms_of.get(sid, ())),
+                "data": data,
+            }
+            for (sid, _), data in zip(selected, sessions, strict=True)
+        ]
 
     # ------------------------------------------------------------------ connection recovery
 
@@ -405,7 +442,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         rooms = self.get_rooms(sid, namespace)
         await recovery.save(namespace, Session(sid, pid, rooms, data))
 
-    async def _socket_details(self, namespace: str, sid: str) -> dict[str, Any]:
+    def _handshake_of(self, namespace: str, sid: str) -> dict[str, Any]:
         key = (namespace, sid)
         handshake = self._handshakes.get(key)
         if handshake is None:
@@ -414,18 +451,20 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             handshake = build_handshake(environ, issued_ms=issued, auth=auth)
             if key in self._socket_meta:  # a connected socket: forgotten on disconnect
                 self._handshakes[key] = handshake
-        data: Any = {}
+        return handshake
+
+    async def _session(self, namespace: str, sid: str) -> Any:
         try:
-            data = await self.server.get_session(sid, namespace=namespace)
+            return await self.server.get_session(sid, namespace=namespace)
         except Exception:
-            data = {}
-        rooms = self.get_rooms(sid, namespace)
-        return {
-            "id": sid,
-            "handshake": handshake,
-            "rooms": rooms,
-            "data": data,
-        }
+            return {}
+
+
+def _session_or_empty(read_session: Callable[[str], Any], eio_sid: str) -> Any:
+    try:
+        return read_session(eio_sid)
+    except Exception:
+        return {}
 
 
 def plain_event_text(packet_class: Any, namespace: str | None, event_args: list[Any]) -> str | None:

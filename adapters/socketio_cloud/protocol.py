@@ -35,6 +35,7 @@ __all__ = [
     "ClusterMessage",
     "Limits",
     "MessageType",
+    "PackedMap",
     "decode",
     "decode_data",
     "decode_json",
@@ -275,7 +276,33 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _unpack(raw: bytes, limits: Limits) -> Any:
+class PackedMap(bytes):
+    """A msgpack map left encoded until it is read: the ``handshake`` of each socket in a
+    large ``fetch_sockets`` answer. Handshakes are most of such an answer's bytes and most
+    of its objects, and few callers read them; :class:`~socketio_cloud.RemoteSocket` unpacks
+    one when its ``handshake`` is first read. Being bytes, it is not a container the garbage
+    collector tracks."""
+
+    __slots__ = ()
+
+    def unpack(self) -> dict[str, Any]:
+        """The map. Raises :class:`DecodeError` if its contents are not valid msgpack text
+        (its structure was checked when it was set aside)."""
+        try:
+            value = msgpack.unpackb(self, raw=False, timestamp=3, strict_map_key=True)
+        except Exception as exc:
+            raise DecodeError(f"invalid msgpack: {exc}") from None
+        if not isinstance(value, dict):  # pragma: no cover - only maps are set aside
+            raise DecodeError("expected a map")
+        return value
+
+
+# msgpack's first byte of a map (fixmap, map 16, map 32) and of an array
+_MAP_HEADS: Final = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+_ARRAY_HEADS: Final = frozenset(range(0x90, 0xA0)) | {0xDC, 0xDD}
+
+
+def _unpack(raw: bytes, limits: Limits, *, fetch_response: bool = False) -> Any:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(raw).__name__}")
     if len(raw) > limits.max_message_size:
@@ -283,10 +310,75 @@ def _unpack(raw: bytes, limits: Limits) -> Any:
     try:
         if len(raw) >= LARGE_MESSAGE:
             with gc_paused():
-                return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
+                return _unpack_large(bytes(raw), fetch_response)
         return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
+    except DecodeError:
+        raise
     except Exception as exc:  # msgpack raises many types for hostile input
         raise DecodeError(f"invalid msgpack: {exc}") from None
+
+
+def _unpack_large(raw: bytes, fetch_response: bool) -> Any:
+    """``unpackb``, except that the handshakes of a ``fetch_sockets`` answer's sockets stay
+    packed (:class:`PackedMap`): those of an envelope whose ``type`` (read before its
+    ``data``, as Node and we write it) is FETCH_SOCKETS_RESPONSE, or of a data map when the
+    caller knows it is one (``fetch_response``)."""
+    if raw[0] not in _MAP_HEADS:
+        return msgpack.unpackb(raw, raw=False, timestamp=3, strict_map_key=True)
+    unpacker = msgpack.Unpacker(
+        raw=False, timestamp=3, strict_map_key=True, max_buffer_size=len(raw)
+    )
+    unpacker.feed(raw)
+    value: dict[Any, Any] = {}
+    if fetch_response:
+        value = _unpack_answer_data(unpacker, raw)
+    else:
+        for _ in range(unpacker.read_map_header()):
+            key = _map_key(unpacker)
+            if (
+                key == "data"
+                and value.get("type") == MessageType.FETCH_SOCKETS_RESPONSE
+                and raw[unpacker.tell()] in _MAP_HEADS
+            ):
+                value[key] = _unpack_answer_data(unpacker, raw)
+            else:
+                value[key] = unpacker.unpack()
+    if unpacker.tell() != len(raw):
+        raise DecodeError("extra data after the message")
+    return value
+
+
+def _map_key(unpacker: msgpack.Unpacker) -> Any:
+    key = unpacker.unpack()
+    if type(key) is not str and not isinstance(key, (str, bytes)):
+        raise DecodeError(f"{type(key).__name__} is not allowed for map key")
+    return key
+
+
+def _unpack_answer_data(unpacker: msgpack.Unpacker, raw: bytes) -> dict[Any, Any]:
+    data: dict[Any, Any] = {}
+    for _ in range(unpacker.read_map_header()):
+        key = _map_key(unpacker)
+        if key != "sockets" or raw[unpacker.tell()] not in _ARRAY_HEADS:
+            data[key] = unpacker.unpack()
+            continue
+        sockets: list[Any] = []
+        for _ in range(unpacker.read_array_header()):
+            if raw[unpacker.tell()] not in _MAP_HEADS:
+                sockets.append(unpacker.unpack())  # rejected by validation
+                continue
+            socket: dict[Any, Any] = {}
+            for _ in range(unpacker.read_map_header()):
+                field_name = _map_key(unpacker)
+                start = unpacker.tell()
+                if field_name == "handshake" and raw[start] in _MAP_HEADS:
+                    unpacker.skip()
+                    socket[field_name] = PackedMap(raw[start : unpacker.tell()])
+                else:
+                    socket[field_name] = unpacker.unpack()
+            sockets.append(socket)
+        data[key] = sockets
+    return data
 
 
 def decode(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
@@ -294,9 +386,13 @@ def decode(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
     return validate(_unpack(raw, limits), limits=limits)
 
 
-def decode_data(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Any:
-    """Decode a msgpack ``data`` map (validated later by :func:`validate_parts`)."""
-    return _unpack(raw, limits)
+def decode_data(
+    raw: bytes, *, limits: Limits = DEFAULT_LIMITS, fetch_response: bool = False
+) -> Any:
+    """Decode a msgpack ``data`` map (validated later by :func:`validate_parts`);
+    ``fetch_response``: the data of a FETCH_SOCKETS_RESPONSE, whose sockets' handshakes a
+    large message leaves packed (see :class:`PackedMap`)."""
+    return _unpack(raw, limits, fetch_response=fetch_response)
 
 
 def decode_json(text: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
@@ -453,7 +549,11 @@ def _check_fetch_response(data: dict[str, Any], limits: Limits) -> None:
         handshake = socket.get("handshake")
         if handshake is None:
             socket["handshake"] = {}
-        elif type(handshake) is not dict and not isinstance(handshake, dict):
+        elif (
+            type(handshake) is not dict
+            and type(handshake) is not PackedMap
+            and not isinstance(handshake, dict)
+        ):
             raise DecodeError("socket.handshake must be a map")
 
 

@@ -2,29 +2,54 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import FrozenInstanceError
+from typing import Any, NoReturn
 
+from .exceptions import DecodeError
 from .operators import BroadcastOperator, OperationTarget
+from .protocol import PackedMap
+
+logger = logging.getLogger("socketio_cloud")
 
 __all__ = ["RemoteSocket"]
 
+_FIELDS = ("id", "namespace", "rooms", "data", "handshake")
 
-@dataclass(frozen=True)
+
 class RemoteSocket:
     """A snapshot of one socket (``id``, ``rooms``, ``data``, ``handshake``) whose methods act
-    on the live socket through the cluster, like Node's ``RemoteSocket``.
+    on the live socket through the cluster, like Node's ``RemoteSocket``. Immutable; equal to
+    another with the same fields.
 
     ``data`` is the python-socketio session of the socket in its namespace (Node: ``socket.data``).
+    The ``handshake`` of a socket found on another node may arrive packed (a large answer
+    leaves it so); it is unpacked when first read.
     """
+
+    # Slots, not a dataclass's __dict__: a fetch_sockets of a large cluster makes tens of
+    # thousands at once, and each __dict__ would be one more object for the garbage
+    # collector to walk for as long as the caller keeps them.
+    __slots__ = ("_handshake", "_target", "data", "id", "namespace", "rooms")
 
     id: str
     namespace: str
     rooms: frozenset[str]
     data: Any
-    handshake: Mapping[str, Any]
-    _target: OperationTarget = field(repr=False, compare=False)
+    _handshake: Mapping[str, Any] | PackedMap
+    _target: OperationTarget
+
+    def __init__(
+        self,
+        id: str,
+        namespace: str,
+        rooms: frozenset[str],
+        data: Any,
+        handshake: Mapping[str, Any],
+        _target: OperationTarget,
+    ) -> None:
+        _set_fields(self, id, namespace, rooms, data, handshake, _target)
 
     @classmethod
     def _build(
@@ -34,15 +59,52 @@ class RemoteSocket:
         id: str,
         rooms: frozenset[str],
         data: Any,
-        handshake: Mapping[str, Any],
+        handshake: Mapping[str, Any] | PackedMap,
     ) -> RemoteSocket:
-        """Make one without the frozen dataclass's per-field ``__setattr__`` calls: a
-        ``fetch_sockets`` of a large cluster builds tens of thousands at once."""
+        """Make one from checked parts; ``handshake`` may still be packed."""
         socket = object.__new__(cls)
-        socket.__dict__.update(
-            id=id, namespace=namespace, rooms=rooms, data=data, handshake=handshake, _target=target
-        )
+        _set_fields(socket, id, namespace, rooms, data, handshake, target)
         return socket
+
+    @property
+    def handshake(self) -> Mapping[str, Any]:
+        """Node's ``socket.handshake``: headers, time, address, url, query, auth..."""
+        held = self._handshake
+        if not isinstance(held, PackedMap):
+            return held
+        try:
+            handshake: Mapping[str, Any] = held.unpack()
+        except DecodeError as exc:
+            # its structure was checked when it arrived; only its text can be broken
+            logger.warning("handshake of socket %s cannot be read (%s); empty", self.id, exc)
+            handshake = {}
+        _set_handshake(self, handshake)
+        return handshake
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, RemoteSocket)
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+
+    # the fields include maps: no hash, as for the frozen dataclass this class was
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            RemoteSocket._build,
+            (self._target, self.namespace, self.id, self.rooms, self.data, self._handshake),
+        )
 
     @property
     def _operator(self) -> BroadcastOperator:
@@ -69,3 +131,30 @@ class RemoteSocket:
     async def disconnect(self, close: bool = False) -> None:
         """Disconnect this socket from its namespace (``close=True``: the whole connection)."""
         await self._operator.disconnect_sockets(close)
+
+
+# The slots' own setters: __setattr__ refuses every assignment.
+_slots = vars(RemoteSocket)
+_set_id = _slots["id"].__set__
+_set_namespace = _slots["namespace"].__set__
+_set_rooms = _slots["rooms"].__set__
+_set_data = _slots["data"].__set__
+_set_handshake = _slots["_handshake"].__set__
+_set_target = _slots["_target"].__set__
+
+
+def _set_fields(
+    socket: RemoteSocket,
+    id: str,
+    namespace: str,
+    rooms: frozenset[str],
+    data: Any,
+    handshake: Mapping[str, Any] | PackedMap,
+    target: OperationTarget,
+) -> None:
+    _set_id(socket, id)
+    _set_namespace(socket, namespace)
+    _set_rooms(socket, rooms)
+    _set_data(socket, data)
+    _set_handshake(socket, handshake)
+    _set_target(socket, target)

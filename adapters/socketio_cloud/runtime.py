@@ -14,6 +14,7 @@ tasks are owned and stopped with :mod:`socketio_cloud.tasks`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import random
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .exceptions import DecodeError
-from .protocol import ClusterMessage
+from .protocol import LARGE_MESSAGE, RESPONSE_TYPES, ClusterMessage
 from .transport import MessageHandler
 
 __all__ = ["Backoff", "Inbox", "LinkState", "bounded", "log_rejected", "report_failure"]
@@ -194,22 +195,52 @@ class Inbox:
         self,
         decode: Callable[[], ClusterMessage | Awaitable[ClusterMessage | None] | None],
         offset: str | None = None,
+        *,
+        size: int | None = None,
     ) -> None:
         """Decode one received item and deliver the message it holds, if any.
 
         ``decode`` may be a coroutine function (a decoder that fetches an offloaded payload).
+        ``size``: the item's size in bytes, if the transport knows it. A large response (a
+        ``fetch_sockets`` answer from a node with thousands of sockets) is then decoded and
+        handled with the garbage collector paused, and what decoding built is freed before
+        it runs again, so that it never walks those objects.
         """
+        if size is not None and size >= LARGE_MESSAGE and gc.isenabled():
+            gc.disable()
+            try:
+                await self._accept(decode, offset, paused=True)
+            finally:
+                gc.enable()
+        else:
+            await self._accept(decode, offset, paused=False)
+
+    async def _accept(
+        self,
+        decode: Callable[[], ClusterMessage | Awaitable[ClusterMessage | None] | None],
+        offset: str | None,
+        paused: bool,
+    ) -> None:
         try:
             decoded = decode()
-            message = await decoded if inspect.isawaitable(decoded) else decoded
+            if inspect.isawaitable(decoded):
+                if paused:  # a decoder that waits on the network: not with the collector off
+                    gc.enable()
+                    paused = False
+                decoded = await decoded
+            message = decoded
         except DecodeError as exc:
             self.reject(exc)
             return
         except Exception as exc:  # whatever a hostile message provokes, keep consuming
             self.reject(f"{type(exc).__name__}: {exc}")
             return
-        if message is not None:
-            await self.deliver(message, offset)
+        if message is None:
+            return
+        if paused and message.type not in RESPONSE_TYPES:
+            # only a response is handled without waiting on anything
+            gc.enable()
+        await self.deliver(message, offset)
 
     async def deliver(self, message: ClusterMessage, offset: str | None = None) -> None:
         """Deliver an already decoded message (unless it is the node's own)."""

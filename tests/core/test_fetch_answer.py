@@ -7,7 +7,8 @@ import gc
 from typing import Any
 
 from socketio_cloud import protocol
-from socketio_cloud.protocol import ClusterMessage, MessageType
+from socketio_cloud.local import MANY_SOCKETS
+from socketio_cloud.protocol import BroadcastOptions, ClusterMessage, MessageType
 from tests.core.conftest import PEER_A, CoreNode
 
 ALL = {"rooms": [], "except": [], "flags": {}}
@@ -68,5 +69,33 @@ def test_the_collector_is_paused_only_inside_and_restored() -> None:
     data = {"requestId": "1" * 16, "sockets": sockets}
     raw = protocol.encode(ClusterMessage(MessageType.FETCH_SOCKETS_RESPONSE, PEER_A, "/", data))
     assert len(raw) >= protocol.LARGE_MESSAGE
-    assert protocol.decode(raw).data == data
+    decoded = protocol.decode(raw).data
+    assert decoded is not None
+    # the handshakes of so large an answer stay packed until read
+    assert all(type(s["handshake"]) is protocol.PackedMap for s in decoded["sockets"])
+    unpacked = [{**s, "handshake": s["handshake"].unpack()} for s in decoded["sockets"]]
+    assert {**decoded, "sockets": unpacked} == data
     assert gc.isenabled()
+
+
+async def test_many_local_sockets_are_described_with_the_collector_paused(
+    node: CoreNode,
+) -> None:
+    sids = [await node.connect() for _ in range(MANY_SOCKETS)]
+    collector_on: list[bool] = []
+
+    def use(details: list[dict[str, Any]]) -> list[str]:
+        collector_on.append(gc.isenabled())
+        return [socket["id"] for socket in details]
+
+    described = await node.manager._use_local_socket_details("/", BroadcastOptions(), use)
+    assert described == sids and collector_on == [False] and gc.isenabled()
+    # an answer to another node and the node's own fetch see them all
+    data = await fetch(node, "4" * 16)
+    assert [socket["id"] for socket in data["sockets"]] == sids
+    local = await node.manager.of("/")._with_flag("local", True).fetch_sockets()
+    assert [socket.id for socket in local] == sids and gc.isenabled()
+    # few sockets: the collector is left alone
+    few = BroadcastOptions(rooms=(sids[0],))
+    assert await node.manager._use_local_socket_details("/", few, use) == sids[:1]
+    assert collector_on == [False, True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 
 import pytest
 
@@ -104,13 +105,13 @@ async def test_local_sockets_are_described_while_the_others_answer(node: CoreNod
     sid = await node.connect()
     await node.transport.feed(MessageType.HEARTBEAT, PEER_A)
     described_after_request: list[bool] = []
-    describe = node.manager._local_socket_details
+    describe = node.manager._use_local_socket_details
 
-    async def recording(*args: object) -> list[dict[str, object]]:
+    async def recording(*args: object) -> object:
         described_after_request.append(bool(node.transport.of_type(MessageType.FETCH_SOCKETS)))
         return await describe(*args)  # type: ignore[arg-type]
 
-    node.manager._local_socket_details = recording  # type: ignore[method-assign]
+    node.manager._use_local_socket_details = recording  # type: ignore[method-assign]
     task, request_id = await _fetch_started(node)
     await _answer(node, PEER_A, request_id, "s1")
     # the node's own sockets first, then the answers, as before
@@ -126,5 +127,14 @@ def test_a_remote_socket_built_in_bulk_equals_one_built_field_by_field() -> None
     built = RemoteSocket._build(target, "/", "s", frozenset({"s", "r"}), {"a": 1}, {"h": 1})  # type: ignore[arg-type]
     plain = RemoteSocket(**fields, handshake={"h": 1}, _target=target)  # type: ignore[arg-type]
     assert built == plain and repr(built) == repr(plain)
+    assert repr(plain).startswith("RemoteSocket(id='s', namespace='/', rooms=frozenset({")
+    assert repr(plain).endswith("}), data={'a': 1}, handshake={'h': 1})")
+    assert built != RemoteSocket(**{**fields, "id": "t"}, handshake={"h": 1}, _target=target)  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         built.id = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del built.data
+    with pytest.raises(TypeError):
+        hash(built)
+    copied = copy.copy(built)
+    assert copied == built and copied._target is target

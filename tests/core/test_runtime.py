@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 
 import pytest
 
-from socketio_cloud import protocol
+from socketio_cloud import protocol, runtime
 from socketio_cloud.exceptions import DecodeError, PayloadTooLarge, TransportError
 from socketio_cloud.offload import Offload
 from socketio_cloud.protocol import ClusterMessage, MessageType
@@ -61,6 +63,69 @@ async def test_the_inbox_drops_malformed_input_and_keeps_delivering() -> None:
     await inbox.accept(fetched)
     assert [m.uid for m in received] == ["a" * 16, "a" * 16]
     assert inbox.stats == {"rejected": 2, "delivered": 2, "own": 1}
+
+
+async def test_a_large_response_is_handled_with_the_collector_paused_and_freed_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[MessageType, bool]] = []
+    alive: list[weakref.ref[ClusterMessage]] = []
+    alive_when_enabled: list[bool] = []
+
+    class Collector:
+        """The gc module, noting whether the last message is still alive when the
+        collector is turned back on."""
+
+        isenabled = staticmethod(gc.isenabled)
+        disable = staticmethod(gc.disable)
+
+        @staticmethod
+        def enable() -> None:
+            alive_when_enabled.append(bool(alive) and alive[-1]() is not None)
+            gc.enable()
+
+    monkeypatch.setattr(runtime, "gc", Collector)
+
+    async def on_message(message: ClusterMessage, offset: str | None) -> None:
+        seen.append((message.type, gc.isenabled()))
+        alive.append(weakref.ref(message))
+
+    inbox = Inbox("test", on_message, uid="b" * 16)
+    answer = protocol.encode(
+        ClusterMessage(
+            MessageType.FETCH_SOCKETS_RESPONSE,
+            "a" * 16,
+            "/",
+            {"requestId": "1" * 16, "sockets": []},
+        )
+    )
+    broadcast = protocol.encode(
+        ClusterMessage(
+            MessageType.BROADCAST,
+            "a" * 16,
+            "/",
+            protocol.broadcast_data(protocol.BroadcastOptions(), ["event"]),
+        )
+    )
+
+    async def fetched() -> ClusterMessage:
+        return protocol.decode(answer)
+
+    await inbox.accept(lambda: protocol.decode(answer), size=protocol.LARGE_MESSAGE)
+    # paused while it was handled, and what decoding built was gone when it came back on
+    assert seen == [(MessageType.FETCH_SOCKETS_RESPONSE, False)]
+    assert alive_when_enabled == [False] and gc.isenabled()
+    # what is not a response, or is fetched over the network, or is small, is handled as usual
+    await inbox.accept(lambda: protocol.decode(broadcast), size=protocol.LARGE_MESSAGE)
+    await inbox.accept(fetched, size=protocol.LARGE_MESSAGE)
+    await inbox.accept(lambda: protocol.decode(answer), size=protocol.LARGE_MESSAGE - 1)
+    await inbox.accept(lambda: protocol.decode(b"\xc1"), size=protocol.LARGE_MESSAGE)
+    assert seen[1:] == [
+        (MessageType.BROADCAST, True),
+        (MessageType.FETCH_SOCKETS_RESPONSE, True),
+        (MessageType.FETCH_SOCKETS_RESPONSE, True),
+    ]
+    assert gc.isenabled() and inbox.stats["rejected"] == 1
 
 
 class _Store:

@@ -168,6 +168,12 @@ async def test_remote_socket_methods(
     _, b = clients
     [remote] = await asyncio.to_thread(first.manager.fetch_sockets, b.sid)
     assert remote.handshake["address"]
+    assert (remote.id, remote.namespace, remote.data) == (b.sid, "/", {})
+    assert b.sid in remote.rooms and repr(remote).startswith(f"SyncRemoteSocket(id='{b.sid}'")
+    [again] = await asyncio.to_thread(first.manager.fetch_sockets, b.sid)
+    assert again == remote
+    with pytest.raises(AttributeError):
+        remote.id = "other"  # type: ignore[misc]
     assert await asyncio.to_thread(remote.emit_with_ack, "question", "q1") == "ack q1"
     await asyncio.to_thread(remote.join, "red")
     await wait_until(lambda: "red" in second.sio.rooms(b.sid), message="b in red")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["ServerSideLocal", "bridged"]
 
 Manager = TypeVar("Manager", bound=ClusterManager)
+_T = TypeVar("_T")
 
 
 class ServerSideLocal(ClusterManager):
@@ -76,13 +77,16 @@ class ServerSideLocal(ClusterManager):
     async def _apply_disconnect(self, namespace: str, opts: BroadcastOptions, close: bool) -> None:
         self._server_side._inbox_post(self._server_side._disconnect_local, namespace, opts, close)
 
-    async def _local_socket_details(
-        self, namespace: str, opts: BroadcastOptions
-    ) -> list[dict[str, Any]]:
+    async def _use_local_socket_details(
+        self,
+        namespace: str,
+        opts: BroadcastOptions,
+        use: Callable[[list[dict[str, Any]]], _T],
+    ) -> _T:
         details: list[dict[str, Any]] = await self._on_server_side(
             self._server_side._local_socket_details, namespace, opts
         )
-        return details
+        return use(details)
 
     def _warn_unclosed(self, why: str) -> None:
         if getattr(self, "_state", None) != "ready":

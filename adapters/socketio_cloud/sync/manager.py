@@ -15,9 +15,9 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import FrozenInstanceError, dataclass, field
+from typing import Any, NoReturn, TypeVar
 
 import socketio
 
@@ -612,24 +612,58 @@ class SyncBroadcastOperator:
         self.manager._call(self.operator.disconnect_sockets(close))
 
 
-@dataclass(frozen=True)
 class SyncRemoteSocket:
     """A snapshot of one socket of the cluster (``id``, ``rooms``, ``data``, ``handshake``)
     whose methods act on the live socket, blocking: the sync face of
-    :class:`~socketio_cloud.RemoteSocket`."""
+    :class:`~socketio_cloud.RemoteSocket` (immutable, compared by its fields)."""
 
-    id: str
-    namespace: str
-    rooms: frozenset[str]
-    data: Any
-    handshake: Any
-    _manager: SyncClusterManager = field(repr=False, compare=False)
+    __slots__ = ("_manager", "_socket")
+
+    _socket: RemoteSocket
+    _manager: SyncClusterManager
+
+    def __init__(self, socket: RemoteSocket, manager: SyncClusterManager) -> None:
+        object.__setattr__(self, "_socket", socket)
+        object.__setattr__(self, "_manager", manager)
 
     @classmethod
     def of(cls, socket: RemoteSocket, manager: SyncClusterManager) -> SyncRemoteSocket:
-        return cls(
-            socket.id, socket.namespace, socket.rooms, socket.data, socket.handshake, manager
-        )
+        return cls(socket, manager)
+
+    @property
+    def id(self) -> str:
+        return self._socket.id
+
+    @property
+    def namespace(self) -> str:
+        return self._socket.namespace
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        return self._socket.rooms
+
+    @property
+    def data(self) -> Any:
+        return self._socket.data
+
+    @property
+    def handshake(self) -> Mapping[str, Any]:
+        """Node's ``socket.handshake`` (unpacked when first read, as for RemoteSocket)."""
+        return self._socket.handshake
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __repr__(self) -> str:
+        return "Sync" + repr(self._socket)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, SyncRemoteSocket)
+        return self._socket == other._socket
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def _operator(self) -> SyncBroadcastOperator:

@@ -385,7 +385,7 @@ class AmqpTransport(Transport):
                 # remembered before the core has it: if the connection drops meanwhile,
                 # the broker's second copy must not reach clients again
                 recent.append(body)
-                await inbox.accept(partial(protocol.decode, body, limits=limits))
+                await inbox.accept(partial(protocol.decode, body, limits=limits), size=len(body))
             unacked += 1
             if deliveries.empty() or unacked >= _ACK_BATCH:
                 try:

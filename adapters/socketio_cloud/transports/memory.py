@@ -102,7 +102,10 @@ class MemoryTransport(Transport):
         while True:
             raw = await queue.get()
             self.bus.delivered += 1
-            await inbox.accept(lambda: protocol.decode(raw, limits=self.limits))  # noqa: B023
+            await inbox.accept(
+                lambda: protocol.decode(raw, limits=self.limits),  # noqa: B023
+                size=len(raw),
+            )
 
     async def publish(self, message: ClusterMessage) -> str | None:
         self.bus.send(self._encode(message), sender=message.uid)

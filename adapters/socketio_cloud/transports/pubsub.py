@@ -701,7 +701,9 @@ class PubSubTransport(Transport):
         pointer = what.pointer
         limits = self.limits
         if pointer is None:
-            await self._inbox.accept(lambda: decode_envelope(data, attributes, limits))
+            await self._inbox.accept(
+                lambda: decode_envelope(data, attributes, limits), size=len(data)
+            )
             return
 
         async def fetch_and_decode() -> ClusterMessage:
