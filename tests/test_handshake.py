@@ -40,3 +40,28 @@ def test_handshake_without_environ_or_auth() -> None:
     handshake = build_handshake(None, issued_ms=0, auth="not a map")
     assert handshake["auth"] == {}
     assert handshake["headers"] == {} and handshake["xdomain"] is False
+
+
+def test_handshakes_built_from_the_same_request_shape_share_nothing_mutable() -> None:
+    environ = {"QUERY_STRING": "EIO=4&tag=a&tag=b", "HTTP_USER_AGENT": "tests"}
+    first = build_handshake(environ, issued_ms=1_700_000_000_100)
+    second = build_handshake(environ, issued_ms=1_700_000_000_900)
+    assert first["query"] == second["query"] == {"EIO": "4", "tag": ["a", "b"]}
+    first["query"]["tag"].append("c")
+    first["headers"]["user-agent"] = "changed"
+    assert second["query"] == {"EIO": "4", "tag": ["a", "b"]}
+    assert build_handshake(environ, issued_ms=0)["headers"] == {"user-agent": "tests"}
+    # the same second, and the next one
+    assert first["time"] == second["time"] == js_date_string(1_700_000_000.5)
+    assert js_date_string(1_700_000_001) != first["time"]
+
+
+def test_many_request_shapes_are_all_parsed_right() -> None:
+    # more shapes than the caches hold
+    for index in range(1_500):
+        handshake = build_handshake(
+            {"QUERY_STRING": f"n={index}", f"HTTP_X_{index}": "v"}, issued_ms=index * 1_000
+        )
+        assert handshake["query"] == {"n": str(index)}
+        assert handshake["headers"] == {f"x-{index}": "v"}
+        assert handshake["time"] == js_date_string(index)

@@ -395,9 +395,9 @@ class ClusterManager(ClusterNode, Selector):
 
     def _remote_sockets(self, namespace: str, found: list[dict[str, Any]]) -> list[RemoteSocket]:
         if len(found) < MANY_SOCKETS:
-            return [self._remote_socket(namespace, details) for details in found]
+            return RemoteSocket._from_details(self, namespace, found)
         with protocol.gc_paused():
-            return [self._remote_socket(namespace, details) for details in found]
+            return RemoteSocket._from_details(self, namespace, found)
 
     async def _request(
         self,
@@ -473,16 +473,6 @@ class ClusterManager(ClusterNode, Selector):
             )
 
     # ------------------------------------------------------------------------ fetch_sockets
-
-    def _remote_socket(self, namespace: str, details: dict[str, Any]) -> RemoteSocket:
-        return RemoteSocket._build(
-            self,
-            namespace,
-            details["id"],
-            frozenset(details.get("rooms") or ()),
-            details.get("data"),
-            details.get("handshake") or {},
-        )
 
     async def _answer_fetch(self, message: ClusterMessage) -> None:
         namespace = message.nsp

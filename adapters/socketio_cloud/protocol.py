@@ -359,26 +359,38 @@ def _unpack_answer_data(unpacker: msgpack.Unpacker, raw: bytes) -> dict[Any, Any
     data: dict[Any, Any] = {}
     for _ in range(unpacker.read_map_header()):
         key = _map_key(unpacker)
-        if key != "sockets" or raw[unpacker.tell()] not in _ARRAY_HEADS:
+        if key == "sockets" and raw[unpacker.tell()] in _ARRAY_HEADS:
+            data[key] = _unpack_sockets(unpacker, raw)
+        else:
             data[key] = unpacker.unpack()
-            continue
-        sockets: list[Any] = []
-        for _ in range(unpacker.read_array_header()):
-            if raw[unpacker.tell()] not in _MAP_HEADS:
-                sockets.append(unpacker.unpack())  # rejected by validation
-                continue
-            socket: dict[Any, Any] = {}
-            for _ in range(unpacker.read_map_header()):
-                field_name = _map_key(unpacker)
-                start = unpacker.tell()
-                if field_name == "handshake" and raw[start] in _MAP_HEADS:
-                    unpacker.skip()
-                    socket[field_name] = PackedMap(raw[start : unpacker.tell()])
-                else:
-                    socket[field_name] = unpacker.unpack()
-            sockets.append(socket)
-        data[key] = sockets
     return data
+
+
+def _unpack_sockets(unpacker: msgpack.Unpacker, raw: bytes) -> list[Any]:
+    # tens of thousands of sockets: the unpacker's methods are looked up once
+    unpack, tell, skip = unpacker.unpack, unpacker.tell, unpacker.skip
+    read_map_header, map_heads = unpacker.read_map_header, _MAP_HEADS
+    sockets: list[Any] = []
+    append = sockets.append
+    for _ in range(unpacker.read_array_header()):
+        try:
+            fields = read_map_header()
+        except ValueError:  # msgpack's "unexpected type"
+            raise DecodeError("socket must be a map") from None
+        socket: dict[Any, Any] = {}
+        for _ in range(fields):
+            name = unpack()
+            if name == "handshake":
+                start = tell()
+                if raw[start] in map_heads:
+                    skip()
+                    socket[name] = PackedMap(raw[start : tell()])
+                    continue
+            elif type(name) is not str and not isinstance(name, (str, bytes)):
+                raise DecodeError(f"{type(name).__name__} is not allowed for map key")
+            socket[name] = unpack()
+        append(socket)
+    return sockets
 
 
 def decode(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:

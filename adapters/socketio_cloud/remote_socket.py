@@ -66,6 +66,28 @@ class RemoteSocket:
         _set_fields(socket, id, namespace, rooms, data, handshake, target)
         return socket
 
+    @classmethod
+    def _from_details(
+        cls, target: OperationTarget, namespace: str, found: list[dict[str, Any]]
+    ) -> list[RemoteSocket]:
+        """One per validated socket description of a fetch answer (``id``, ``rooms``,
+        ``data``, ``handshake``), in one loop: an answer holds up to tens of thousands."""
+        new = object.__new__
+        set_id, set_namespace, set_rooms = _set_id, _set_namespace, _set_rooms
+        set_data, set_handshake, set_target = _set_data, _set_handshake, _set_target
+        sockets: list[RemoteSocket] = []
+        append = sockets.append
+        for details in found:
+            socket = new(cls)
+            set_id(socket, details["id"])
+            set_namespace(socket, namespace)
+            set_rooms(socket, frozenset(details.get("rooms") or ()))
+            set_data(socket, details.get("data"))
+            set_handshake(socket, details.get("handshake") or {})
+            set_target(socket, target)
+            append(socket)
+        return sockets
+
     @property
     def handshake(self) -> Mapping[str, Any]:
         """Node's ``socket.handshake``: headers, time, address, url, query, auth..."""
