@@ -71,6 +71,8 @@ class Settings:
     padding: int = 100
     aws_endpoint: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: which of the two regimes to run
+    regimes: tuple[str, ...] = ("steady", "burst")
 
 
 def scenarios(preferred_stack: str = "uvicorn") -> list[Scenario]:
@@ -344,7 +346,7 @@ async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str,
         base["options"] = list(scenario.options)
     if scenario.note:
         base["note"] = scenario.note
-    regimes = [settings.steady, settings.burst]
+    regimes = [r for r in (settings.steady, settings.burst) if r.name in settings.regimes]
     missing = broker_missing(scenario, settings)
     if missing:
         return [{**base, "regime": r.name, "error": missing} for r in regimes]

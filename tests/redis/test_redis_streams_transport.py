@@ -89,6 +89,42 @@ async def test_broadcast_goes_through_the_stream_with_its_entry_id_as_offset(
     assert receiver.last_entry_ids[receiver.stream_name] == offset
 
 
+@pytest.mark.parametrize("resp", [2, 3])
+async def test_readers_take_entries_as_redis_sends_them_in_either_protocol(
+    names: dict[str, str], resp: int
+) -> None:
+    # readers send XREAD themselves and read the reply raw, whatever the client's protocol
+    received: Received = []
+
+    async def on_message(message: ClusterMessage, offset: str | None) -> None:
+        received.append((message, offset))
+
+    client = Redis.from_url(REDIS_URL, protocol=resp)
+    receiver = RedisStreamsTransport(redis=client, block_time=0.2, **names)  # type: ignore[arg-type]
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await receiver.add_namespace("/")
+    await receiver.start(protocol.new_uid(), on_message)
+    await sender.open_publisher()
+    try:
+        offsets = [await sender.publish(broadcast(protocol.new_uid(), n)) for n in range(3)]
+        await wait_until(lambda: len(received) == 3, message="three broadcasts")
+        assert [offset for _, offset in received] == offsets
+        assert [m.data["packet"]["data"][1] for m, _ in received] == [0, 1, 2]  # type: ignore[index]
+    finally:
+        await sender.close()
+        await receiver.close()
+        await client.aclose()
+
+
+def test_entry_fields_are_paired_as_redis_lists_them() -> None:
+    from socketio_cloud.transports.redis_streams.transport import _pairs
+
+    assert _pairs([b"uid", b"a", b"nsp", b"/"]) == {b"uid": b"a", b"nsp": b"/"}
+    assert _pairs([b"uid", b"a", b"uid", b"b"]) == {b"uid": b"b"}
+    assert _pairs({b"uid": b"a"}) == {b"uid": b"a"}
+    assert _pairs(None) == {}
+
+
 async def test_requests_and_responses_use_pub_sub_channels(
     make_node: MakeNode, names: dict[str, str]
 ) -> None:

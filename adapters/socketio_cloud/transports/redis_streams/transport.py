@@ -125,6 +125,21 @@ def _writer_connection_kwargs(pool: ConnectionPool) -> dict[str, Any]:
     return kwargs
 
 
+async def _exchange(connection: AbstractConnection, command: bytes) -> Any:
+    """Send one packed command and read its reply as Redis sent it (no reply callback)."""
+    await connection.send_packed_command(command, check_health=False)
+    return await connection.read_response()
+
+
+def _pairs(flat: Any) -> dict[Any, Any]:
+    """A stream entry's fields, ``[name, value, name, value, ...]`` on the wire, as a map
+    (a later duplicate name wins, as in redis-py's reply callback)."""
+    if isinstance(flat, dict):
+        return flat
+    values = iter(flat or ())
+    return dict(zip(values, values, strict=False))
+
+
 async def _as_received(message: Any) -> Any:
     """What redis-py hands each pub/sub message to (it returns what this returns). Its own
     handler builds a debug log line of the whole message whatever the log level: about
@@ -642,18 +657,41 @@ class RedisStreamsTransport(Transport, SessionStore):
 
     async def _read_stream(self, stream: str) -> None:
         assert self._reader is not None
+        pool = self._reader.connection_pool
+        # The reader's own connection, XREAD sent as packed bytes and the reply read raw:
+        # redis-py's command path (pool, packing, reply callbacks that turn every entry into
+        # a dict) costs tens of microseconds per read, and the part after the reply arrives
+        # is added to every delivery.
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await self._read_loop(stream, connection)
+        finally:
+            await connection.disconnect()
+            await pool.release(connection)
+
+    async def _read_loop(self, stream: str, connection: AbstractConnection) -> None:
         link = f"stream {stream}"
-        block_ms = max(1, round(self.block_time * 1000))
+        # XREAD COUNT n BLOCK ms STREAMS <stream> <id>: the id is added to each read
+        head = _resp_head(
+            8,
+            "XREAD",
+            "COUNT",
+            str(self.read_count),
+            "BLOCK",
+            str(max(1, round(self.block_time * 1000))),
+            "STREAMS",
+            stream,
+        )
+        bound = self.block_time + _READ_TIMEOUT_MARGIN
         backoff = Backoff(_BACKOFF_FIRST, _BACKOFF_CAP)
         while self._reading:
             try:
                 reply: Any = await bounded(
-                    self._reader.xread(
-                        {stream: self._last_ids[stream]}, count=self.read_count, block=block_ms
-                    ),
-                    self.block_time + _READ_TIMEOUT_MARGIN,
+                    _exchange(connection, head + _bulk(self._last_ids[stream])), bound
                 )
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                # whatever was half read is dropped with the socket; the next send reconnects
+                await connection.disconnect()
                 if not self._reading:
                     return
                 self._link.failed(link, exc)
@@ -663,14 +701,15 @@ class RedisStreamsTransport(Transport, SessionStore):
             self._link.ok(link)
             # a reader reaching Redis clears an earlier failed command
             self._link.ok("commands")
-            # RESP2 answers [[name, entries]], RESP3 {name: entries}
+            # RESP2 answers [[name, entries]], RESP3 {name: entries}; nil when BLOCK ran out
             streams = reply.items() if isinstance(reply, dict) else reply or ()
             own, inbox = self._uid_bytes, self._inbox
             assert inbox is not None
             for _name, entries in streams:
-                for entry_id, fields in entries:
+                for entry_id, flat in entries:
                     offset = text(entry_id)
                     self._last_ids[stream] = offset
+                    fields = _pairs(flat)
                     # the node's own entries are most of what a sending node reads: drop
                     # them on the raw uid field, before any decoding
                     if fields.get(b"uid") == own:
