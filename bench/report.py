@@ -748,10 +748,20 @@ def _repeated_first_delivery(results: dict[str, Any], ours: str, node: str) -> s
     def listed(values: list[float]) -> str:
         return ", ".join(f"{value:.2f}" for value in values)
 
+    raw_node, raw_python, raw_runs = _repeated_medians(
+        results, "raw-redis-streams", "raw-redis-streams-python"
+    )
+    floors = (
+        ""
+        if raw_node is None or raw_python is None
+        else f"; raw XADD→XREAD: Node client {raw_node:.2f} "
+        f"({listed(raw_runs.get('raw-redis-streams') or [])}), redis-py {raw_python:.2f} "
+        f"({listed(raw_runs.get('raw-redis-streams-python') or [])})"
+    )
     return (
         f". Median of {len(runs.get(ours) or [])} alternated runs: {mine:.2f} vs Node "
         f"{theirs:.2f} (ours {listed(runs.get(ours) or [])}; Node "
-        f"{listed(runs.get(node) or [])})"
+        f"{listed(runs.get(node) or [])}){floors}"
     )
 
 
@@ -768,7 +778,18 @@ def _first_delivery_verdict(
     each moves by as much as the two differ), else on the single runs."""
     mine, theirs, _ = _repeated_medians(results, ours, node)
     if mine is not None and theirs is not None:
-        return [verdict(mine <= theirs) + " (on the medians of the alternated runs)"]
+        raw_node, raw_python, _ = _repeated_medians(
+            results, "raw-redis-streams", "raw-redis-streams-python"
+        )
+        floor = (
+            ""
+            if raw_node is None or raw_python is None or mine <= theirs
+            else " (the gap is within the raw XADD→XREAD difference between the two clients)"
+            if mine - theirs <= raw_python - raw_node
+            else " (the gap is more than the raw XADD→XREAD difference, "
+            f"{raw_python - raw_node:.2f} ms)"
+        )
+        return [verdict(mine <= theirs) + " (on the medians of the alternated runs)" + floor]
     ok = None if first is None or first_node is None else first <= first_node
     return [verdict(ok) + _within_client_floor(first, first_node, get)]
 
