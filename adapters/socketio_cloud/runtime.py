@@ -206,41 +206,35 @@ class Inbox:
         handled with the garbage collector paused, and what decoding built is freed before
         it runs again, so that it never walks those objects.
         """
-        if size is not None and size >= LARGE_MESSAGE and gc.isenabled():
+        paused = size is not None and size >= LARGE_MESSAGE and gc.isenabled()
+        if paused:
             gc.disable()
-            try:
-                await self._accept(decode, offset, paused=True)
-            finally:
-                gc.enable()
-        else:
-            await self._accept(decode, offset, paused=False)
-
-    async def _accept(
-        self,
-        decode: Callable[[], ClusterMessage | Awaitable[ClusterMessage | None] | None],
-        offset: str | None,
-        paused: bool,
-    ) -> None:
         try:
-            decoded = decode()
-            if inspect.isawaitable(decoded):
-                if paused:  # a decoder that waits on the network: not with the collector off
-                    gc.enable()
-                    paused = False
-                decoded = await decoded
-            message = decoded
-        except DecodeError as exc:
-            self.reject(exc)
-            return
-        except Exception as exc:  # whatever a hostile message provokes, keep consuming
-            self.reject(f"{type(exc).__name__}: {exc}")
-            return
-        if message is None:
-            return
-        if paused and message.type not in RESPONSE_TYPES:
-            # only a response is handled without waiting on anything
-            gc.enable()
-        await self.deliver(message, offset)
+            try:
+                decoded = decode()
+                if inspect.isawaitable(decoded):
+                    if paused:  # a decoder that waits on the network: not with it off
+                        gc.enable()
+                        paused = False
+                    decoded = await decoded
+                message = decoded
+            except DecodeError as exc:
+                self.reject(exc)
+                return
+            except Exception as exc:  # whatever a hostile message provokes, keep consuming
+                self.reject(f"{type(exc).__name__}: {exc}")
+                return
+            if message is None:
+                return
+            if paused and message.type not in RESPONSE_TYPES:
+                # only a response is handled without waiting on anything
+                gc.enable()
+                paused = False
+            await self.deliver(message, offset)
+            decoded = message = None  # freed before the collector is back on
+        finally:
+            if paused:
+                gc.enable()
 
     async def deliver(self, message: ClusterMessage, offset: str | None = None) -> None:
         """Deliver an already decoded message (unless it is the node's own)."""
