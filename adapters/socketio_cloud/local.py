@@ -328,7 +328,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         self, namespace: str, opts: BroadcastOptions
     ) -> list[dict[str, Any]]:
         """Node's description of each selected local socket (``fetch_sockets``)."""
-        return await self._use_local_socket_details(namespace, opts, list)
+        return await self._use_local_socket_details(namespace, opts, _as_they_are)
 
     async def _use_local_socket_details(
         self,
@@ -458,6 +458,10 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             return await self.server.get_session(sid, namespace=namespace)
         except Exception:
             return {}
+
+
+def _as_they_are(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return details
 
 
 def _session_or_empty(read_session: Callable[[str], Any], eio_sid: str) -> Any:

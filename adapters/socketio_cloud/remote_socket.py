@@ -46,32 +46,23 @@ class RemoteSocket:
         namespace: str,
         rooms: frozenset[str],
         data: Any,
-        handshake: Mapping[str, Any],
+        handshake: Mapping[str, Any] | PackedMap,
         _target: OperationTarget,
     ) -> None:
-        _set_fields(self, id, namespace, rooms, data, handshake, _target)
-
-    @classmethod
-    def _build(
-        cls,
-        target: OperationTarget,
-        namespace: str,
-        id: str,
-        rooms: frozenset[str],
-        data: Any,
-        handshake: Mapping[str, Any] | PackedMap,
-    ) -> RemoteSocket:
-        """Make one from checked parts; ``handshake`` may still be packed."""
-        socket = object.__new__(cls)
-        _set_fields(socket, id, namespace, rooms, data, handshake, target)
-        return socket
+        _set_id(self, id)
+        _set_namespace(self, namespace)
+        _set_rooms(self, rooms)
+        _set_data(self, data)
+        _set_handshake(self, handshake)
+        _set_target(self, _target)
 
     @classmethod
     def _from_details(
         cls, target: OperationTarget, namespace: str, found: list[dict[str, Any]]
     ) -> list[RemoteSocket]:
         """One per validated socket description of a fetch answer (``id``, ``rooms``,
-        ``data``, ``handshake``), in one loop: an answer holds up to tens of thousands."""
+        ``data``, ``handshake``, which may still be packed), in one loop without ``__init__``
+        calls: an answer holds up to tens of thousands."""
         new = object.__new__
         set_id, set_namespace, set_rooms = _set_id, _set_namespace, _set_rooms
         set_data, set_handshake, set_target = _set_data, _set_handshake, _set_target
@@ -124,8 +115,8 @@ class RemoteSocket:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
-            RemoteSocket._build,
-            (self._target, self.namespace, self.id, self.rooms, self.data, self._handshake),
+            RemoteSocket,
+            (self.id, self.namespace, self.rooms, self.data, self._handshake, self._target),
         )
 
     @property
@@ -163,20 +154,3 @@ _set_rooms = _slots["rooms"].__set__
 _set_data = _slots["data"].__set__
 _set_handshake = _slots["_handshake"].__set__
 _set_target = _slots["_target"].__set__
-
-
-def _set_fields(
-    socket: RemoteSocket,
-    id: str,
-    namespace: str,
-    rooms: frozenset[str],
-    data: Any,
-    handshake: Mapping[str, Any] | PackedMap,
-    target: OperationTarget,
-) -> None:
-    _set_id(socket, id)
-    _set_namespace(socket, namespace)
-    _set_rooms(socket, rooms)
-    _set_data(socket, data)
-    _set_handshake(socket, handshake)
-    _set_target(socket, target)

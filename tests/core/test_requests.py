@@ -124,7 +124,8 @@ def test_a_remote_socket_built_in_bulk_equals_one_built_field_by_field() -> None
 
     target = object()
     fields = {"id": "s", "namespace": "/", "rooms": frozenset({"s", "r"}), "data": {"a": 1}}
-    built = RemoteSocket._build(target, "/", "s", frozenset({"s", "r"}), {"a": 1}, {"h": 1})  # type: ignore[arg-type]
+    details = {"id": "s", "rooms": ["s", "r"], "data": {"a": 1}, "handshake": {"h": 1}}
+    [built] = RemoteSocket._from_details(target, "/", [details])  # type: ignore[arg-type]
     plain = RemoteSocket(**fields, handshake={"h": 1}, _target=target)  # type: ignore[arg-type]
     assert built == plain and repr(built) == repr(plain)
     assert repr(plain).startswith("RemoteSocket(id='s', namespace='/', rooms=frozenset({")
