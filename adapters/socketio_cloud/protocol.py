@@ -350,9 +350,15 @@ def _unpack_large(raw: bytes, fetch_response: bool) -> Any:
 
 def _map_key(unpacker: msgpack.Unpacker) -> Any:
     key = unpacker.unpack()
-    if type(key) is not str and not isinstance(key, (str, bytes)):
-        raise DecodeError(f"{type(key).__name__} is not allowed for map key")
+    if type(key) is not str:
+        _check_key(key)
     return key
+
+
+def _check_key(key: Any) -> None:
+    """What ``strict_map_key`` allows: text or bytes."""
+    if not isinstance(key, (str, bytes)):
+        raise DecodeError(f"{type(key).__name__} is not allowed for map key")
 
 
 def _unpack_answer_data(unpacker: msgpack.Unpacker, raw: bytes) -> dict[Any, Any]:
@@ -386,8 +392,8 @@ def _unpack_sockets(unpacker: msgpack.Unpacker, raw: bytes) -> list[Any]:
                     skip()
                     socket[name] = PackedMap(raw[start : tell()])
                     continue
-            elif type(name) is not str and not isinstance(name, (str, bytes)):
-                raise DecodeError(f"{type(name).__name__} is not allowed for map key")
+            elif type(name) is not str:
+                _check_key(name)
             socket[name] = unpack()
         append(socket)
     return sockets

@@ -135,7 +135,7 @@ def test_a_handshake_whose_text_is_broken_reads_as_empty(
     broken = PackedMap(b"\x81\xa1x\xa1\xff")
     with pytest.raises(DecodeError):
         broken.unpack()
-    socket = RemoteSocket._build(object(), "/", "s0", frozenset(), {}, broken)  # type: ignore[arg-type]
+    socket = RemoteSocket("s0", "/", frozenset(), {}, broken, object())  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="socketio_cloud"):
         assert socket.handshake == {}
     assert "cannot be read" in caplog.text
@@ -143,12 +143,12 @@ def test_a_handshake_whose_text_is_broken_reads_as_empty(
 
 def test_a_packed_handshake_is_unpacked_once_on_first_read() -> None:
     packed = PackedMap(msgpack.packb({"address": "::1"}))
-    socket = RemoteSocket._build(object(), "/", "s0", frozenset({"s0"}), {}, packed)  # type: ignore[arg-type]
+    socket = RemoteSocket("s0", "/", frozenset({"s0"}), {}, packed, object())  # type: ignore[arg-type]
     first = socket.handshake
     assert first == {"address": "::1"}
     assert socket.handshake is first
     plain = RemoteSocket("s0", "/", frozenset({"s0"}), {}, {"address": "::1"}, object())  # type: ignore[arg-type]
-    assert RemoteSocket._build(object(), "/", "s0", frozenset({"s0"}), {}, packed) == plain  # type: ignore[arg-type]
+    assert RemoteSocket("s0", "/", frozenset({"s0"}), {}, packed, object()) == plain  # type: ignore[arg-type]
 
 
 @FUZZ
@@ -178,3 +178,25 @@ def test_large_messages_truncated_spliced_or_flipped(raw: bytes, data: st.DataOb
     index = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
     flipped[index] ^= data.draw(st.integers(min_value=1, max_value=255))
     _decodes_or_refuses(lambda: protocol.decode(bytes(flipped)))
+
+
+def test_transports_that_frame_the_type_apart_keep_the_handshakes_packed_too() -> None:
+    from socketio_cloud.transports.aws.framing import Received, decode_message, encode_message
+    from socketio_cloud.transports.pubsub_framing import decode_envelope, encode_head
+
+    sockets = [_socket(i) for i in range(2)]
+    message = ClusterMessage(ANSWER, "a" * 16, "/", {"requestId": "1" * 16, "sockets": sockets})
+    published = encode_message(message)
+    on_sqs = decode_message(
+        Received({"Body": published.body}, published.attributes), limits=protocol.DEFAULT_LIMITS
+    )
+    offloaded = decode_envelope(
+        encode_head(message),
+        {"nsp": "/", "uid": message.uid, "payloadRef": "p"},
+        protocol.DEFAULT_LIMITS,
+        protocol.encode_data(message.data or {}),
+    )
+    for decoded in (on_sqs, offloaded):
+        assert decoded.data is not None
+        assert all(type(h) is PackedMap for h in packed_handshakes(decoded.data))
+        assert unpacked(decoded.data) == message.data

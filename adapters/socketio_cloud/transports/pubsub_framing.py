@@ -100,7 +100,8 @@ def decode_envelope(
         head: Any = protocol.decode_data(data, limits=limits)
         if not isinstance(head, dict):
             raise DecodeError("the envelope of an offloaded message must be a map")
-        body = protocol.decode_data(payload, limits=limits)
+        answer = head.get("type") == protocol.MessageType.FETCH_SOCKETS_RESPONSE
+        body = protocol.decode_data(payload, limits=limits, fetch_response=answer)
         message = protocol.validate_parts(
             head.get("type"), head.get("uid"), head.get("nsp"), body, limits=limits
         )

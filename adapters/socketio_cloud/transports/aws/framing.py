@@ -161,6 +161,9 @@ def triage(raw: Mapping[str, Any], own_uid: str) -> Received | None:
     return Received(raw, attributes, pointer=_read_string(attributes, POINTER_ATTRIBUTE))
 
 
+_FETCH_ANSWER = str(int(MessageType.FETCH_SOCKETS_RESPONSE))
+
+
 def decode_message(
     received: Received, *, limits: Limits, payload: bytes | None = None
 ) -> ClusterMessage:
@@ -169,12 +172,14 @@ def decode_message(
     attributes = received.attributes
     data: Any = None
     binary = attributes.get("data")
+    # the body is the type: a fetch answer's handshakes may stay packed
+    answer = received.raw.get("Body") == _FETCH_ANSWER
     if binary is not None:
         if not isinstance(binary, Mapping) or not isinstance(binary.get("BinaryValue"), bytes):
             raise DecodeError("attribute data is not Binary")
-        data = protocol.decode_data(binary["BinaryValue"], limits=limits)
+        data = protocol.decode_data(binary["BinaryValue"], limits=limits, fetch_response=answer)
     elif payload is not None:
-        data = protocol.decode_data(payload, limits=limits)
+        data = protocol.decode_data(payload, limits=limits, fetch_response=answer)
     return protocol.validate_parts(
         received.raw.get("Body"),
         _read_string(attributes, "uid"),
