@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,20 @@ SCENARIO = "ours-redis-streams-uvicorn"
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 
+def run_bench(module: str, *args: str) -> list[dict[str, Any]]:
+    """Run a bench module to its end; the JSON lines it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
 def test_quick_run_prints_one_complete_result_per_regime() -> None:
     require_service(port_open(6379), "no Redis on 127.0.0.1:6379")
     require_service(shutil.which("node") is not None, "node is not installed")
@@ -27,9 +42,7 @@ def test_quick_run_prints_one_complete_result_per_regime() -> None:
         (REPO / "bench" / "node_modules" / "socket.io-client").is_dir(),
         "bench/node_modules missing (scripts/bootstrap installs them)",
     )
-    command = [
-        sys.executable,
-        "-m",
+    results = run_bench(
         "bench.run",
         "--quick",
         "--only",
@@ -44,13 +57,7 @@ def test_quick_run_prints_one_complete_result_per_regime() -> None:
         "20",
         "--burst-events",
         "50",
-    ]
-    done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=240, check=False
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [(r["scenario"], r["regime"]) for r in results] == [
         (SCENARIO, "steady"),
         (SCENARIO, "burst"),
@@ -70,20 +77,7 @@ def test_quick_run_prints_one_complete_result_per_regime() -> None:
 
 def test_scale_floor_and_frozen_collector_runs_complete() -> None:
     require_service(shutil.which("redis-server") is not None, "redis-server is not installed")
-    command = [
-        sys.executable,
-        "-m",
-        "bench.scale",
-        "--sockets",
-        "40",
-        "--systems",
-        "ours-gc-frozen,floor,ours",
-    ]
-    done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=240, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    events = run_bench("bench.scale", "--sockets", "40", "--systems", "ours-gc-frozen,floor,ours")
     result = events[-1]["result"]
     for measured in (result, result["ours-gc-frozen"]):
         assert "error" not in measured, measured.get("error")
