@@ -11,10 +11,12 @@ of each server process are read before and after; the clients report what they r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import secrets
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,29 +335,33 @@ def _client_children(scenario: Scenario, port: int, settings: Settings) -> list[
     ]
 
 
-async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str, Any]]:
-    """Both regimes of one scenario: one result dict per regime (with ``error`` on failure)."""
-    base: dict[str, Any] = {
-        "scenario": scenario.name,
-        "label": scenario.label,
-        "stack": scenario.stack,
-    }
-    if scenario.variant.startswith("ours-"):
-        base["fanout"] = scenario.fanout
-    if scenario.options:
-        base["options"] = list(scenario.options)
-    if scenario.note:
-        base["note"] = scenario.note
-    regimes = [r for r in (settings.steady, settings.burst) if r.name in settings.regimes]
-    missing = broker_missing(scenario, settings)
-    if missing:
-        return [{**base, "regime": r.name, "error": missing} for r in regimes]
+@dataclass
+class Running:
+    """A scenario's processes, started and checked end to end by a warm-up."""
+
+    scenario: Scenario
+    receiver: Child
+    sender: Child
+    #: the processes whose clients count what they receive (the receiver itself when raw)
+    receivers: list[Child]
+    clients: int
+    rss_per_client: float | None
+    broker: Any
+
+    @property
+    def ours(self) -> bool:
+        return self.scenario.variant.startswith("ours-")
+
+
+@contextlib.asynccontextmanager
+async def running(scenario: Scenario, settings: Settings) -> AsyncIterator[Running]:
+    """Start a scenario's nodes and clients and warm the path up; stop them all on exit.
+
+    Raises :class:`ChildError` when a process does not start or the warm-up fails."""
     key = f"bench-{scenario.name}-{secrets.token_hex(3)}"
     receiver = _server_child(scenario, "receiver", key, settings)
     sender = _server_child(scenario, "sender", key, settings)
     children = [receiver, sender]
-    results: list[dict[str, Any]] = []
-    failure = "scenario failed before this regime (see the logs)"
     try:
         ready = await receiver.start()
         await sender.start()
@@ -372,31 +378,157 @@ async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str,
             rss_per_client = (receiver.rss() - rss_before) / clients
         await _warm_up(sender, receivers)
         broker = find_broker_process("redis-server") if scenario.broker == "redis" else None
-        ours = scenario.variant.startswith("ours-")
-        for regime in regimes:
-            try:
-                result = await _run_regime(
-                    regime, sender, receiver, receivers, broker, clients, ours
-                )
-            except ChildError as exc:
-                result = {"error": str(exc)}
-            result = {**base, "regime": regime.name, **result}
-            if rss_per_client is not None:
-                result["rss_per_client_kb"] = round(rss_per_client / 1024, 1)
-            results.append(result)
-            if "error" in result:
-                break
+        yield Running(scenario, receiver, sender, receivers, clients, rss_per_client, broker)
+    finally:
+        await stop_all(children)
+
+
+def _base(scenario: Scenario) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "scenario": scenario.name,
+        "label": scenario.label,
+        "stack": scenario.stack,
+    }
+    if scenario.variant.startswith("ours-"):
+        base["fanout"] = scenario.fanout
+    if scenario.options:
+        base["options"] = list(scenario.options)
+    if scenario.note:
+        base["note"] = scenario.note
+    return base
+
+
+async def run_scenario(scenario: Scenario, settings: Settings) -> list[dict[str, Any]]:
+    """Both regimes of one scenario: one result dict per regime (with ``error`` on failure)."""
+    base = _base(scenario)
+    regimes = [r for r in (settings.steady, settings.burst) if r.name in settings.regimes]
+    missing = broker_missing(scenario, settings)
+    if missing:
+        return [{**base, "regime": r.name, "error": missing} for r in regimes]
+    results: list[dict[str, Any]] = []
+    failure = "scenario failed before this regime (see the logs)"
+    try:
+        async with running(scenario, settings) as run:
+            for regime in regimes:
+                try:
+                    result = await _run_regime(regime, run)
+                except ChildError as exc:
+                    result = {"error": str(exc)}
+                result = {**base, "regime": regime.name, **result}
+                if run.rss_per_client is not None:
+                    result["rss_per_client_kb"] = round(run.rss_per_client / 1024, 1)
+                results.append(result)
+                if "error" in result:
+                    break
     except ChildError as exc:
         logger.warning("%s failed: %s", scenario.name, exc)
         failure = f"scenario failed: {str(exc).splitlines()[0]}"
-    finally:
-        await stop_all(children)
     done = {r["regime"] for r in results}
     error = failure
     if results and "error" in results[-1]:
         error = f"not run after an error in {results[-1]['regime']}"
     results += [{**base, "regime": r.name, "error": error} for r in regimes if r.name not in done]
     return results
+
+
+async def run_interleaved(
+    scenarios: Sequence[Scenario], settings: Settings, regime: Regime, rounds: int
+) -> dict[str, Any]:
+    """First delivery of several systems measured in the same time window.
+
+    Every system runs at the same time, each with its own nodes, clients and stream, and
+    their senders take turns: at ``regime.rate`` events/s each, system ``i`` of ``n`` sends
+    ``i/n`` of a period after the first. A system's event thus meets the others idle, and
+    whatever the machine does over the minute (its load, its clock speed) falls on every
+    system alike: the comparison is paired, event by event. The order of the turns
+    rotates from round to round.
+    """
+    if regime.rate <= 0:
+        raise ValueError("interleaved runs need a bounded rate")
+    names = [scenario.name for scenario in scenarios]
+    result: dict[str, Any] = {
+        "systems": names,
+        "events": regime.count,
+        "rate": regime.rate,
+        "rounds": [],
+    }
+    for scenario in scenarios:
+        missing = broker_missing(scenario, settings)
+        if missing:
+            return {**result, "error": f"{scenario.name}: {missing}"}
+    period_ms = 1000.0 / regime.rate
+    firsts: dict[str, dict[str, float]] = {name: {} for name in names}
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            runs = [await stack.enter_async_context(running(s, settings)) for s in scenarios]
+            for index in range(rounds):
+                phase = f"{regime.name}-{index}"
+                order = runs[index % len(runs) :] + runs[: index % len(runs)]
+                for run in runs:
+                    for child in run.receivers:
+                        await child.send(cmd="phase", phase=phase, expected=regime.count)
+                        await child.expect("phase", 10, phase=phase)
+                start_ms = time.time() * 1000 + 500  # every sender has its command by then
+                for turn, run in enumerate(order):
+                    await run.sender.send(
+                        cmd="send",
+                        phase=phase,
+                        count=regime.count,
+                        rate=regime.rate,
+                        start_ms=start_ms + turn * period_ms / len(order),
+                    )
+                measured: dict[str, Any] = {}
+                for run in runs:
+                    await run.sender.expect("sent", regime.timeout, phase=phase)
+                    incomplete = 0
+                    for child in run.receivers:
+                        try:
+                            await child.expect("complete", regime.timeout, phase=phase)
+                        except ChildError:
+                            incomplete += 1  # the report below says what was lost
+                    reports = []
+                    for child in run.receivers:
+                        await child.send(cmd="report")
+                        reports.append(await child.expect("report", 60))
+                    first = first_latencies(reports)
+                    lost = sum(int(report["lost"]) for report in reports)
+                    measured[run.scenario.name] = {
+                        "first_p50_ms": _round(percentile(sorted(first.values()), 0.5)),
+                        "lost": lost,
+                    }
+                    if incomplete:
+                        measured[run.scenario.name]["incomplete_client_groups"] = incomplete
+                    firsts[run.scenario.name].update(
+                        {f"{index}:{seq}": value for seq, value in first.items()}
+                    )
+                result["rounds"].append({"order": [run.scenario.name for run in order], **measured})
+    except ChildError as exc:
+        logger.warning("interleaved run of %s failed: %s", names, exc)
+        return {**result, "error": f"failed: {str(exc).splitlines()[0]}"}
+    result["first_p50_ms"] = {
+        name: _round(percentile(sorted(values.values()), 0.5)) for name, values in firsts.items()
+    }
+    result["first_p90_ms"] = {
+        name: _round(percentile(sorted(values.values()), 0.9)) for name, values in firsts.items()
+    }
+    if len(names) == 2:
+        mine, theirs = firsts[names[0]], firsts[names[1]]
+        diffs = sorted(mine[key] - theirs[key] for key in mine.keys() & theirs.keys())
+        result["paired_events"] = len(diffs)
+        result["median_difference_ms"] = _round(percentile(diffs, 0.5))
+        result["first_faster_share"] = _round(
+            sum(1 for diff in diffs if diff < 0) / len(diffs) if diffs else None
+        )
+    return result
+
+
+def first_latencies(reports: list[dict[str, Any]]) -> dict[str, float]:
+    """Per event (its sequence number), the lowest latency over every client."""
+    firsts: dict[str, float] = {}
+    for report in reports:
+        for seq, value in (report.get("first_latencies_ms") or {}).items():
+            firsts[seq] = min(value, firsts.get(seq, value))
+    return firsts
 
 
 async def _warm_up(sender: Child, receivers: list[Child], timeout: float = 30.0) -> None:
@@ -412,15 +544,9 @@ async def _warm_up(sender: Child, receivers: list[Child], timeout: float = 30.0)
         await sender.expect("sent", timeout + 10, phase="warmup")
 
 
-async def _run_regime(
-    regime: Regime,
-    sender: Child,
-    receiver: Child,
-    receivers: list[Child],
-    broker: Any,
-    clients: int,
-    ours: bool,
-) -> dict[str, Any]:
+async def _run_regime(regime: Regime, run: Running) -> dict[str, Any]:
+    sender, receiver, receivers = run.sender, run.receiver, run.receivers
+    broker, clients, ours = run.broker, run.clients, run.ours
     direct_before = await _direct_frames(receiver) if ours else None
     for child in receivers:
         await child.send(cmd="phase", phase=regime.name, expected=regime.count)
@@ -504,12 +630,7 @@ def _summarize(
     incomplete: int,
 ) -> dict[str, Any]:
     latencies = sorted(x for report in reports for x in report["latencies_ms"])
-    # the first delivery of each event: the lowest latency over every client
-    firsts: dict[str, float] = {}
-    for report in reports:
-        for seq, value in (report.get("first_latencies_ms") or {}).items():
-            firsts[seq] = min(value, firsts.get(seq, value))
-    first_latencies = sorted(firsts.values())
+    firsts = sorted(first_latencies(reports).values())
     received = sum(int(report["received"]) for report in reports)
     lost = sum(int(report["lost"]) for report in reports)
     duplicates = sum(int(report["duplicates"]) for report in reports)
@@ -539,8 +660,8 @@ def _summarize(
             "max": _round(latencies[-1]) if latencies else None,
         },
         "first_latency_ms": {
-            "p50": _round(percentile(first_latencies, 0.50)),
-            "p90": _round(percentile(first_latencies, 0.90)),
+            "p50": _round(percentile(firsts, 0.50)),
+            "p90": _round(percentile(firsts, 0.90)),
         },
         "cpu_s": {"receiver": _round(cpu_receiver), "sender": _round(cpu_sender)},
         "cpu_us_per_sent": _round(cpu_sender / count * 1e6) if count else None,

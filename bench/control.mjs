@@ -132,9 +132,12 @@ export class Sender {
     this.stopped = false;
   }
 
-  async run({ phase, count, rate }) {
+  /** Send `count` events, at `rate` per second (0: at once); a paced run starts at
+   * `start_ms` (epoch ms, agreed with other senders) when it is given. */
+  async run({ phase, count, rate, start_ms: startMs }) {
     this.stopped = false;
-    const start = nowMs();
+    const start = typeof startMs === "number" ? Math.max(startMs, nowMs()) : nowMs();
+    if (start > nowMs()) await new Promise((resolve) => setTimeout(resolve, start - nowMs()));
     let sent = 0;
     const pending = [];
     for (let seq = 0; seq < count && !this.stopped; seq++) {

@@ -43,6 +43,7 @@ from typing import Any
 import socketio
 
 from bench.loopback import LoopbackClients
+from bench.pacing import paced_start
 from socketio_cloud.local import FANOUT_MODES
 
 MANAGERS = (
@@ -242,12 +243,13 @@ class Node:
     def ours(self) -> bool:
         return str(self.args.manager).startswith("ours-")
 
-    async def send(self, phase: str, count: int, rate: float) -> None:
+    async def send(
+        self, phase: str, count: int, rate: float, start_ms: float | None = None
+    ) -> None:
         sio = self.sio
         self.stopped = False
         loop = asyncio.get_running_loop()
-        start_ms = time.time() * 1000
-        start = loop.time()
+        start, start_ms = await paced_start(start_ms)
         sent = 0
         queued = bool(getattr(self.manager, "queued_emits", False))
         for seq in range(count):
@@ -277,7 +279,12 @@ class Node:
         cmd = command.get("cmd")
         if cmd == "send":
             self.sending = asyncio.ensure_future(
-                self.send(command["phase"], int(command["count"]), float(command["rate"]))
+                self.send(
+                    command["phase"],
+                    int(command["count"]),
+                    float(command["rate"]),
+                    command.get("start_ms"),
+                )
             )
         elif cmd == "stop":
             self.stopped = True

@@ -20,6 +20,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench.pacing import paced_start
+
 
 def emit(event: str, **fields: Any) -> None:
     sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
@@ -88,11 +90,10 @@ class Publisher:
         self.pad = "x" * padding
         self.stopped = False
 
-    async def run(self, phase: str, count: int, rate: float) -> None:
+    async def run(self, phase: str, count: int, rate: float, start_ms: float | None = None) -> None:
         self.stopped = False
         loop = asyncio.get_running_loop()
-        start_ms = time.time() * 1000
-        start = loop.time()
+        start, start_ms = await paced_start(start_ms)
         sent = 0
         for seq in range(count):
             if self.stopped:
@@ -152,7 +153,12 @@ async def main(args: argparse.Namespace) -> None:
             async for command in commands():
                 if command.get("cmd") == "send":
                     task = asyncio.ensure_future(
-                        publisher.run(command["phase"], int(command["count"]), command["rate"])
+                        publisher.run(
+                            command["phase"],
+                            int(command["count"]),
+                            command["rate"],
+                            command.get("start_ms"),
+                        )
                     )
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)

@@ -626,7 +626,7 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
             ", redis-py "
             f"{_fmt(get('raw-redis-streams-python', 'steady', 'first_latency_ms', 'p50'), 2)}; "
             f"python-socketio {_fmt(get(pysio, 'steady', 'first_latency_ms', 'p50'), 2)})"
-            + _repeated_first_delivery(results, ours, node),
+            + _paired_first_delivery(results, ours, node),
             *_first_delivery_verdict(results, ours, node, first, first_node, get, verdict),
         ],
     ]
@@ -731,38 +731,54 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def _repeated_medians(
-    results: dict[str, Any], ours: str, node: str
-) -> tuple[float | None, float | None, dict[str, list[float]]]:
-    repeated = results.get("first_delivery_repeated") or {}
-    medians = repeated.get("median_first_p50_ms") or {}
-    runs = repeated.get("first_p50_ms") or {}
-    return medians.get(ours), medians.get(node), runs
+def _pairs_of(results: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """The interleaved first-delivery runs by their systems (those that ran)."""
+    paired = results.get("first_delivery_paired") or {}
+    return {
+        tuple(pair.get("systems") or ()): pair
+        for pair in paired.get("pairs") or []
+        if "error" not in pair and pair.get("first_p50_ms")
+    }
 
 
-def _repeated_first_delivery(results: dict[str, Any], ours: str, node: str) -> str:
-    mine, theirs, runs = _repeated_medians(results, ours, node)
-    if mine is None or theirs is None:
+def _paired_p50s(pair: dict[str, Any] | None) -> tuple[float | None, float | None]:
+    if not pair:
+        return None, None
+    first, second = pair["systems"]
+    values = pair["first_p50_ms"]
+    return values.get(first), values.get(second)
+
+
+_RAW_PAIR = ("raw-redis-streams-python", "raw-redis-streams")
+
+
+def _paired_first_delivery(results: dict[str, Any], ours: str, node: str) -> str:
+    pairs = _pairs_of(results)
+    pair = pairs.get((ours, node))
+    mine, theirs = _paired_p50s(pair)
+    if pair is None or mine is None or theirs is None:
         return ""
 
-    def listed(values: list[float]) -> str:
-        return ", ".join(f"{value:.2f}" for value in values)
+    def per_round(name: str) -> str:
+        return ", ".join(
+            f"{(r.get(name) or {}).get('first_p50_ms', 0):.2f}" for r in pair.get("rounds") or []
+        )
 
-    raw_node, raw_python, raw_runs = _repeated_medians(
-        results, "raw-redis-streams", "raw-redis-streams-python"
+    text = (
+        f". Interleaved in one run ({len(pair.get('rounds') or [])} rounds of "
+        f"{pair.get('events')} events each, the two systems' events taking turns): "
+        f"{mine:.2f} vs Node {theirs:.2f} (per round: ours {per_round(ours)}; Node "
+        f"{per_round(node)}); per event, ours minus Node: median "
+        f"{pair.get('median_difference_ms', 0):+.2f} ms, ours first in "
+        f"{100 * (pair.get('first_faster_share') or 0):.0f} % of {pair.get('paired_events')}"
     )
-    floors = (
-        ""
-        if raw_node is None or raw_python is None
-        else f"; raw XADD→XREAD: Node client {raw_node:.2f} "
-        f"({listed(raw_runs.get('raw-redis-streams') or [])}), redis-py {raw_python:.2f} "
-        f"({listed(raw_runs.get('raw-redis-streams-python') or [])})"
-    )
-    return (
-        f". Median of {len(runs.get(ours) or [])} alternated runs: {mine:.2f} vs Node "
-        f"{theirs:.2f} (ours {listed(runs.get(ours) or [])}; Node "
-        f"{listed(runs.get(node) or [])}){floors}"
-    )
+    raw_python, raw_node = _paired_p50s(pairs.get(_RAW_PAIR))
+    if raw_python is not None and raw_node is not None:
+        text += (
+            f"; raw XADD→XREAD interleaved the same way: redis-py {raw_python:.2f} vs Node "
+            f"client {raw_node:.2f}"
+        )
+    return text
 
 
 def _first_delivery_verdict(
@@ -774,13 +790,12 @@ def _first_delivery_verdict(
     get: Callable[..., float | None],
     verdict: Callable[[bool | None], str],
 ) -> list[str]:
-    """The status: on the medians of the alternated runs when the run has them (one run
-    each moves by as much as the two differ), else on the single runs."""
-    mine, theirs, _ = _repeated_medians(results, ours, node)
+    """The status: on the interleaved run when the run has one (one run after the other
+    moves by as much as the two differ), else on the single runs."""
+    pairs = _pairs_of(results)
+    mine, theirs = _paired_p50s(pairs.get((ours, node)))
     if mine is not None and theirs is not None:
-        raw_node, raw_python, _ = _repeated_medians(
-            results, "raw-redis-streams", "raw-redis-streams-python"
-        )
+        raw_python, raw_node = _paired_p50s(pairs.get(_RAW_PAIR))
         floor = (
             ""
             if raw_node is None or raw_python is None or mine <= theirs
@@ -789,7 +804,7 @@ def _first_delivery_verdict(
             else " (the gap is more than the raw XADD→XREAD difference, "
             f"{raw_python - raw_node:.2f} ms)"
         )
-        return [verdict(mine <= theirs) + " (on the medians of the alternated runs)" + floor]
+        return [verdict(mine <= theirs) + " (on the interleaved run)" + floor]
     ok = None if first is None or first_node is None else first <= first_node
     return [verdict(ok) + _within_client_floor(first, first_node, get)]
 

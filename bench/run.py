@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from bench.procs import BENCH, Child, ChildError, python_child
 
 logger = logging.getLogger("bench.run")
 
-PARTS = ("broadcast", "first-delivery", "first-delivery-repeated", "cost", "aws-latency", "scale")
+PARTS = ("broadcast", "first-delivery", "first-delivery-paired", "cost", "aws-latency", "scale")
 # what --quick runs unless told otherwise: our node (before, default, queued emits) beside
 # the peers, the AWS publishing behind a delay, and the scale operations at 2,000 sockets
 QUICK_SCENARIOS = (
@@ -166,7 +165,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "cost": None,
         "cost_more_nodes": [],
         "first_delivery": None,
-        "first_delivery_repeated": None,
+        "first_delivery_paired": None,
         "aws_latency": None,
         "scale": None,
     }
@@ -175,10 +174,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["broadcast"], run_info["preferred_stack"] = await run_broadcasts(
                 args, selected, log_dir, moto.endpoint, aws_env
             )
-        if "first-delivery-repeated" not in args.skip and not args.quick:
-            results["first_delivery_repeated"] = await repeat_first_delivery(
-                args, selected, log_dir
-            )
+        if "first-delivery-paired" not in args.skip and not args.quick:
+            results["first_delivery_paired"] = await pair_first_delivery(args, selected, log_dir)
         if "first-delivery" not in args.skip:
             results["first_delivery"] = await run_part(
                 "first-delivery",
@@ -237,52 +234,48 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-#: The pair whose first-delivery p50 the target compares, then the broker hop alone from
-#: each side's client (the floor the gap is weighed against); how many times each runs.
-REPEATED_PAIR = ("ours-redis-streams-uvicorn", "node-redis-streams")
-REPEATED_FLOORS = ("raw-redis-streams", "raw-redis-streams-python")
-REPEATS = 3
+#: The systems whose first deliveries the target compares, ours first, then the broker hop
+#: alone from each side's client (the floor a gap is weighed against), redis-py's first.
+PAIRED = (
+    ("ours-redis-streams-uvicorn", "node-redis-streams"),
+    ("raw-redis-streams-python", "raw-redis-streams"),
+)
+#: rounds of an interleaved run (each ``--steady-events`` events per system)
+PAIRED_ROUNDS = 3
 
 
-async def repeat_first_delivery(
+async def pair_first_delivery(
     args: argparse.Namespace, selected: set[str] | None, log_dir: Path
 ) -> dict[str, Any] | None:
-    """The steady regime of ours and of Node's adapter, alternately, ``REPEATS`` times each.
+    """Ours and Node's adapter at 20 events/s in the same minute, their events taking
+    turns (:func:`bench.broadcast.run_interleaved`); then the two raw hops the same way.
 
-    The first-delivery p50 of one run moves by more than a tenth of a millisecond from run
-    to run of the same code on this machine, as much as the two systems differ, so one run
-    each cannot order them: the median of several alternated runs can. The raw broker hops
-    (Node's client, redis-py) are alternated with them, for the floor.
+    The first-delivery p50 of one run moves by a few tenths of a millisecond from run to
+    run of the same code on this machine, more than the two systems differ, so runs one
+    after the other cannot order them; events that alternate within one run can.
     """
-    if selected is not None and not set(REPEATED_PAIR) <= selected:
+    if selected is not None and not set(PAIRED[0]) <= selected:
         return None
-    names = [*REPEATED_PAIR, *(n for n in REPEATED_FLOORS if selected is None or n in selected)]
     settings = Settings(
         clients=args.clients,
         client_procs=args.client_procs,
         steady=Regime("steady", args.steady_events, args.rate, args.steady_events / args.rate + 60),
         burst=Regime("burst", 0, 0.0, 0.0),
         log_dir=log_dir,
-        regimes=("steady",),
     )
     by_name = {scenario.name: scenario for scenario in broadcast.scenarios()}
-    runs: dict[str, list[float]] = {name: [] for name in names}
-    for index in range(REPEATS):
-        logger.info("first delivery, repeated: round %d of %d", index + 1, REPEATS)
-        for name in names:
-            for result in await broadcast.run_scenario(by_name[name], settings):
-                p50 = (result.get("first_latency_ms") or {}).get("p50")
-                if isinstance(p50, int | float):
-                    runs[name].append(float(p50))
-    result = {
-        "repeats": REPEATS,
-        "first_p50_ms": {name: values for name, values in runs.items()},
-        "median_first_p50_ms": {
-            name: round(statistics.median(values), 3) if values else None
-            for name, values in runs.items()
-        },
-    }
-    emit_line({"part": "first-delivery-repeated", **result})
+    pairs = []
+    for names in PAIRED:
+        if selected is not None and not set(names) <= selected:
+            continue
+        logger.info("first delivery, interleaved: %s", " and ".join(names))
+        pairs.append(
+            await broadcast.run_interleaved(
+                [by_name[name] for name in names], settings, settings.steady, PAIRED_ROUNDS
+            )
+        )
+    result = {"part": "first-delivery-paired", "rounds": PAIRED_ROUNDS, "pairs": pairs}
+    emit_line(result)
     return result
 
 

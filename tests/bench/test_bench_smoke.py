@@ -91,3 +91,47 @@ def test_scale_floor_and_frozen_collector_runs_complete() -> None:
     stages = result["fetch_stages"]
     assert stages["sockets"] == 40 and stages["bytes"] > 40 * 100
     assert set(stages["median_ms"]) == {"describe", "encode", "decode", "build"}
+
+
+def test_interleaved_first_delivery_pairs_every_event(tmp_path: Path) -> None:
+    require_service(port_open(6379), "no Redis on 127.0.0.1:6379")
+    require_service(shutil.which("node") is not None, "node is not installed")
+    require_service(
+        (REPO / "bench" / "node_modules" / "socket.io-client").is_dir(),
+        "bench/node_modules missing (scripts/bootstrap installs them)",
+    )
+    systems = [
+        (SCENARIO, "node-redis-streams"),
+        ("raw-redis-streams-python", "raw-redis-streams"),
+    ]
+    results = run_bench(
+        "bench.run",
+        "--only",
+        ",".join(name for pair in systems for name in pair),
+        "--skip",
+        "broadcast,first-delivery,cost,aws-latency,scale",
+        "--clients",
+        "6",
+        "--client-procs",
+        "2",
+        "--steady-events",
+        "10",
+        "--out",
+        str(tmp_path),
+    )
+    [paired] = [r for r in results if r.get("part") == "first-delivery-paired"]
+    assert [tuple(pair["systems"]) for pair in paired["pairs"]] == systems
+    for pair in paired["pairs"]:
+        assert "error" not in pair, pair["error"]
+        first, second = pair["systems"]
+        # the order of the turns rotates from round to round
+        assert [r["order"] for r in pair["rounds"]] == [
+            [first, second],
+            [second, first],
+            [first, second],
+        ]
+        for measured in pair["rounds"]:
+            assert measured[first]["lost"] == measured[second]["lost"] == 0
+        assert pair["paired_events"] == 3 * 10
+        assert set(pair["first_p50_ms"]) == {first, second}
+    assert "Interleaved in one run" in (tmp_path / "RESULTS.md").read_text()
