@@ -78,7 +78,7 @@ class LocalDelivery:
 
     def send(self, eio_sids: Iterable[str], packets: Sequence[Any]) -> int:
         """Queue ``packets`` for every client; returns how many clients were handed them."""
-        if any(pkt.binary for pkt in packets):
+        if packets[0].binary if len(packets) == 1 else any(pkt.binary for pkt in packets):
             # Engine.IO caches a packet's encoding without regard to base64 (polling) or raw
             # (websocket) form: binary packets must not be shared between clients.
             count = 0

@@ -131,13 +131,19 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
         ``offset``: where the broker logged the event (connection state recovery: a socket
         being restored gets it later, unless its replay has it already).
         """
-        recipients = self._select(namespace, opts)
-        if recipients and self._recovery is not None and self._recovery.holding:
-            recipients = self._recovery.held(namespace, recipients, event_args, offset)
-        if not recipients or self._delivery is None:
+        selected = selected_sockets(self.rooms.get(namespace), opts)
+        if not selected or self._delivery is None:
             return 0
+        if self._recovery is not None and self._recovery.holding:
+            recipients = self._recovery.held(namespace, list(selected.items()), event_args, offset)
+            if not recipients:
+                return 0
+            eio_sids = [eio for _, eio in recipients]
+        else:
+            # the Engine.IO ids alone: no pair built per recipient before the first is sent
+            eio_sids = list(selected.values())
         packets = self._event_packets(namespace, event_args)
-        return self._delivery.send((eio for _, eio in recipients), packets)
+        return self._delivery.send(eio_sids, packets)
 
     def _event_packets(
         self, namespace: str, event_args: list[Any], ack_id: int | None = None
@@ -471,6 +477,11 @@ def _session_or_empty(read_session: Callable[[str], Any], eio_sid: str) -> Any:
         return {}
 
 
+# json.dumps(..., separators=(",", ":")) as python-socketio calls it, without building an
+# encoder for each call
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def plain_event_text(packet_class: Any, namespace: str | None, event_args: list[Any]) -> str | None:
     """The text python-socketio's own ``Packet`` encodes an EVENT without binary data to,
     written without its walk of the data for binary values (which costs more than the
@@ -483,7 +494,7 @@ def plain_event_text(packet_class: Any, namespace: str | None, event_args: list[
     ):
         return None
     try:
-        body: str = json.dumps(event_args, separators=(",", ":"))
+        body: str = _COMPACT_JSON(event_args)
     except (TypeError, ValueError):
         return None
     if namespace is None or namespace == "/":
@@ -496,25 +507,30 @@ def select_sockets(
 ) -> list[tuple[str, str]]:
     """The (sid, eio_sid) pairs of a namespace's room table (python-socketio's
     ``manager.rooms[namespace]``) that broadcast options select."""
+    return list(selected_sockets(rooms, opts).items())
+
+
+def selected_sockets(
+    rooms: Mapping[str | None, Mapping[str, str]] | None, opts: BroadcastOptions
+) -> Mapping[str, str]:
+    """The sockets broadcast options select in a namespace's room table, sid to eio_sid.
+
+    Often one of the table's own maps, not a copy: read it before anything can join or
+    leave a room."""
     if not rooms:
-        return []
+        return {}
     excluded: set[str] = set()
     for room in opts.except_rooms:
         members = rooms.get(room)
         if members:
             excluded.update(members)
-    if not opts.rooms:
-        everyone = rooms.get(None)
-        if not everyone:
-            return []
-        if not excluded:
-            return list(everyone.items())
-        return [(sid, eio) for sid, eio in everyone.items() if sid not in excluded]
-    if len(opts.rooms) == 1:
-        members = rooms.get(opts.rooms[0])
+    if len(opts.rooms) <= 1:
+        members = rooms.get(opts.rooms[0] if opts.rooms else None)
         if not members:
-            return []
-        return [(sid, eio) for sid, eio in members.items() if sid not in excluded]
+            return {}
+        if not excluded:
+            return members
+        return {sid: eio for sid, eio in members.items() if sid not in excluded}
     selected: dict[str, str] = {}
     for room in opts.rooms:
         members = rooms.get(room)
@@ -522,7 +538,7 @@ def select_sockets(
             for sid, eio in members.items():
                 if sid not in excluded:
                     selected[sid] = eio
-    return list(selected.items())
+    return selected
 
 
 def only_sids_of(

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any, Final
 
 import msgpack
@@ -433,6 +434,9 @@ def validate(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
     )
 
 
+_TYPES_BY_TEXT: Final = {str(int(kind)): kind for kind in MessageType}
+
+
 def validate_parts(
     type_: Any, uid: Any, nsp: Any, data: Any, *, limits: Limits = DEFAULT_LIMITS
 ) -> ClusterMessage:
@@ -440,15 +444,18 @@ def validate_parts(
 
     ``type_`` may be an int or its decimal text (SQS bodies and stream fields carry text).
     """
-    # isascii: str.isdigit() also accepts digits int() cannot parse, like "²"
-    if isinstance(type_, str) and type_.isascii() and type_.isdigit() and len(type_) <= 3:
-        type_ = int(type_)
-    if not isinstance(type_, int) or isinstance(type_, bool):
-        raise DecodeError("type must be an integer")
-    try:
-        mtype = MessageType(type_)
-    except ValueError:
-        raise DecodeError(f"unknown message type {type_}") from None
+    # the type as every node writes it, looked up in one step: this runs for every message
+    mtype = _TYPES_BY_TEXT.get(type_) if type(type_) is str else None
+    if mtype is None:
+        # isascii: str.isdigit() also accepts digits int() cannot parse, like "²"
+        if isinstance(type_, str) and type_.isascii() and type_.isdigit() and len(type_) <= 3:
+            type_ = int(type_)
+        if not isinstance(type_, int) or isinstance(type_, bool):
+            raise DecodeError("type must be an integer")
+        try:
+            mtype = MessageType(type_)
+        except ValueError:
+            raise DecodeError(f"unknown message type {type_}") from None
     _check_str(uid, "uid", limits.max_uid_length, allow_empty=False)
     _check_str(nsp, "nsp", limits.max_namespace_length, allow_empty=False)
     if not nsp.startswith("/"):
@@ -607,10 +614,15 @@ _DATA_CHECKS: Final = {
 }
 
 
+#: The options of a broadcast to every socket, the most common ones: shared, as they are
+#: immutable (nothing writes to an options' ``flags``).
+_EVERYONE: Final = BroadcastOptions(flags=MappingProxyType({}))
+
+
 def options_from_wire(opts: Any) -> BroadcastOptions:
     """Build :class:`BroadcastOptions` from a validated ``opts`` map (or ``None``)."""
-    if not opts:
-        return BroadcastOptions()
+    if not opts or not (opts.get("rooms") or opts.get("except") or opts.get("flags")):
+        return _EVERYONE
     return BroadcastOptions(
         rooms=tuple(opts.get("rooms") or ()),
         except_rooms=tuple(opts.get("except") or ()),

@@ -212,7 +212,7 @@ class Inbox:
         try:
             try:
                 decoded = decode()
-                if inspect.isawaitable(decoded):
+                if type(decoded) is not ClusterMessage and inspect.isawaitable(decoded):
                     if paused:  # a decoder that waits on the network: not with it off
                         gc.enable()
                         paused = False

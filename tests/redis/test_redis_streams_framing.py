@@ -86,6 +86,37 @@ def test_malformed_entries_raise_decode_error(fields: dict[bytes, bytes]) -> Non
         message_from_entry(fields)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"packet":{"type":2,"data":["tick",{"n":1.5,"s":"é\\u00e9","l":[true,null]}]}}',
+        '{"packet":{"type":2,"data":["tick"]}}  \n',  # whitespace after the object is JSON
+        '{ "packet" : { "type" : 2, "data" : [ "tick" ] } }',
+    ],
+)
+def test_json_data_is_read_as_json_loads_reads_it(data: str) -> None:
+    fields = {b"uid": b"x", b"nsp": b"/", b"type": b"3", b"data": data.encode()}
+    message = message_from_entry(fields)
+    assert message is not None and message.data is not None
+    assert message.data["packet"] == json.loads(data)["packet"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['{"packet":{"type":2,"data":["tick"]}}x', '{"a":1}{"b":2}', "{", '{"a":' + "[" * 100_000],
+)
+def test_json_data_with_anything_after_it_or_cut_short_is_refused(data: str) -> None:
+    fields = {b"uid": b"x", b"nsp": b"/", b"type": b"3", b"data": data.encode()}
+    with pytest.raises(DecodeError):
+        message_from_entry(fields)
+
+
+def test_fields_may_be_named_in_text_too() -> None:
+    data = json.dumps(broadcast_data(BroadcastOptions(), ["tick"]))
+    message = message_from_entry({"uid": "x", "nsp": "/", "type": "3", "data": data})
+    assert message is not None and message.type is MessageType.BROADCAST
+
+
 # Node's hashCode() of these namespaces and the stream index it picks (computed with
 # @socket.io/redis-streams-adapter 0.3.1; the interop tests check a few against Node itself).
 @pytest.mark.parametrize(

@@ -116,6 +116,48 @@ async def test_readers_take_entries_as_redis_sends_them_in_either_protocol(
         await client.aclose()
 
 
+@pytest.mark.parametrize("resp", [2, 3])
+@pytest.mark.parametrize("with_hiredis", [True, False])
+async def test_raw_replies_are_read_as_redis_sent_them(
+    resp: int, with_hiredis: bool, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.exceptions import ResponseError
+
+    from socketio_cloud.transports.redis_streams import transport as module
+
+    if not with_hiredis:
+        monkeypatch.setattr(module, "_hiredis", None)
+    key = f"{names['stream_name']}-raw"
+    client = Redis.from_url(REDIS_URL, protocol=resp)
+    connection = await client.connection_pool.get_connection()
+    replies = module._Replies()
+    try:
+        assert await replies.exchange(connection, module._resp("PING")) == b"PONG"
+        # a reply longer than one read of the socket
+        big = secrets.token_bytes(3 * module._READ_SIZE + 17)
+        assert await replies.exchange(connection, module._resp("SET", key, big)) == b"OK"
+        assert await replies.exchange(connection, module._resp("GET", key)) == big
+        # an error reply is raised as redis-py raises it, and the connection stays usable
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            await replies.exchange(connection, module._resp("XLEN", key))
+        assert await replies.exchange(connection, module._resp("DEL", key)) == 1
+        # after a reconnection the reply is read off the new socket
+        await connection.disconnect()
+        assert await replies.exchange(connection, module._resp("ECHO", "again")) == b"again"
+        await replies.exchange(connection, module._resp("XADD", key, "*", "a", "b"))
+        reply = await replies.exchange(
+            connection, module._resp("XREAD", "COUNT", "5", "STREAMS", key, "0-0")
+        )
+        streams = reply.items() if isinstance(reply, dict) else reply
+        [(name, [(_, fields)])] = list(streams)
+        assert name == key.encode() and fields == [b"a", b"b"]
+    finally:
+        await client.delete(key)
+        await connection.disconnect()
+        await client.connection_pool.release(connection)
+        await client.aclose()
+
+
 def test_entry_fields_are_paired_as_redis_lists_them() -> None:
     from socketio_cloud.transports.redis_streams.transport import _pairs
 

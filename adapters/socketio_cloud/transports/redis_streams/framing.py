@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import json.scanner
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,6 +115,31 @@ def text(value: Any) -> str:
     raise DecodeError(f"unexpected stream field of type {type(value).__name__}")
 
 
+# json.loads without its three Python frames and whitespace matching, for the JSON every
+# node writes (no whitespace around it); anything else goes to json.loads itself
+_SCAN_JSON = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _json_object(raw: str) -> Any:
+    try:
+        value, end = _SCAN_JSON(raw, 0)
+    except StopIteration:
+        return json.loads(raw)  # raises the error json.loads would
+    if end != len(raw):
+        return json.loads(raw)  # trailing whitespace is valid JSON, anything else is not
+    return value
+
+
+def _field(fields: Mapping[Any, Any], raw_name: bytes, name: str) -> str | None:
+    """A field of an entry as text; its name as Redis sends it (bytes) or decoded."""
+    value = fields.get(raw_name)
+    if value is None:
+        value = fields.get(name)
+        if value is None:
+            return None
+    return text(value)
+
+
 def message_from_entry(
     fields: Mapping[Any, Any], *, limits: Limits = protocol.DEFAULT_LIMITS
 ) -> ClusterMessage | None:
@@ -121,17 +147,16 @@ def message_from_entry(
 
     Raises :class:`DecodeError` for malformed entries.
     """
-    values = {text(key): value for key, value in fields.items()}
-    nsp = text(values["nsp"]) if "nsp" in values else ""
+    nsp = _field(fields, b"nsp", "nsp")
     if not nsp:
         return None
-    raw = text(values["data"]) if "data" in values else ""
+    raw = _field(fields, b"data", "data") or ""
     if len(raw) > limits.max_message_size:
         raise DecodeError(f"data of {len(raw)} bytes exceeds {limits.max_message_size}")
     data: Any = None
     if raw.startswith("{"):
         try:
-            data = json.loads(raw)
+            data = _json_object(raw)
         except (ValueError, RecursionError) as exc:
             raise DecodeError(f"invalid JSON data: {exc}") from None
     elif raw:
@@ -140,6 +165,6 @@ def message_from_entry(
         except (binascii.Error, ValueError) as exc:
             raise DecodeError(f"invalid base64 data: {exc}") from None
         data = protocol.decode_data(packed, limits=limits)
-    uid = text(values["uid"]) if "uid" in values else None
-    type_ = text(values["type"]) if "type" in values else None
+    uid = _field(fields, b"uid", "uid")
+    type_ = _field(fields, b"type", "type")
     return protocol.validate_parts(type_, uid, nsp, data, limits=limits)

@@ -69,6 +69,17 @@ _BACKOFF_FIRST = 0.1
 _BACKOFF_CAP = 2.0
 
 
+# how much a stream reader takes from its socket at a time
+_READ_SIZE = 65536
+
+_hiredis: Any
+try:
+    import hiredis as _hiredis
+except ImportError:  # the redis extra installs it; without it redis-py reads replies
+    _hiredis = None
+# the type hiredis gives RESP3 pushes (hiredis 3)
+_PUSH = getattr(_hiredis, "PushNotification", None)
+
 _POOL_STATE_PREFIXES = ("maint_notifications", "orig_", "himport_registry")
 
 
@@ -125,10 +136,46 @@ def _writer_connection_kwargs(pool: ConnectionPool) -> dict[str, Any]:
     return kwargs
 
 
-async def _exchange(connection: AbstractConnection, command: bytes) -> Any:
-    """Send one packed command and read its reply as Redis sent it (no reply callback)."""
-    await connection.send_packed_command(command, check_health=False)
-    return await connection.read_response()
+class _Replies:
+    """Sends packed commands on one redis-py connection and reads each reply as Redis sent
+    it (no reply callback).
+
+    A stream reader's reply is read with a hiredis parser of its own, straight from the
+    connection's stream: redis-py's read path (its timeout and push handling, four
+    coroutine frames) runs between the reply's arrival and its first delivery. Falls back
+    to redis-py's ``read_response`` without hiredis, or if the connection does not read
+    through an ``asyncio.StreamReader`` as redis-py 5 to 8 do.
+    """
+
+    def __init__(self) -> None:
+        self._stream: asyncio.StreamReader | None = None
+        self._parser: Any = None
+
+    async def exchange(self, connection: AbstractConnection, command: bytes) -> Any:
+        await connection.send_packed_command(command, check_health=False)
+        # the stream of this connection's socket: new after each reconnection
+        stream = getattr(connection, "_reader", None)
+        if _hiredis is None or not isinstance(stream, asyncio.StreamReader):
+            return await connection.read_response()
+        if stream is not self._stream:
+            self._stream = stream
+            self._parser = _hiredis.Reader(replyError=ResponseError)
+        parser = self._parser
+        try:
+            reply = parser.gets()
+            # a RESP3 push (none is asked for on a reader's connection) is not the reply
+            while reply is False or type(reply) is _PUSH:
+                if reply is False:
+                    data = await stream.read(_READ_SIZE)
+                    if not data:
+                        raise RedisConnectionError("Redis closed the connection")
+                    parser.feed(data)
+                reply = parser.gets()
+        except _hiredis.HiredisError as exc:
+            raise RedisConnectionError(f"unreadable reply from Redis: {exc}") from None
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
 
 def _pairs(flat: Any) -> dict[Any, Any]:
@@ -664,12 +711,14 @@ class RedisStreamsTransport(Transport, SessionStore):
         # is added to every delivery.
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await self._read_loop(stream, connection)
+            await self._read_loop(stream, connection, _Replies())
         finally:
             await connection.disconnect()
             await pool.release(connection)
 
-    async def _read_loop(self, stream: str, connection: AbstractConnection) -> None:
+    async def _read_loop(
+        self, stream: str, connection: AbstractConnection, replies: _Replies
+    ) -> None:
         link = f"stream {stream}"
         # XREAD COUNT n BLOCK ms STREAMS <stream> <id>: the id is added to each read
         head = _resp_head(
@@ -687,7 +736,7 @@ class RedisStreamsTransport(Transport, SessionStore):
         while self._reading:
             try:
                 reply: Any = await bounded(
-                    _exchange(connection, head + _bulk(self._last_ids[stream])), bound
+                    replies.exchange(connection, head + _bulk(self._last_ids[stream])), bound
                 )
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
                 # whatever was half read is dropped with the socket; the next send reconnects
@@ -697,10 +746,6 @@ class RedisStreamsTransport(Transport, SessionStore):
                 self._link.failed(link, exc)
                 await self._back_off(link, backoff, exc)
                 continue
-            backoff.reset()
-            self._link.ok(link)
-            # a reader reaching Redis clears an earlier failed command
-            self._link.ok("commands")
             # RESP2 answers [[name, entries]], RESP3 {name: entries}; nil when BLOCK ran out
             streams = reply.items() if isinstance(reply, dict) else reply or ()
             own, inbox = self._uid_bytes, self._inbox
@@ -716,6 +761,11 @@ class RedisStreamsTransport(Transport, SessionStore):
                         inbox.stats["own"] += 1
                         continue
                     await self._handle_entry(fields, offset)
+            # after the entries: their delivery need not wait for this bookkeeping
+            backoff.reset()
+            self._link.ok(link)
+            # a reader reaching Redis clears an earlier failed command
+            self._link.ok("commands")
 
     def _wanted(self, message: ClusterMessage | None) -> ClusterMessage | None:
         """Keep ``message`` only if this node should see it.
