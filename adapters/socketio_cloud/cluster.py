@@ -203,7 +203,10 @@ class ClusterManager(ClusterNode, Selector):
         reply; for clients on other nodes with the reply's first argument)."""
         namespace = normalize_namespace(namespace)
         target = to if to is not None else room
-        opts = BroadcastOptions(room_list(target), room_list(skip_sid), {})
+        if target is None and skip_sid is None:
+            opts = protocol.EVERYONE
+        else:
+            opts = BroadcastOptions(room_list(target), room_list(skip_sid), {})
         event_args = [event, *_event_args(data)]
         local_only = bool(kwargs.get("ignore_queue"))
         if callback is not None:

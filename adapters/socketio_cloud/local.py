@@ -477,9 +477,8 @@ def _session_or_empty(read_session: Callable[[str], Any], eio_sid: str) -> Any:
         return {}
 
 
-# json.dumps(..., separators=(",", ":")) as python-socketio calls it, without building an
-# encoder for each call
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode
+# json.dumps(..., separators=(",", ":")) as python-socketio calls it
+_COMPACT_JSON = protocol.compact_json()
 
 
 def plain_event_text(packet_class: Any, namespace: str | None, event_args: list[Any]) -> str | None:

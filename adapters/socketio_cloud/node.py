@@ -268,8 +268,17 @@ class ClusterNode(LocalManager):
             await self.ready()
         await self._serve(namespace)
 
+    def _serving(self, namespace: str) -> bool:
+        """Whether the node is ready and serves ``namespace`` already (which is then marked
+        as used), so that publishing needs nothing awaited first."""
+        if self._state == "ready" and namespace in self._namespaces:
+            self._namespace_used[namespace] = time.monotonic()
+            return True
+        return False
+
     async def _publish(self, message: ClusterMessage) -> str | None:
-        await self._ensure_ready(message.nsp)
+        if not self._serving(message.nsp):
+            await self._ensure_ready(message.nsp)
         self.membership.published(message.nsp)
         try:
             return await self.transport.publish(message)
@@ -281,7 +290,7 @@ class ClusterNode(LocalManager):
     async def _publish_queued(self, message: ClusterMessage) -> None:
         """Queue ``message`` for the broker behind the node's earlier publishes and return
         without waiting for it; a failure is logged, counted and raised by :meth:`flush`."""
-        if self._state != "ready" or message.nsp not in self._namespaces:
+        if not self._serving(message.nsp):
             await self._ensure_ready(message.nsp)
         self.membership.published(message.nsp)
         try:

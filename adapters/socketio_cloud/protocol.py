@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import json.encoder
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import IntEnum
@@ -31,6 +32,7 @@ from .exceptions import DecodeError
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "EMITTER_UID",
+    "EVERYONE",
     "RESPONSE_TYPES",
     "BroadcastOptions",
     "ClusterMessage",
@@ -232,6 +234,35 @@ def _json_default(value: Any) -> Any:
         # what JSON.stringify does with a Date
         return js_date_json(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON in a cluster message")
+
+
+def compact_json(*, ensure_ascii: bool = True) -> Callable[[Any], str]:
+    """``json.JSONEncoder(separators=(",", ":"), ensure_ascii=...).encode``, built once.
+
+    The standard encoder makes a new C encoder and a closure in each call, behind two
+    Python frames, on the path of every emit. Same output and the same errors (TypeError
+    for what JSON cannot hold, ValueError for circular data); without the C accelerator,
+    the standard encoder itself.
+    """
+    standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return standard.encode
+    strings = (
+        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    )
+    # no markers: shared between calls they could outlive one that failed half-way
+    chunks = make(None, standard.default, strings, None, ":", ",", False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return strings(value)
+        try:
+            return "".join(chunks(value, 0))
+        except RecursionError:
+            raise ValueError("Circular reference detected (or data nested too deep)") from None
+
+    return encode
 
 
 def encode_json(message: ClusterMessage) -> str:
@@ -614,15 +645,15 @@ _DATA_CHECKS: Final = {
 }
 
 
-#: The options of a broadcast to every socket, the most common ones: shared, as they are
-#: immutable (nothing writes to an options' ``flags``).
-_EVERYONE: Final = BroadcastOptions(flags=MappingProxyType({}))
+#: The options of a broadcast to every socket, the most common ones: one shared instance,
+#: immutable down to its ``flags``.
+EVERYONE: Final = BroadcastOptions(flags=MappingProxyType({}))
 
 
 def options_from_wire(opts: Any) -> BroadcastOptions:
     """Build :class:`BroadcastOptions` from a validated ``opts`` map (or ``None``)."""
     if not opts or not (opts.get("rooms") or opts.get("except") or opts.get("flags")):
-        return _EVERYONE
+        return EVERYONE
     return BroadcastOptions(
         rooms=tuple(opts.get("rooms") or ()),
         except_rooms=tuple(opts.get("except") or ()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -147,3 +148,25 @@ async def test_a_namespace_nobody_uses_any_more_stops_being_served(node: CoreNod
     await node.manager.disconnect(sid, "/chat", ignore_queue=True)
     await wait_until(lambda: "/chat" in removed, 5, "/chat to stop being served")
     assert "/" in node.manager._namespaces  # never pruned
+
+
+@pytest.mark.parametrize("queued", [False, True])
+async def test_a_namespace_the_node_keeps_emitting_to_stays_served(
+    node: CoreNode, queued: bool
+) -> None:
+    removed: list[str] = []
+
+    async def remove_namespace(namespace: str) -> None:
+        removed.append(namespace)
+
+    node.transport.remove_namespace = remove_namespace  # type: ignore[method-assign]
+    node.manager.namespace_idle_timeout = 0.4
+    node.manager.queued_emits = queued
+    node.manager._spawn(node.manager._prune_namespaces())
+    # emits only, no client and no handler: 8 sweeps of the pruner see them
+    for _ in range(16):
+        await node.manager.emit("tick", 1, namespace="/news")
+        await node.manager.flush()
+        await asyncio.sleep(0.1)
+    assert "/news" in node.manager._namespaces and removed == []
+    await wait_until(lambda: removed == ["/news"], 5, "/news to stop being served")

@@ -70,6 +70,13 @@ def test_options_of_a_broadcast_to_everyone_are_shared_and_read_only(wire: Any) 
         opts.flags["volatile"] = True  # type: ignore[index]
 
 
+def test_an_emit_to_everyone_uses_the_shared_options() -> None:
+    from socketio_cloud.protocol import EVERYONE
+
+    assert options_from_wire(None) is EVERYONE
+    assert EVERYONE.to_wire() == {"rooms": [], "except": [], "flags": {}}
+
+
 def test_options_with_rooms_or_flags_are_their_own() -> None:
     wire = {"rooms": ["r"], "except": ["x"], "flags": {"volatile": True}}
     opts = options_from_wire(wire)

@@ -83,7 +83,7 @@ def stream_for_namespace(namespace: str, stream_name: str, stream_count: int) ->
 
 # JSON.stringify's output: compact, non-ASCII characters kept as they are. One encoder for
 # every entry: json.dumps with these options builds a new one per call.
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_JSON = protocol.compact_json(ensure_ascii=False)
 
 
 def entry_fields(message: ClusterMessage) -> dict[str, str]:
@@ -93,7 +93,7 @@ def entry_fields(message: ClusterMessage) -> dict[str, str]:
         # JSON refuses bytes, so the walk for binary values is only needed when it refuses
         # something: on the path of every emit, that walk costs more than the encoding.
         try:
-            fields["data"] = _JSON.encode(message.data)
+            fields["data"] = _JSON(message.data)
         except TypeError:
             if not (
                 message.type in protocol.BINARY_CAPABLE_TYPES and protocol.has_binary(message.data)

@@ -80,6 +80,9 @@ except ImportError:  # the redis extra installs it; without it redis-py reads re
 # the type hiredis gives RESP3 pushes (hiredis 3)
 _PUSH = getattr(_hiredis, "PushNotification", None)
 
+# namespaces whose stream name is remembered (emitters may name any number of them)
+_MAX_CACHED_STREAM_NAMES = 1024
+
 _POOL_STATE_PREFIXES = ("maint_notifications", "orig_", "himport_registry")
 
 
@@ -137,22 +140,46 @@ def _writer_connection_kwargs(pool: ConnectionPool) -> dict[str, Any]:
 
 
 class _Replies:
-    """Sends packed commands on one redis-py connection and reads each reply as Redis sent
-    it (no reply callback).
+    """Packed commands written and replies read on one redis-py connection, as Redis sent
+    them (no reply callback).
 
-    A stream reader's reply is read with a hiredis parser of its own, straight from the
+    Replies are parsed with a hiredis parser of this object's own, straight from the
     connection's stream: redis-py's read path (its timeout and push handling, four
-    coroutine frames) runs between the reply's arrival and its first delivery. Falls back
-    to redis-py's ``read_response`` without hiredis, or if the connection does not read
-    through an ``asyncio.StreamReader`` as redis-py 5 to 8 do.
+    coroutine frames) would run between a stream entry's arrival and its first delivery.
+    A command is written at once when the connection is open, so that an emit's XADD is
+    on the wire before anything else (a timer for its reply, say) is set up. Falls back
+    to redis-py's own send and ``read_response`` without hiredis, or if the connection
+    does not use an ``asyncio.StreamReader`` and ``StreamWriter`` as redis-py 5 to 8 do.
     """
 
     def __init__(self) -> None:
         self._stream: asyncio.StreamReader | None = None
         self._parser: Any = None
 
-    async def exchange(self, connection: AbstractConnection, command: bytes) -> Any:
-        await connection.send_packed_command(command, check_health=False)
+    @staticmethod
+    def write_now(connection: AbstractConnection, command: bytes) -> bool:
+        """Write ``command`` if the connection is open; False if it was not written."""
+        writer = getattr(connection, "_writer", None)
+        if _hiredis is None or not isinstance(writer, asyncio.StreamWriter):
+            return False
+        if not connection.is_connected or writer.is_closing():
+            return False
+        writer.write(command)
+        return True
+
+    @staticmethod
+    async def send(connection: AbstractConnection, command: bytes, written: bool) -> None:
+        """Finish sending ``command``: wait for room in the socket's buffer if it was
+        written (:meth:`write_now`), else connect if need be and send it through redis-py."""
+        if not written:
+            await connection.send_packed_command(command, check_health=False)
+            return
+        writer = connection._writer
+        if writer is not None:  # else the connection was lost: reading the reply says so
+            await writer.drain()
+
+    async def read(self, connection: AbstractConnection) -> Any:
+        """The next reply; an error reply is raised as redis-py's ``ResponseError``."""
         # the stream of this connection's socket: new after each reconnection
         stream = getattr(connection, "_reader", None)
         if _hiredis is None or not isinstance(stream, asyncio.StreamReader):
@@ -163,7 +190,7 @@ class _Replies:
         parser = self._parser
         try:
             reply = parser.gets()
-            # a RESP3 push (none is asked for on a reader's connection) is not the reply
+            # a RESP3 push (none is asked for on these connections) is not a reply
             while reply is False or type(reply) is _PUSH:
                 if reply is False:
                     data = await stream.read(_READ_SIZE)
@@ -176,6 +203,11 @@ class _Replies:
         if isinstance(reply, ResponseError):
             raise reply
         return reply
+
+    async def exchange(self, connection: AbstractConnection, command: bytes) -> Any:
+        """Send one command and read its reply."""
+        await self.send(connection, command, self.write_now(connection, command))
+        return await self.read(connection)
 
 
 def _pairs(flat: Any) -> dict[Any, Any]:
@@ -293,6 +325,8 @@ class RedisStreamsTransport(Transport, SessionStore):
         self._outbox: list[_Command] = []
         # the task sending the outbox, or a future while publish() sends from its caller
         self._writer: asyncio.Future[None] | None = None
+        self._writer_replies = _Replies()
+        self._streams: dict[str, str] = {}  # namespace -> its stream (stream_for)
         # the writer's own connection: one writer at a time sends on it, in order
         self._connection: AbstractConnection | None = None
         self._command_timeout = _COMMAND_TIMEOUT
@@ -308,7 +342,12 @@ class RedisStreamsTransport(Transport, SessionStore):
 
     def stream_for(self, namespace: str) -> str:
         """The stream carrying ``namespace``'s messages."""
-        return stream_for_namespace(namespace, self.stream_name, self.stream_count)
+        stream = self._streams.get(namespace)
+        if stream is None:
+            stream = stream_for_namespace(namespace, self.stream_name, self.stream_count)
+            if len(self._streams) < _MAX_CACHED_STREAM_NAMES:
+                self._streams[namespace] = stream
+        return stream
 
     def public_channel(self, namespace: str) -> str:
         """The channel requests for ``namespace`` are published on."""
@@ -508,7 +547,8 @@ class RedisStreamsTransport(Transport, SessionStore):
             parts.append(b"$%d\r\n" % len(data))
             parts.append(data)
             parts.append(b"\r\n")
-        self._check_size(size)
+        if size > self.limits.max_message_size:
+            self._check_size(size)
         return key, False, b"".join(parts), outcome
 
     def _publish_command(
@@ -571,20 +611,22 @@ class RedisStreamsTransport(Transport, SessionStore):
         connection = self._writer_connection()
         payload = packed[0] if len(packed) == 1 else b"".join(packed)
         replies: list[Any] = []
+        raw = self._writer_replies
 
-        async def exchange() -> None:
-            await connection.connect()  # type: ignore[no-untyped-call]
-            await connection.send_packed_command(payload, check_health=False)
+        async def exchange(written: bool) -> None:
+            await raw.send(connection, payload, written)
             for _ in packed:
                 try:
-                    replies.append(await connection.read_response())
+                    replies.append(await raw.read(connection))
                 except ResponseError as exc:
                     replies.append(exc)
 
         for attempt in (1, 2):
             replies.clear()
             try:
-                await bounded(exchange(), self._command_timeout)
+                # on the wire before the bound's timer is set: that is the emit's latency
+                written = raw.write_now(connection, payload)
+                await bounded(exchange(written), self._command_timeout)
                 return replies
             except asyncio.TimeoutError:
                 await connection.disconnect()
