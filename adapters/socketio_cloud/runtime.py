@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from .exceptions import DecodeError
@@ -62,6 +62,49 @@ async def bounded(awaitable: Awaitable[_T], seconds: float | None) -> _T:
         async with asyncio.timeout(seconds):
             return await awaitable
     return await asyncio.wait_for(awaitable, seconds)
+
+
+def start_now(coro: Coroutine[Any, Any, Any]) -> Awaitable[None] | None:
+    """Run ``coro`` in the caller's frame until it first waits: None if it finished by
+    then, else an awaitable of the rest, to be awaited in a task. What it raises before
+    waiting propagates here; its result is dropped.
+
+    A transport that parses a message as its bytes arrive can deliver it there, before
+    the reader's task is woken; a handler that has to wait goes on in that task.
+    """
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration:
+        return None
+    return _Rest(coro, waiting_on)
+
+
+class _Rest:
+    """The rest of a coroutine that :func:`start_now` ran until it waited on ``waiting_on``:
+    awaiting this hands what it waits on to the awaiting task, and its outcomes back."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
+        self._coro = coro
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, waiting_on = self._coro, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation included: the coroutine decides
+                try:
+                    waiting_on = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting_on = coro.send(sent)
+                except StopIteration:
+                    return
 
 
 logger = logging.getLogger("socketio_cloud.runtime")

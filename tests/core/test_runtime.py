@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import weakref
+from collections.abc import Awaitable
 
 import pytest
 
@@ -213,3 +215,83 @@ async def test_report_failure_passes_a_publish_error_on_and_nothing_else() -> No
     cancelled.cancel()
     await asyncio.sleep(0)
     assert [type(error) for error in errors] == [TransportError, asyncio.CancelledError]
+
+
+async def test_start_now_finishes_what_never_waits_in_the_callers_frame() -> None:
+    steps: list[str] = []
+
+    async def inner() -> str:
+        steps.append("inner")
+        return "done"
+
+    async def handler() -> None:
+        steps.append(await inner())
+
+    assert runtime.start_now(handler()) is None
+    assert steps == ["inner", "done"]
+
+
+async def test_start_now_hands_the_rest_to_whoever_awaits_it() -> None:
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[int] = loop.create_future()
+    steps: list[object] = []
+
+    async def handler() -> None:
+        steps.append("before")
+        steps.append(await gate)
+        await asyncio.sleep(0)  # a bare yield to the loop, too
+        steps.append("after")
+
+    rest = runtime.start_now(handler())
+    assert rest is not None and steps == ["before"]
+    task = asyncio.ensure_future(_awaiting(rest))
+    await asyncio.sleep(0)
+    assert not task.done()
+    gate.set_result(7)
+    await task
+    assert steps == ["before", 7, "after"]
+
+
+async def test_the_rest_of_start_now_gets_errors_and_cancellation() -> None:
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+    seen: list[str] = []
+
+    async def handler() -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    rest = runtime.start_now(handler())
+    assert rest is not None
+    task = asyncio.ensure_future(_awaiting(rest))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled"]
+
+    failing: asyncio.Future[None] = loop.create_future()
+
+    async def raises_later() -> None:
+        await failing
+
+    rest = runtime.start_now(raises_later())
+    assert rest is not None
+    failing.set_exception(KeyError("later"))
+    with pytest.raises(KeyError):
+        await rest
+
+
+async def test_what_start_now_raises_before_waiting_propagates() -> None:
+    async def raises_at_once() -> None:
+        raise ValueError("at once")
+
+    with pytest.raises(ValueError, match="at once"):
+        runtime.start_now(raises_at_once())
+
+
+async def _awaiting(rest: Awaitable[None]) -> None:
+    await rest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -155,6 +156,82 @@ async def test_raw_replies_are_read_as_redis_sent_them(
         await client.delete(key)
         await connection.disconnect()
         await client.connection_pool.release(connection)
+        await client.aclose()
+
+
+def _reader_protocols(transport: RedisStreamsTransport) -> list[object]:
+    """The protocols of the reader's connections (those taken from its pool)."""
+    assert transport._reader is not None
+    pool = transport._reader.connection_pool
+    return [
+        conn._writer.transport.get_protocol()  # type: ignore[attr-defined]
+        for conn in pool._in_use_connections  # type: ignore[attr-defined]
+        if conn._writer is not None  # type: ignore[attr-defined]
+    ]
+
+
+@pytest.mark.parametrize("with_hiredis", [True, False])
+async def test_entries_keep_their_order_when_a_handler_has_to_wait(
+    with_hiredis: bool, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socketio_cloud.transports.redis_streams import transport as module
+
+    if not with_hiredis:
+        monkeypatch.setattr(module, "_hiredis", None)
+    loop = asyncio.get_running_loop()
+    gate: asyncio.Future[None] = loop.create_future()
+    order: list[int] = []
+
+    async def on_message(message: ClusterMessage, offset: str | None) -> None:
+        assert message.data is not None
+        seq = message.data["packet"]["data"][1]
+        if seq == 3:
+            await gate  # the entries after it must wait for it
+        order.append(seq)
+
+    receiver = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await receiver.add_namespace("/")
+    await receiver.start(protocol.new_uid(), on_message)
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await sender.open_publisher()
+    try:
+        # one pipeline: the reader gets them in one reply
+        uid = protocol.new_uid()
+        await asyncio.gather(*(sender.publish(broadcast(uid, n)) for n in range(8)))
+        await wait_until(lambda: order == [0, 1, 2], message="the entries before the wait")
+        # with hiredis, the reader parses and delivers in its own protocol
+        taken = [p for p in _reader_protocols(receiver) if isinstance(p, module._ReplyProtocol)]
+        assert len(taken) == (1 if with_hiredis else 0)
+        gate.set_result(None)
+        await wait_until(lambda: len(order) == 8, message="the rest")
+        assert order == list(range(8))
+        await sender.publish(broadcast(uid, 8))
+        await wait_until(lambda: len(order) == 9, message="a later reply")
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+async def test_a_reader_whose_connection_is_killed_resumes_where_it_stopped(
+    make_node: MakeNode,
+) -> None:
+    sender, _ = await make_node()
+    _, received = await make_node(block_time=0.2)
+    for n in range(3):
+        await sender.publish(broadcast(sender._uid, n))
+    await wait_until(lambda: len(received) == 3, message="three broadcasts")
+    client = Redis.from_url(REDIS_URL)
+    try:
+        killed = 0
+        for info in await client.client_list():
+            if info["cmd"] == "xread":
+                killed += await client.client_kill_filter(_id=info["id"])
+        assert killed >= 1
+        for n in range(3, 6):
+            await sender.publish(broadcast(sender._uid, n))
+        await wait_until(lambda: len(received) == 6, message="the broadcasts after the kill")
+        assert [m.data["packet"]["data"][1] for m, _ in received] == list(range(6))  # type: ignore[index]
+    finally:
         await client.aclose()
 
 

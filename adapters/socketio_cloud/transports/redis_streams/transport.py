@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeAlias
 
 from redis.asyncio import ConnectionPool, Redis
@@ -30,7 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 from ... import protocol
 from ...exceptions import PayloadTooLarge, TransportError
 from ...protocol import ClusterMessage, Limits
-from ...runtime import Backoff, Inbox, LinkState, bounded
+from ...runtime import Backoff, Inbox, LinkState, bounded, start_now
 from ...transport import (
     MembershipKind,
     MessageHandler,
@@ -208,6 +208,111 @@ class _Replies:
         """Send one command and read its reply."""
         await self.send(connection, command, self.write_now(connection, command))
         return await self.read(connection)
+
+
+class _ReplyProtocol(asyncio.Protocol):
+    """Takes a reader connection's socket over from redis-py's stream protocol once it is
+    connected: replies are parsed with hiredis as their bytes arrive, and each is handed to
+    ``on_reply`` at once, in ``data_received``. A stream entry is thus delivered before the
+    reader's task is even woken, without the stream buffer, the task's wake-up and the
+    coroutine frames between them. What ``on_reply`` returns (the rest of its work, if a
+    handler had to wait) is the outcome the reader awaits (:meth:`expect`).
+
+    redis-py's protocol is still told when the connection is lost, so that redis-py's own
+    disconnect and close waits work as before.
+    """
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        previous: asyncio.BaseProtocol,
+        on_reply: Callable[[Any], Any],
+    ) -> None:
+        self.transport = transport
+        self._previous = previous
+        self._on_reply = on_reply
+        self._parser = _hiredis.Reader(replyError=ResponseError)
+        self._outcome: asyncio.Future[Any] | None = None
+
+    def expect(self) -> asyncio.Future[Any]:
+        """The outcome of the next reply (set it up before sending its command)."""
+        self._outcome = asyncio.get_running_loop().create_future()
+        return self._outcome
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed(data)
+        while True:
+            try:
+                reply = self._parser.gets()
+            except _hiredis.HiredisError as exc:
+                self._settle(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
+                self.transport.close()
+                return
+            if reply is False:
+                return
+            if type(reply) is _PUSH:
+                continue  # none is asked for on a reader's connection
+            if isinstance(reply, ResponseError):
+                self._settle(reply)
+                continue
+            outcome = self._outcome
+            if outcome is None or outcome.done():
+                # no command waits for it (its reader gave up): the connection is unusable
+                self.transport.close()
+                return
+            self._outcome = None
+            try:
+                outcome.set_result(self._on_reply(reply))
+            except Exception as exc:  # the reader raises it where it awaits the outcome
+                outcome.set_exception(exc)
+
+    def _settle(self, error: BaseException) -> None:
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None and not outcome.done():
+            outcome.set_exception(error)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._settle(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
+        self._previous.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself; connection_lost follows
+
+    def pause_writing(self) -> None:
+        self._previous.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._previous.resume_writing()
+
+    @classmethod
+    async def take_over(
+        cls, connection: AbstractConnection, on_reply: Callable[[Any], Any]
+    ) -> _ReplyProtocol | None:
+        """The connection's reply protocol, connecting and taking it over if need be; None
+        where it cannot be done (no hiredis, a connection redis-py does not build on
+        asyncio streams): the reader then uses :class:`_Replies`."""
+        if _hiredis is None:
+            return None
+        writer = getattr(connection, "_writer", None)
+        if isinstance(writer, asyncio.StreamWriter) and writer.transport.is_closing():
+            # lost between two reads, which redis-py cannot have noticed: start afresh
+            await connection.disconnect()
+        if not connection.is_connected:
+            await connection.connect()  # type: ignore[no-untyped-call]
+        writer = getattr(connection, "_writer", None)
+        if not isinstance(writer, asyncio.StreamWriter):
+            return None
+        transport = writer.transport
+        current = transport.get_protocol()
+        if isinstance(current, cls):
+            return current
+        if not isinstance(current, asyncio.StreamReaderProtocol) or not isinstance(
+            transport, asyncio.Transport
+        ):
+            return None
+        taken = cls(transport, current, on_reply)
+        transport.set_protocol(taken)
+        return taken
 
 
 def _pairs(flat: Any) -> dict[Any, Any]:
@@ -775,11 +880,23 @@ class RedisStreamsTransport(Transport, SessionStore):
         )
         bound = self.block_time + _READ_TIMEOUT_MARGIN
         backoff = Backoff(_BACKOFF_FIRST, _BACKOFF_CAP)
+
+        def on_reply(reply: Any) -> Awaitable[None] | None:
+            return self._take_reply(stream, reply)
+
         while self._reading:
+            command = head + _bulk(self._last_ids[stream])
             try:
-                reply: Any = await bounded(
-                    replies.exchange(connection, head + _bulk(self._last_ids[stream])), bound
-                )
+                taken = await _ReplyProtocol.take_over(connection, on_reply)
+                if taken is not None:
+                    outcome = taken.expect()
+                    taken.transport.write(command)
+                    # the reply is delivered as it arrives; this only learns that it was
+                    rest = await bounded(outcome, bound)
+                else:
+                    rest = self._take_reply(
+                        stream, await bounded(replies.exchange(connection, command), bound)
+                    )
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
                 # whatever was half read is dropped with the socket; the next send reconnects
                 await connection.disconnect()
@@ -788,26 +905,44 @@ class RedisStreamsTransport(Transport, SessionStore):
                 self._link.failed(link, exc)
                 await self._back_off(link, backoff, exc)
                 continue
-            # RESP2 answers [[name, entries]], RESP3 {name: entries}; nil when BLOCK ran out
-            streams = reply.items() if isinstance(reply, dict) else reply or ()
-            own, inbox = self._uid_bytes, self._inbox
-            assert inbox is not None
-            for _name, entries in streams:
-                for entry_id, flat in entries:
-                    offset = text(entry_id)
-                    self._last_ids[stream] = offset
-                    fields = _pairs(flat)
-                    # the node's own entries are most of what a sending node reads: drop
-                    # them on the raw uid field, before any decoding
-                    if fields.get(b"uid") == own:
-                        inbox.stats["own"] += 1
-                        continue
-                    await self._handle_entry(fields, offset)
+            if rest is not None:
+                await rest  # a handler had to wait: the entries after it wait too
             # after the entries: their delivery need not wait for this bookkeeping
             backoff.reset()
             self._link.ok(link)
             # a reader reaching Redis clears an earlier failed command
             self._link.ok("commands")
+
+    def _take_reply(self, stream: str, reply: Any) -> Awaitable[None] | None:
+        """Deliver the entries of an XREAD reply, in order, in the caller's frame until a
+        handler has to wait; then the rest, to be awaited (:func:`runtime.start_now`)."""
+        # RESP2 answers [[name, entries]], RESP3 {name: entries}; nil when BLOCK ran out
+        streams = reply.items() if isinstance(reply, dict) else reply or ()
+        entries = [entry for _name, listed in streams for entry in listed]
+        return self._take_entries(stream, entries) if entries else None
+
+    def _take_entries(self, stream: str, entries: list[Any]) -> Awaitable[None] | None:
+        own, inbox = self._uid_bytes, self._inbox
+        assert inbox is not None
+        for index, (entry_id, flat) in enumerate(entries):
+            offset = text(entry_id)
+            self._last_ids[stream] = offset
+            fields = _pairs(flat)
+            # the node's own entries are most of what a sending node reads: drop them on
+            # the raw uid field, before any decoding
+            if fields.get(b"uid") == own:
+                inbox.stats["own"] += 1
+                continue
+            rest = start_now(self._handle_entry(fields, offset))
+            if rest is not None:
+                return self._then(rest, stream, entries[index + 1 :])
+        return None
+
+    async def _then(self, rest: Awaitable[None], stream: str, entries: list[Any]) -> None:
+        await rest
+        later = self._take_entries(stream, entries)
+        if later is not None:
+            await later
 
     def _wanted(self, message: ClusterMessage | None) -> ClusterMessage | None:
         """Keep ``message`` only if this node should see it.
