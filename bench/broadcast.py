@@ -464,7 +464,10 @@ async def run_interleaved(
             for index in range(rounds):
                 phase = f"{regime.name}-{index}"
                 order = runs[index % len(runs) :] + runs[: index % len(runs)]
+                direct_before = {}
                 for run in runs:
+                    if run.ours:
+                        direct_before[run.scenario.name] = await _direct_frames(run.receiver)
                     for child in run.receivers:
                         await child.send(cmd="phase", phase=phase, expected=regime.count)
                         await child.expect("phase", 10, phase=phase)
@@ -498,6 +501,11 @@ async def run_interleaved(
                     }
                     if incomplete:
                         measured[run.scenario.name]["incomplete_client_groups"] = incomplete
+                    before = direct_before.get(run.scenario.name)
+                    if before is not None:
+                        after = await _direct_frames(run.receiver)
+                        if after is not None:
+                            measured[run.scenario.name]["direct_frames"] = after - before
                     firsts[run.scenario.name].update(
                         {f"{index}:{seq}": value for seq, value in first.items()}
                     )

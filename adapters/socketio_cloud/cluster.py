@@ -289,7 +289,9 @@ class ClusterManager(ClusterNode, Selector):
             await self._broadcast_logged(namespace, opts, event_args)
             return
         self._deliver(namespace, opts, event_args)
-        if opts.flags.get("local") or self._targets_only_local_sids(namespace, opts):
+        if opts.flags.get("local") or (
+            opts.rooms and self._targets_only_local_sids(namespace, opts)
+        ):
             return
         message = ClusterMessage(
             MessageType.BROADCAST,

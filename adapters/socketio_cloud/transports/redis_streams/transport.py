@@ -608,9 +608,14 @@ class RedisStreamsTransport(Transport, SessionStore):
         loop = asyncio.get_running_loop()
         result: asyncio.Future[str | None] = loop.create_future()
         command = self._command(message, result)
+        # on the wire before anything else is set up: that is the emit's latency
+        try:
+            written = self._writer_replies.write_now(self._writer_connection(), command[2])
+        except (TransportError, OSError):
+            written = False  # sending it again says what is wrong, where it is counted
         sending = self._writer = loop.create_future()  # close() waits for it too
         try:
-            await self._send_batch([command])
+            await self._send_batch([command], written)
         finally:
             sending.set_result(None)
             self._writer = None
@@ -679,9 +684,11 @@ class RedisStreamsTransport(Transport, SessionStore):
         finally:
             self._writer = None
 
-    async def _send_batch(self, batch: list[_Command]) -> None:
+    async def _send_batch(self, batch: list[_Command], written: bool = False) -> None:
+        """Send a batch and settle each command's outcome; ``written``: the batch (of one
+        command) is on the wire already (:meth:`_Replies.write_now`)."""
         try:
-            replies = await self._execute([command[2] for command in batch])
+            replies = await self._execute([command[2] for command in batch], written)
         except (RedisError, OSError, TransportError) as exc:
             self._link.failed("commands", exc)
             replies = [exc] * len(batch)
@@ -703,7 +710,7 @@ class RedisStreamsTransport(Transport, SessionStore):
                 if isinstance(outcome, asyncio.Future) and not outcome.done():
                     outcome.set_result(None if published else text(reply))
 
-    async def _execute(self, packed: list[bytes]) -> list[Any]:
+    async def _execute(self, packed: list[bytes], written: bool = False) -> list[Any]:
         """Send packed commands in one write and read their replies; errors Redis returns
         for a command come back in the list.
 
@@ -730,7 +737,8 @@ class RedisStreamsTransport(Transport, SessionStore):
             replies.clear()
             try:
                 # on the wire before the bound's timer is set: that is the emit's latency
-                written = raw.write_now(connection, payload)
+                if attempt == 2 or not written:
+                    written = raw.write_now(connection, payload)
                 await bounded(exchange(written), self._command_timeout)
                 return replies
             except asyncio.TimeoutError:
