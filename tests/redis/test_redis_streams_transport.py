@@ -212,6 +212,37 @@ async def test_entries_keep_their_order_when_a_handler_has_to_wait(
         await receiver.close()
 
 
+def test_the_reader_takes_its_connection_over_under_uvloop(names: dict[str, str]) -> None:
+    import uvloop
+
+    from socketio_cloud.transports.redis_streams import transport as module
+
+    async def main() -> None:
+        received: Received = []
+
+        async def on_message(message: ClusterMessage, offset: str | None) -> None:
+            received.append((message, offset))
+
+        receiver = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+        await receiver.add_namespace("/")
+        await receiver.start(protocol.new_uid(), on_message)
+        sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+        await sender.open_publisher()
+        try:
+            uid = protocol.new_uid()
+            for n in range(3):
+                await sender.publish(broadcast(uid, n))
+            await wait_until(lambda: len(received) == 3, message="three broadcasts")
+            taken = [p for p in _reader_protocols(receiver) if isinstance(p, module._ReplyProtocol)]
+            assert len(taken) == 1
+            assert [m.data["packet"]["data"][1] for m, _ in received] == [0, 1, 2]  # type: ignore[index]
+        finally:
+            await sender.close()
+            await receiver.close()
+
+    uvloop.run(main())
+
+
 async def test_a_reader_whose_connection_is_killed_resumes_where_it_stopped(
     make_node: MakeNode,
 ) -> None:

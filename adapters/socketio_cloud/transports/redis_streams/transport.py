@@ -224,7 +224,7 @@ class _ReplyProtocol(asyncio.Protocol):
 
     def __init__(
         self,
-        transport: asyncio.Transport,
+        transport: asyncio.WriteTransport,
         previous: asyncio.BaseProtocol,
         on_reply: Callable[[Any], Any],
     ) -> None:
@@ -306,8 +306,9 @@ class _ReplyProtocol(asyncio.Protocol):
         current = transport.get_protocol()
         if isinstance(current, cls):
             return current
-        if not isinstance(current, asyncio.StreamReaderProtocol) or not isinstance(
-            transport, asyncio.Transport
+        # uvloop's transports have the interface without deriving from asyncio's classes
+        if not isinstance(current, asyncio.StreamReaderProtocol) or not callable(
+            getattr(transport, "set_protocol", None)
         ):
             return None
         taken = cls(transport, current, on_reply)
