@@ -221,3 +221,24 @@ async def test_sockets_come_and_go_on_both_paths(node_on: tuple[Node, bool]) -> 
     await wait_until(lambda: not manager.rooms, 10, "the node to forget the client")
     assert manager.pending_connect == {}
     assert manager.pending_disconnect == {}
+
+
+async def test_room_eio_sids_reads_python_socketios_rooms_in_order() -> None:
+    sio = socketio.AsyncServer(async_mode="asgi")
+    manager = sio.manager
+    manager.set_server(sio)
+    for n in (3, 1, 2):
+        manager.basic_enter_room(f"sid{n}", "/", None, eio_sid=f"eio{n}")
+        manager.basic_enter_room(f"sid{n}", "/", "room", eio_sid=f"eio{n}")
+    manager.basic_leave_room("sid1", "/", "room")
+    rooms = manager.rooms["/"]
+    # the room type python-socketio uses, read through its underlying dict
+    assert type(rooms[None]) is not dict and hasattr(rooms[None], "_fwdm")
+    assert compat.room_eio_sids(rooms[None]) == ["eio3", "eio1", "eio2"]
+    assert compat.room_eio_sids(rooms["room"]) == ["eio3", "eio2"]
+    assert compat.room_eio_sids({"a": "ea", "b": "eb"}) == ["ea", "eb"]
+
+    class Other(dict):  # type: ignore[type-arg]
+        _fwdm = "not a dict"
+
+    assert compat.room_eio_sids(Other(a="ea")) == ["ea"]

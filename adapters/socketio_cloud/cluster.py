@@ -32,7 +32,7 @@ from .exceptions import (
 from .local import MANY_SOCKETS, Fanout, Handler, only_sids_of
 from .node import ClusterNode
 from .operators import BroadcastOperator, Selector, normalize_namespace, room_list
-from .protocol import BroadcastOptions, ClusterMessage, MessageType
+from .protocol import RESPONSE_TYPES, BroadcastOptions, ClusterMessage, MessageType
 from .recovery import with_offset
 from .remote_socket import RemoteSocket
 from .requests import AckRequest, PendingRequest
@@ -122,7 +122,7 @@ class ClusterManager(ClusterNode, Selector):
         if namespace not in self._namespaces:
             return
         kind = message.type
-        if message.is_response:
+        if kind in RESPONSE_TYPES:
             self._requests.on_response(message)
         elif kind is MessageType.BROADCAST:
             await self._on_broadcast(message, offset)
@@ -145,9 +145,12 @@ class ClusterManager(ClusterNode, Selector):
     async def _on_broadcast(self, message: ClusterMessage, offset: str | None = None) -> None:
         data = message.data
         assert data is not None
-        opts = message.options()
+        # validated: options as a map, a request id as text or absent
+        opts = protocol.options_from_wire(data.get("opts"))
         event_args = data["packet"]["data"]
-        request_id = message.request_id
+        request_id = data.get("requestId")
+        if not isinstance(request_id, str):
+            request_id = None
         if request_id is None:
             if self._recovery is not None:
                 event_args = with_offset(event_args, opts, offset)

@@ -18,6 +18,9 @@ that reaches for them (Engine.IO's internals are :mod:`socketio_cloud.fanout`'s)
   coroutine per socket: the Engine.IO server's ``sockets`` table, read as python-socketio's
   own ``get_session`` reads it, only where neither server overrides that method
   (:func:`session_reader`);
+- listing the Engine.IO ids of a room for a broadcast: python-socketio keeps each room as a
+  ``bidict``, whose views run about ten Python calls per read; the plain dict underneath
+  (``_fwdm``) is read instead when there is one (:func:`room_eio_sids`);
 - connection state recovery (:mod:`socketio_cloud.recovery`), only when it is on: the
   CONNECT reply ``{sid, pid}`` and the disconnect reason, seen by wrapping
   ``AsyncServer._send_packet`` and ``AsyncServer._handle_disconnect``
@@ -46,7 +49,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from importlib import metadata
 from typing import Any
 
@@ -85,6 +88,15 @@ _HANDLE_CONNECT_PARAMETERS = ["eio_sid", "namespace", "data"]
 #: The parameters of the methods the recovery hooks wrap.
 _SEND_PACKET_PARAMETERS = ["eio_sid", "pkt"]
 _HANDLE_DISCONNECT_PARAMETERS = ["eio_sid", "namespace", "reason"]
+
+
+def room_eio_sids(members: Mapping[str, str]) -> list[str]:
+    """The values of a room map (sid -> Engine.IO id), in order, as a new list."""
+    if type(members) is not dict:
+        forward = getattr(members, "_fwdm", None)
+        if type(forward) is dict:
+            return list(forward.values())
+    return list(members.values())
 
 
 def socketio_version() -> str | None:

@@ -141,7 +141,7 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             eio_sids = [eio for _, eio in recipients]
         else:
             # the Engine.IO ids alone: no pair built per recipient before the first is sent
-            eio_sids = list(selected.values())
+            eio_sids = compat.room_eio_sids(selected)
         packets = self._event_packets(namespace, event_args)
         return self._delivery.send(eio_sids, packets)
 

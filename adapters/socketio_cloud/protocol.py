@@ -487,8 +487,10 @@ def validate_parts(
             mtype = MessageType(type_)
         except ValueError:
             raise DecodeError(f"unknown message type {type_}") from None
-    _check_str(uid, "uid", limits.max_uid_length, allow_empty=False)
-    _check_str(nsp, "nsp", limits.max_namespace_length, allow_empty=False)
+    if not (type(uid) is str and 0 < len(uid) <= limits.max_uid_length):
+        _check_str(uid, "uid", limits.max_uid_length, allow_empty=False)
+    if not (type(nsp) is str and 0 < len(nsp) <= limits.max_namespace_length):
+        _check_str(nsp, "nsp", limits.max_namespace_length, allow_empty=False)
     if not nsp.startswith("/"):
         raise DecodeError("nsp must start with '/'")
     checker = _DATA_CHECKS.get(mtype)
@@ -540,8 +542,13 @@ def _check_opts(data: dict[str, Any], limits: Limits) -> None:
         return
     if not isinstance(opts, dict):
         raise DecodeError("opts must be a map")
-    opts["rooms"] = _check_rooms(opts.get("rooms"), "opts.rooms", limits)
-    opts["except"] = _check_rooms(opts.get("except"), "opts.except", limits)
+    # most broadcasts name no room: nothing to check then
+    rooms = opts.get("rooms")
+    if type(rooms) is not list or rooms:
+        opts["rooms"] = _check_rooms(rooms, "opts.rooms", limits)
+    excepted = opts.get("except")
+    if type(excepted) is not list or excepted:
+        opts["except"] = _check_rooms(excepted, "opts.except", limits)
     flags = opts.get("flags")
     if flags is None:
         opts["flags"] = {}
@@ -551,7 +558,10 @@ def _check_opts(data: dict[str, Any], limits: Limits) -> None:
 
 def _check_broadcast(data: dict[str, Any], limits: Limits) -> None:
     _check_opts(data, limits)
-    _check_request_id(data, required=False)
+    if data.get("requestId") is not None:
+        _check_request_id(data, required=False)
+    elif "requestId" in data:
+        del data["requestId"]
     packet = data.get("packet")
     if not isinstance(packet, dict):
         raise DecodeError("packet must be a map")
