@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgpack
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from socketio_cloud import protocol
 from socketio_cloud.exceptions import PayloadTooLarge
@@ -241,6 +242,48 @@ def test_the_reader_takes_its_connection_over_under_uvloop(names: dict[str, str]
             await receiver.close()
 
     uvloop.run(main())
+
+
+@pytest.mark.parametrize("app_disabled_it", [False, True])
+async def test_replies_are_handled_with_the_collector_waiting(app_disabled_it: bool) -> None:
+    import gc
+
+    from socketio_cloud.transports.redis_streams import transport as module
+
+    require_redis()
+    seen: list[tuple[object, bool]] = []
+
+    def on_reply(reply: object) -> str:
+        seen.append((reply, gc.isenabled()))
+        return "handled"
+
+    client = Redis.from_url(REDIS_URL)
+    connection = await client.connection_pool.get_connection()
+    was_enabled = gc.isenabled()
+    if app_disabled_it:
+        gc.disable()
+    try:
+        taken = await module._ReplyProtocol.take_over(connection, on_reply)
+        assert taken is not None
+        for word in ("one", "two"):
+            outcome = taken.expect()
+            taken.transport.write(module._resp("ECHO", word))
+            assert await outcome == "handled"
+        assert seen == [(b"one", False), (b"two", False)]
+        # the collector is back as the application had it
+        assert gc.isenabled() is not app_disabled_it
+        # an error reply is the outcome's error, not a reply handled
+        outcome = taken.expect()
+        taken.transport.write(module._resp("NOSUCHCOMMAND"))
+        with pytest.raises(ResponseError):
+            await outcome
+        assert len(seen) == 2
+    finally:
+        if was_enabled:
+            gc.enable()
+        await connection.disconnect()
+        await client.connection_pool.release(connection)
+        await client.aclose()
 
 
 async def test_a_reader_whose_connection_is_killed_resumes_where_it_stopped(

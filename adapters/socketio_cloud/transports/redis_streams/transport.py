@@ -14,6 +14,7 @@ reader is fewer than about ``max_len`` entries behind: older entries are trimmed
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -261,10 +262,18 @@ class _ReplyProtocol(asyncio.Protocol):
                 self.transport.close()
                 return
             self._outcome = None
+            # the collector waits until the reply's entries are delivered: a collection
+            # that falls in front of the first client's frame would delay it
+            collecting = gc.isenabled()
+            if collecting:
+                gc.disable()
             try:
                 outcome.set_result(self._on_reply(reply))
             except Exception as exc:  # the reader raises it where it awaits the outcome
                 outcome.set_exception(exc)
+            finally:
+                if collecting:
+                    gc.enable()
 
     def _settle(self, error: BaseException) -> None:
         outcome, self._outcome = self._outcome, None
