@@ -106,6 +106,48 @@ def test_a_busy_writer_is_never_overtaken() -> None:
     assert frames.written == 0
 
 
+class _Protocol:
+    conn: Any
+    close_sent: bool
+    writable: asyncio.Event
+    transport: Any
+
+
+async def test_a_remembered_connection_is_still_checked_before_each_write() -> None:
+    from websockets.protocol import State
+
+    frames = DirectFrames(object)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    waiting = asyncio.ensure_future(queue.get())  # the writer, parked on its queue
+    await asyncio.sleep(0)
+    written: list[bytes] = []
+    transport = SimpleNamespace(write=written.append, is_closing=lambda: False)
+    protocol = _Protocol()  # uvicorn's, as far as try_write reads it
+    protocol.conn = SimpleNamespace(state=State.OPEN)
+    protocol.close_sent = False
+    protocol.writable = asyncio.Event()
+    protocol.transport = transport
+    protocol.writable.set()
+    connection = _Connection()
+    connection._direct_protocol = protocol  # type: ignore[attr-defined]
+    frames.connections["sid"] = connection
+    socket = SimpleNamespace(upgraded=True, upgrading=False, queue=queue)
+    try:
+        assert frames.try_write("sid", socket, b"one")
+        assert written == [b"one"]
+        for change in (
+            lambda: setattr(protocol, "close_sent", True),
+            lambda: protocol.writable.clear(),
+            lambda: setattr(protocol.conn, "state", State.CLOSING),
+            lambda: setattr(transport, "is_closing", lambda: True),
+        ):
+            change()
+            assert not frames.try_write("sid", socket, b"more")
+        assert written == [b"one"] and frames.written == 1
+    finally:
+        waiting.cancel()
+
+
 def test_only_asgi_servers_under_uvicorn_are_hooked() -> None:
     aiohttp_server = socketio.AsyncServer(async_mode="aiohttp")
     assert install(aiohttp_server.eio) is None

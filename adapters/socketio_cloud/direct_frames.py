@@ -83,6 +83,9 @@ class DirectFrames:
         self._protocol_class = protocol_class
         self._open = State.OPEN
         self.connections: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+        # its own dict of weak references (sid -> KeyedRef): read directly in try_write,
+        # since WeakValueDictionary.get is Python code, run once per client per broadcast
+        self._refs: dict[str, Any] = self.connections.data  # type: ignore[attr-defined]
         self.written = 0
         # connections written to in this loop iteration, with the frames that wait for its end
         self._pending: dict[Any, list[bytes] | None] = {}
@@ -90,21 +93,22 @@ class DirectFrames:
 
     def try_write(self, eio_sid: str, socket: Any, frame: bytes) -> bool:
         """Write ``frame`` to the client if that cannot reorder anything; else return False."""
-        ws = self.connections.get(eio_sid)
+        ref = self._refs.get(eio_sid)
+        ws = ref() if ref is not None else None
         if ws is None or not socket.upgraded or socket.upgrading:
             return False
         queue = socket.queue
         getters = queue._getters
-        if queue.qsize() or not getters or getters[-1].done():
+        if queue._queue or not getters or getters[-1].done():
             return False  # the writer is not parked on its queue: let it keep the order
-        protocol: Any = getattr(ws.asgi_send, "__self__", None)
-        if type(protocol) is not self._protocol_class:
-            return False
+        protocol: Any = getattr(ws, "_direct_protocol", None)
+        if protocol is None:
+            protocol = self._usable_protocol(ws)
+            if protocol is None:
+                return False
         conn = protocol.conn
         if (
             conn.state is not self._open
-            or conn.extensions
-            or not protocol.handshake_complete
             or protocol.close_sent
             or not protocol.writable.is_set()
             or protocol.transport.is_closing()
@@ -130,6 +134,23 @@ class DirectFrames:
                 frames.append(frame)
         self.written += 1
         return True
+
+    def _usable_protocol(self, ws: Any) -> Any:
+        """The uvicorn protocol under Engine.IO's websocket ``ws``, remembered on ``ws`` once
+        its handshake is done, if it is one frames can be written to: the expected class,
+        and no extension negotiated (neither changes for the connection's lifetime)."""
+        protocol: Any = getattr(ws.asgi_send, "__self__", None)
+        if (
+            type(protocol) is not self._protocol_class
+            or not protocol.handshake_complete
+            or protocol.conn.extensions
+        ):
+            return None
+        try:
+            ws._direct_protocol = protocol
+        except AttributeError:  # a websocket class that takes no attributes: look each time
+            pass
+        return protocol
 
     def _flush(self) -> None:
         # One more write per connection for the rest of the events of a loop iteration: a
