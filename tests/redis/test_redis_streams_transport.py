@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -67,6 +68,26 @@ async def make_node(names: dict[str, str]) -> AsyncIterator[MakeNode]:
         await transport.close()
 
 
+@contextlib.asynccontextmanager
+async def receiver_and_sender(
+    names: dict[str, str],
+    on_message: Callable[[ClusterMessage, str | None], Awaitable[None]],
+    **receiver_options: object,
+) -> AsyncIterator[tuple[RedisStreamsTransport, RedisStreamsTransport]]:
+    """A node serving "/" that hands what it receives to ``on_message``, and a publisher."""
+    options = {"url": REDIS_URL, **names, **receiver_options}
+    receiver = RedisStreamsTransport(**options)  # type: ignore[arg-type]
+    await receiver.add_namespace("/")
+    await receiver.start(protocol.new_uid(), on_message)
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await sender.open_publisher()
+    try:
+        yield receiver, sender
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
 def broadcast(
     uid: str, *args: object, nsp: str = "/", request_id: str | None = None
 ) -> ClusterMessage:
@@ -102,19 +123,15 @@ async def test_readers_take_entries_as_redis_sends_them_in_either_protocol(
         received.append((message, offset))
 
     client = Redis.from_url(REDIS_URL, protocol=resp)
-    receiver = RedisStreamsTransport(redis=client, block_time=0.2, **names)  # type: ignore[arg-type]
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await receiver.add_namespace("/")
-    await receiver.start(protocol.new_uid(), on_message)
-    await sender.open_publisher()
     try:
-        offsets = [await sender.publish(broadcast(protocol.new_uid(), n)) for n in range(3)]
-        await wait_until(lambda: len(received) == 3, message="three broadcasts")
-        assert [offset for _, offset in received] == offsets
-        assert [m.data["packet"]["data"][1] for m, _ in received] == [0, 1, 2]  # type: ignore[index]
+        async with receiver_and_sender(
+            names, on_message, url=None, redis=client, block_time=0.2
+        ) as (_, sender):
+            offsets = [await sender.publish(broadcast(protocol.new_uid(), n)) for n in range(3)]
+            await wait_until(lambda: len(received) == 3, message="three broadcasts")
+            assert [offset for _, offset in received] == offsets
+            assert [m.data["packet"]["data"][1] for m, _ in received] == [0, 1, 2]  # type: ignore[index]
     finally:
-        await sender.close()
-        await receiver.close()
         await client.aclose()
 
 
@@ -190,12 +207,7 @@ async def test_entries_keep_their_order_when_a_handler_has_to_wait(
             await gate  # the entries after it must wait for it
         order.append(seq)
 
-    receiver = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await receiver.add_namespace("/")
-    await receiver.start(protocol.new_uid(), on_message)
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await sender.open_publisher()
-    try:
+    async with receiver_and_sender(names, on_message) as (receiver, sender):
         # one pipeline: the reader gets them in one reply
         uid = protocol.new_uid()
         await asyncio.gather(*(sender.publish(broadcast(uid, n)) for n in range(8)))
@@ -208,9 +220,6 @@ async def test_entries_keep_their_order_when_a_handler_has_to_wait(
         assert order == list(range(8))
         await sender.publish(broadcast(uid, 8))
         await wait_until(lambda: len(order) == 9, message="a later reply")
-    finally:
-        await sender.close()
-        await receiver.close()
 
 
 def test_the_reader_takes_its_connection_over_under_uvloop(names: dict[str, str]) -> None:
@@ -224,12 +233,7 @@ def test_the_reader_takes_its_connection_over_under_uvloop(names: dict[str, str]
         async def on_message(message: ClusterMessage, offset: str | None) -> None:
             received.append((message, offset))
 
-        receiver = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-        await receiver.add_namespace("/")
-        await receiver.start(protocol.new_uid(), on_message)
-        sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-        await sender.open_publisher()
-        try:
+        async with receiver_and_sender(names, on_message) as (receiver, sender):
             uid = protocol.new_uid()
             for n in range(3):
                 await sender.publish(broadcast(uid, n))
@@ -237,9 +241,6 @@ def test_the_reader_takes_its_connection_over_under_uvloop(names: dict[str, str]
             taken = [p for p in _reader_protocols(receiver) if isinstance(p, module._ReplyProtocol)]
             assert len(taken) == 1
             assert [m.data["packet"]["data"][1] for m, _ in received] == [0, 1, 2]  # type: ignore[index]
-        finally:
-            await sender.close()
-            await receiver.close()
 
     uvloop.run(main())
 
