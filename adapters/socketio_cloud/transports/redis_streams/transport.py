@@ -140,6 +140,24 @@ def _writer_connection_kwargs(pool: ConnectionPool) -> dict[str, Any]:
     return kwargs
 
 
+def _new_parser() -> Any:
+    """A hiredis parser giving bytes, and error replies as redis-py's ``ResponseError``."""
+    return _hiredis.Reader(replyError=ResponseError)
+
+
+def _next_reply(parser: Any) -> Any:
+    """The next complete reply held by ``parser``, False if none yet; RESP3 pushes (none is
+    asked for on these connections) are skipped. Bytes that are not RESP raise
+    redis-py's ``ConnectionError``: the connection is unusable."""
+    try:
+        reply = parser.gets()
+        while type(reply) is _PUSH:
+            reply = parser.gets()
+    except _hiredis.HiredisError as exc:
+        raise RedisConnectionError(f"unreadable reply from Redis: {exc}") from None
+    return reply
+
+
 class _Replies:
     """Packed commands written and replies read on one redis-py connection, as Redis sent
     them (no reply callback).
@@ -187,20 +205,15 @@ class _Replies:
             return await connection.read_response()
         if stream is not self._stream:
             self._stream = stream
-            self._parser = _hiredis.Reader(replyError=ResponseError)
+            self._parser = _new_parser()
         parser = self._parser
-        try:
-            reply = parser.gets()
-            # a RESP3 push (none is asked for on these connections) is not a reply
-            while reply is False or type(reply) is _PUSH:
-                if reply is False:
-                    data = await stream.read(_READ_SIZE)
-                    if not data:
-                        raise RedisConnectionError("Redis closed the connection")
-                    parser.feed(data)
-                reply = parser.gets()
-        except _hiredis.HiredisError as exc:
-            raise RedisConnectionError(f"unreadable reply from Redis: {exc}") from None
+        reply = _next_reply(parser)
+        while reply is False:
+            data = await stream.read(_READ_SIZE)
+            if not data:
+                raise RedisConnectionError("Redis closed the connection")
+            parser.feed(data)
+            reply = _next_reply(parser)
         if isinstance(reply, ResponseError):
             raise reply
         return reply
@@ -232,7 +245,7 @@ class _ReplyProtocol(asyncio.Protocol):
         self.transport = transport
         self._previous = previous
         self._on_reply = on_reply
-        self._parser = _hiredis.Reader(replyError=ResponseError)
+        self._parser = _new_parser()
         self._outcome: asyncio.Future[Any] | None = None
 
     def expect(self) -> asyncio.Future[Any]:
@@ -244,15 +257,13 @@ class _ReplyProtocol(asyncio.Protocol):
         self._parser.feed(data)
         while True:
             try:
-                reply = self._parser.gets()
-            except _hiredis.HiredisError as exc:
-                self._settle(RedisConnectionError(f"unreadable reply from Redis: {exc}"))
+                reply = _next_reply(self._parser)
+            except RedisConnectionError as exc:
+                self._settle(exc)
                 self.transport.close()
                 return
             if reply is False:
                 return
-            if type(reply) is _PUSH:
-                continue  # none is asked for on a reader's connection
             if isinstance(reply, ResponseError):
                 self._settle(reply)
                 continue
@@ -902,10 +913,13 @@ class RedisStreamsTransport(Transport, SessionStore):
         def on_reply(reply: Any) -> Awaitable[None] | None:
             return self._take_reply(stream, reply)
 
+        taken: _ReplyProtocol | None = None
         while self._reading:
             command = head + _bulk(self._last_ids[stream])
             try:
-                taken = await _ReplyProtocol.take_over(connection, on_reply)
+                # once per connection: a lost one is closing, and a new one is taken over
+                if taken is None or taken.transport.is_closing():
+                    taken = await _ReplyProtocol.take_over(connection, on_reply)
                 if taken is not None:
                     outcome = taken.expect()
                     taken.transport.write(command)
