@@ -287,6 +287,34 @@ async def test_replies_are_handled_with_the_collector_waiting(app_disabled_it: b
         await client.aclose()
 
 
+async def test_bytes_that_are_not_resp_make_the_connection_unusable() -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from socketio_cloud.transports.redis_streams import transport as module
+
+    require_redis()
+    handled: list[object] = []
+    client = Redis.from_url(REDIS_URL)
+    connection = await client.connection_pool.get_connection()
+    try:
+        taken = await module._ReplyProtocol.take_over(connection, handled.append)
+        assert taken is not None
+        outcome = taken.expect()
+        taken.data_received(b"?this is not RESP\r\n")
+        with pytest.raises(RedisConnectionError, match="unreadable reply"):
+            await outcome
+        assert handled == [] and taken.transport.is_closing()
+        # the parser the writer uses refuses it the same way
+        parser = module._new_parser()
+        parser.feed(b"?this is not RESP\r\n")
+        with pytest.raises(RedisConnectionError):
+            module._next_reply(parser)
+    finally:
+        await connection.disconnect()
+        await client.connection_pool.release(connection)
+        await client.aclose()
+
+
 async def test_a_reader_whose_connection_is_killed_resumes_where_it_stopped(
     make_node: MakeNode,
 ) -> None:
