@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgpack
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from socketio_cloud import protocol
@@ -56,7 +56,7 @@ async def make_node(names: dict[str, str]) -> AsyncIterator[MakeNode]:
         async def on_message(message: ClusterMessage, offset: str | None) -> None:
             received.append((message, offset))
 
-        transport = RedisStreamsTransport(url=REDIS_URL, **{**names, **options})  # type: ignore[arg-type]
+        transport = RedisStreamsTransport(**{"url": REDIS_URL, **names, **options})  # type: ignore[arg-type]
         for namespace in namespaces:
             await transport.add_namespace(namespace)
         await transport.start(protocol.new_uid(), on_message)
@@ -86,6 +86,27 @@ async def receiver_and_sender(
     finally:
         await sender.close()
         await receiver.close()
+
+
+#: How a test's client has replies parsed: by hiredis (the default when installed), by
+#: redis-py's Python parser because hiredis is missing, or because the client was given a
+#: Python ``parser_class`` with hiredis installed.
+READINGS = ["hiredis", "no-hiredis", "python-parser"]
+
+
+def reading_client(reading: str, monkeypatch: pytest.MonkeyPatch, resp: int = 2) -> Redis:
+    """A client on the test Redis whose replies are parsed as ``reading`` says."""
+    from redis._parsers import _AsyncRESP2Parser, _AsyncRESP3Parser
+
+    from socketio_cloud.transports.redis_streams import transport as module
+
+    if reading == "no-hiredis":
+        monkeypatch.setattr(module, "_hiredis", None)
+    if reading != "python-parser":
+        return Redis.from_url(REDIS_URL, protocol=resp)
+    parser = _AsyncRESP2Parser if resp == 2 else _AsyncRESP3Parser
+    pool = ConnectionPool.from_url(REDIS_URL, protocol=resp, parser_class=parser)
+    return Redis(connection_pool=pool)
 
 
 def broadcast(
@@ -136,18 +157,16 @@ async def test_readers_take_entries_as_redis_sends_them_in_either_protocol(
 
 
 @pytest.mark.parametrize("resp", [2, 3])
-@pytest.mark.parametrize("with_hiredis", [True, False])
+@pytest.mark.parametrize("reading", READINGS)
 async def test_raw_replies_are_read_as_redis_sent_them(
-    resp: int, with_hiredis: bool, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    resp: int, reading: str, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from redis.exceptions import ResponseError
 
     from socketio_cloud.transports.redis_streams import transport as module
 
-    if not with_hiredis:
-        monkeypatch.setattr(module, "_hiredis", None)
     key = f"{names['stream_name']}-raw"
-    client = Redis.from_url(REDIS_URL, protocol=resp)
+    client = reading_client(reading, monkeypatch, resp)
     connection = await client.connection_pool.get_connection()
     replies = module._Replies()
     try:
@@ -170,6 +189,8 @@ async def test_raw_replies_are_read_as_redis_sent_them(
         streams = reply.items() if isinstance(reply, dict) else reply
         [(name, [(_, fields)])] = list(streams)
         assert name == key.encode() and fields == [b"a", b"b"]
+        # hiredis is used here only where redis-py would use it itself
+        assert (replies._parser is not None) == (reading == "hiredis")
     finally:
         await client.delete(key)
         await connection.disconnect()
@@ -188,14 +209,13 @@ def _reader_protocols(transport: RedisStreamsTransport) -> list[object]:
     ]
 
 
-@pytest.mark.parametrize("with_hiredis", [True, False])
+@pytest.mark.parametrize("reading", READINGS)
 async def test_entries_keep_their_order_when_a_handler_has_to_wait(
-    with_hiredis: bool, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    reading: str, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from socketio_cloud.transports.redis_streams import transport as module
 
-    if not with_hiredis:
-        monkeypatch.setattr(module, "_hiredis", None)
+    client = reading_client(reading, monkeypatch)
     loop = asyncio.get_running_loop()
     gate: asyncio.Future[None] = loop.create_future()
     order: list[int] = []
@@ -207,19 +227,27 @@ async def test_entries_keep_their_order_when_a_handler_has_to_wait(
             await gate  # the entries after it must wait for it
         order.append(seq)
 
-    async with receiver_and_sender(names, on_message) as (receiver, sender):
-        # one pipeline: the reader gets them in one reply
-        uid = protocol.new_uid()
-        await asyncio.gather(*(sender.publish(broadcast(uid, n)) for n in range(8)))
-        await wait_until(lambda: order == [0, 1, 2], message="the entries before the wait")
-        # with hiredis, the reader parses and delivers in its own protocol
-        taken = [p for p in _reader_protocols(receiver) if isinstance(p, module._ReplyProtocol)]
-        assert len(taken) == (1 if with_hiredis else 0)
-        gate.set_result(None)
-        await wait_until(lambda: len(order) == 8, message="the rest")
-        assert order == list(range(8))
-        await sender.publish(broadcast(uid, 8))
-        await wait_until(lambda: len(order) == 9, message="a later reply")
+    try:
+        async with receiver_and_sender(names, on_message, url=None, redis=client) as (
+            receiver,
+            sender,
+        ):
+            # one pipeline: the reader gets them in one reply
+            uid = protocol.new_uid()
+            await asyncio.gather(*(sender.publish(broadcast(uid, n)) for n in range(8)))
+            await wait_until(lambda: order == [0, 1, 2], message="the entries before the wait")
+            # where redis-py parses with hiredis, the reader parses and delivers in its own
+            # protocol; otherwise redis-py reads the replies
+            protocols = _reader_protocols(receiver)
+            taken = [p for p in protocols if isinstance(p, module._ReplyProtocol)]
+            assert len(taken) == (1 if reading == "hiredis" else 0) and protocols
+            gate.set_result(None)
+            await wait_until(lambda: len(order) == 8, message="the rest")
+            assert order == list(range(8))
+            await sender.publish(broadcast(uid, 8))
+            await wait_until(lambda: len(order) == 9, message="a later reply")
+    finally:
+        await client.aclose()
 
 
 def test_the_reader_takes_its_connection_over_under_uvloop(names: dict[str, str]) -> None:
@@ -347,12 +375,26 @@ def test_entry_fields_are_paired_as_redis_lists_them() -> None:
     assert _pairs(None) == {}
 
 
+@pytest.mark.parametrize("reading", READINGS)
 async def test_requests_and_responses_use_pub_sub_channels(
-    make_node: MakeNode, names: dict[str, str]
+    reading: str, make_node: MakeNode, names: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    requester, requester_got = await make_node()
-    other, other_got = await make_node()
-    _, bystander_got = await make_node()
+    # the channels are read however the user's client parses replies
+    client = reading_client(reading, monkeypatch)
+    nodes = [await make_node(url=None, redis=client) for _ in range(3)]
+    try:
+        await _requests_and_responses(nodes, names)
+        assert await nodes[0][0].server_count("/") == 3
+    finally:
+        for transport, _ in nodes:
+            await transport.close()
+        await client.aclose()
+
+
+async def _requests_and_responses(
+    nodes: list[tuple[RedisStreamsTransport, Received]], names: dict[str, str]
+) -> None:
+    (requester, requester_got), (other, other_got), (_, bystander_got) = nodes
     prefix = names["channel_prefix"]
     assert requester.public_channel("/") == f"{prefix}#/#"
     assert requester.response_channel("/", "abc") == f"{prefix}#/#abc#"

@@ -81,6 +81,12 @@ except ImportError:  # the redis extra installs it; without it redis-py reads re
 # the type hiredis gives RESP3 pushes (hiredis 3)
 _PUSH = getattr(_hiredis, "PushNotification", None)
 
+_RedisHiredisParser: Any
+try:
+    from redis._parsers import _AsyncHiredisParser as _RedisHiredisParser
+except ImportError:  # a redis-py that names it otherwise: its connections parse in Python
+    _RedisHiredisParser = None
+
 # namespaces whose stream name is remembered (emitters may name any number of them)
 _MAX_CACHED_STREAM_NAMES = 1024
 
@@ -140,6 +146,17 @@ def _writer_connection_kwargs(pool: ConnectionPool) -> dict[str, Any]:
     return kwargs
 
 
+def _parses_with_hiredis(connection: AbstractConnection) -> bool:
+    """Whether replies on ``connection`` may be parsed with hiredis here: only where
+    redis-py parses them with hiredis too (its default when hiredis is installed). A client
+    given a Python ``parser_class`` keeps redis-py's own reading path throughout."""
+    return (
+        _hiredis is not None
+        and _RedisHiredisParser is not None
+        and isinstance(getattr(connection, "_parser", None), _RedisHiredisParser)
+    )
+
+
 def _new_parser() -> Any:
     """A hiredis parser giving bytes, and error replies as redis-py's ``ResponseError``."""
     return _hiredis.Reader(replyError=ResponseError)
@@ -167,8 +184,9 @@ class _Replies:
     coroutine frames) would run between a stream entry's arrival and its first delivery.
     A command is written at once when the connection is open, so that an emit's XADD is
     on the wire before anything else (a timer for its reply, say) is set up. Falls back
-    to redis-py's own send and ``read_response`` without hiredis, or if the connection
-    does not use an ``asyncio.StreamReader`` and ``StreamWriter`` as redis-py 5 to 8 do.
+    to redis-py's own send and ``read_response`` where redis-py does not parse with
+    hiredis (:func:`_parses_with_hiredis`), or if the connection does not use an
+    ``asyncio.StreamReader`` and ``StreamWriter`` as redis-py 5 to 8 do.
     """
 
     def __init__(self) -> None:
@@ -179,7 +197,7 @@ class _Replies:
     def write_now(connection: AbstractConnection, command: bytes) -> bool:
         """Write ``command`` if the connection is open; False if it was not written."""
         writer = getattr(connection, "_writer", None)
-        if _hiredis is None or not isinstance(writer, asyncio.StreamWriter):
+        if not isinstance(writer, asyncio.StreamWriter) or not _parses_with_hiredis(connection):
             return False
         if not connection.is_connected or writer.is_closing():
             return False
@@ -201,7 +219,7 @@ class _Replies:
         """The next reply; an error reply is raised as redis-py's ``ResponseError``."""
         # the stream of this connection's socket: new after each reconnection
         stream = getattr(connection, "_reader", None)
-        if _hiredis is None or not isinstance(stream, asyncio.StreamReader):
+        if not isinstance(stream, asyncio.StreamReader) or not _parses_with_hiredis(connection):
             return await connection.read_response()
         if stream is not self._stream:
             self._stream = stream
@@ -309,9 +327,9 @@ class _ReplyProtocol(asyncio.Protocol):
         cls, connection: AbstractConnection, on_reply: Callable[[Any], Any]
     ) -> _ReplyProtocol | None:
         """The connection's reply protocol, connecting and taking it over if need be; None
-        where it cannot be done (no hiredis, a connection redis-py does not build on
-        asyncio streams): the reader then uses :class:`_Replies`."""
-        if _hiredis is None:
+        where it cannot be done (redis-py not parsing with hiredis, a connection it does
+        not build on asyncio streams): the reader then uses :class:`_Replies`."""
+        if not _parses_with_hiredis(connection):
             return None
         writer = getattr(connection, "_writer", None)
         if isinstance(writer, asyncio.StreamWriter) and writer.transport.is_closing():
@@ -350,6 +368,16 @@ async def _as_received(message: Any) -> Any:
     handler builds a debug log line of the whole message whatever the log level: about
     10 ms for a 4 MB ``fetch_sockets`` answer, on the asking node's critical path."""
     return message
+
+
+def _push_handler(client: Redis) -> Callable[[Any], Awaitable[Any]] | None:
+    """The pub/sub push handler for ``client``'s connections: :func:`_as_received` where
+    their parser takes one (hiredis, RESP3), else None (redis-py's RESP2 parser has no
+    pushes, and its pub/sub fails if given a handler)."""
+    parser_class = client.connection_pool.connection_kwargs.get("parser_class")
+    if parser_class is None or hasattr(parser_class, "set_pubsub_push_handler"):
+        return _as_received
+    return None
 
 
 def _duplicate(client: Redis) -> Redis:
@@ -531,7 +559,7 @@ class RedisStreamsTransport(Transport, SessionStore):
         self._inbox = Inbox(self.broker, on_message, uid=uid)
         self._started = self._reading = True
         self._reader = _duplicate(self._redis)
-        self._pubsub = self._reader.pubsub(push_handler_func=_as_received)
+        self._pubsub = self._reader.pubsub(push_handler_func=_push_handler(self._reader))
         streams = [self.stream_name]
         if self.stream_count > 1:
             streams = [f"{self.stream_name}-{i}" for i in range(self.stream_count)]
