@@ -226,9 +226,8 @@ def sender_scenarios() -> list[Scenario]:
         (
             "before",
             before,
-            "as before: pure-Python reply parser (redis-py's own commands; the stream "
-            "readers and the writer use hiredis whenever it is installed), own entries "
-            "decoded, one XADD per emit",
+            "as before: redis-py's pure-Python reply parser and its own reading path "
+            "(readers, writer and the emit's XADD), own entries decoded, one XADD per emit",
         ),
         ("hiredis", before[2:], "+ hiredis; own entries decoded, one XADD per emit"),
         ("own-skip", before[3:], "+ hiredis + own entries skipped unread; one XADD per emit"),

@@ -720,11 +720,12 @@ def _sending_targets(results: dict[str, Any]) -> list[str]:
         "",
         "Measured in this run, beside the peers. *before*: our node with the sending-side "
         "levers taken away (`ours-redis-streams-uvicorn-before`: redis-py's pure-Python "
-        "reply parser, own entries decoded, one awaited XADD per emit). The stream readers "
-        "and the writer parse their replies with hiredis themselves whenever it is "
-        "installed, so this row runs today's receiving path: *receiving node no worse* "
-        "compares two senders in front of the same receiving code, not the code before "
-        "(see the note on the previous code, at the end). With "
+        "reply parser, own entries decoded, one awaited XADD per emit). The transport parses "
+        "replies with hiredis only where redis-py itself would, so with redis-py's Python "
+        "parser the `-before` node's stream readers go through redis-py's reading path as "
+        "the first release's did: *receiving node no worse* compares today's receiving "
+        "path with that one (the note on the previous code, at the end, compares the code "
+        "itself). With "
         "`queued_emits=True` an emit returns once the message is queued in order for the "
         "broker, as Node's `io.emit()` does; the default keeps `await sio.emit()` waiting "
         "for Redis (see *Sending node* below).",
