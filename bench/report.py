@@ -1265,7 +1265,10 @@ def _scale(results: dict[str, Any]) -> list[str]:
         "network connection, answering every acknowledgement at once. Each joined one of "
         "100 rooms. Node's nodes (`bench/node_server.mjs`, redis-streams-adapter) get the same "
         "sockets as Engine.IO connection objects without a network, answering "
-        "acknowledgements the same way. Operations run one at a time from node 0. Each "
+        "acknowledgements the same way. Operations run one at a time from node 0; ours and "
+        "Node's clusters are up together and take turns, each operation once per turn, so "
+        "that a slower spell of the machine falls on both (the `gc.freeze()` row runs on its "
+        "own afterwards). Each "
         "system has a private redis-server; *wire* is the bytes Redis counted in and out "
         "during the operation.",
         "",

@@ -13,8 +13,9 @@ clients registered through python-socketio's own connect path (see bench.loopbac
 are real python-socketio/Engine.IO socket objects, minus the network connection, and they
 acknowledge every event that asks for it. Socket ``i`` of a node joins room ``room-<i%100>``.
 
-Measured: memory per idle socket (RSS growth of each node / sockets), then from one node,
-one operation at a time: ``fetch_sockets()`` of every socket, ``fetch_sockets`` of one
+Measured: memory per idle socket (RSS growth of each node / sockets), then from node 0,
+one operation at a time (ours and Node's clusters are up together and take turns, each
+operation once per turn): ``fetch_sockets()`` of every socket, ``fetch_sockets`` of one
 room (1 % of the sockets), and a broadcast with acknowledgements to every socket
 (``mgr.timeout(60).emit_with_ack``): wall time per operation and CPU seconds per node.
 Beside them (full runs): ``ours-gc-frozen``, our nodes calling ``gc.freeze()`` once their
@@ -142,15 +143,31 @@ def _node(system: str, index: int, key: str, url: str, log_dir: Path) -> Child:
     return python_child(f"scale-ours-{index}", "bench.pynode", args, log_dir)
 
 
-async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") -> dict[str, Any]:
-    """``system``: ``ours``, ``node``, or ``ours-gc-frozen`` (ours, each node calling
-    ``gc.freeze()`` once its sockets are connected)."""
-    key = f"bench-scale-{secrets.token_hex(3)}"
-    server = PrivateRedis()
-    server.start()
-    python = system != "node"
-    nodes = [_node("ours" if python else system, i, key, server.url, log_dir) for i in range(NODES)]
-    try:
+#: The operations, run from node 0: name, command, the reply's event and its count field.
+OPERATIONS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("fetch_sockets_all", {"cmd": "fetch"}, "fetch", "sockets"),
+    ("fetch_sockets_room", {"cmd": "fetch", "room": "room-7"}, "fetch", "sockets"),
+    ("broadcast_with_ack_all", {"cmd": "ack", "timeout": 60}, "ack", "replies"),
+]
+
+
+class Cluster:
+    """One system's nodes on their private Redis, each with ``sockets`` loopback sockets."""
+
+    def __init__(self, system: str, log_dir: Path) -> None:
+        self.system = system
+        self.python = system != "node"
+        self.server = PrivateRedis()
+        key = f"bench-scale-{secrets.token_hex(3)}"
+        self.nodes = [
+            _node("ours" if self.python else system, i, key, self.server.url, log_dir)
+            for i in range(NODES)
+        ]
+
+    async def start(self, sockets: int) -> dict[str, Any]:
+        """Start the nodes and connect their sockets; what was measured doing so."""
+        self.server.start()
+        nodes = self.nodes
         await asyncio.gather(*(node.start() for node in nodes))
         for node in nodes:
             await node.send(cmd="await_nodes", count=NODES, timeout=30)
@@ -160,59 +177,93 @@ async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") ->
             await node.send(cmd="loopback", count=sockets, rooms=ROOMS)
         connect = [await node.expect("loopback", 600) for node in nodes]
         growth = [node.rss() - before for node, before in zip(nodes, rss_before, strict=True)]
-        if system == "ours-gc-frozen":
+        if self.system == "ours-gc-frozen":
             for node in nodes:
                 await node.send(cmd="gc_freeze")
                 await node.expect("gc_frozen", 60)
-        result: dict[str, Any] = {
-            "system": system,
+        return {
+            "system": self.system,
             "nodes": NODES,
             "sockets_per_node": sockets,
             "sockets": NODES * sockets,
             "sockets_are": (
                 "Engine.IO connection objects without a network, handed to socket.io"
-                if system == "node"
+                if self.system == "node"
                 else "loopback clients registered through python-socketio's connect path"
             ),
             "connect_s_per_node": [round(float(c["seconds"]), 2) for c in connect],
             "rss_per_socket_kb": round(statistics.mean(growth) / sockets / 1024, 2),
             "rss_growth_mb": [round(g / 2**20, 1) for g in growth],
         }
-        operations = [
-            ("fetch_sockets_all", {"cmd": "fetch", "repeat": repeat}, "fetch", "sockets"),
-            (
-                "fetch_sockets_room",
-                {"cmd": "fetch", "repeat": repeat, "room": "room-7"},
-                "fetch",
-                "sockets",
-            ),
-            (
-                "broadcast_with_ack_all",
-                {"cmd": "ack", "repeat": repeat, "timeout": 60},
-                "ack",
-                "replies",
-            ),
-        ]
-        for name, command, event, field in operations:
+
+    async def once(self, command: dict[str, Any], event: str) -> dict[str, Any]:
+        """One operation, timed: its reply, CPU seconds per node, bytes on the wire and
+        (Python nodes) the collector's seconds per node."""
+        reply, cpu, wire, collected = await timed_op(
+            self.nodes, {**command, "repeat": 1}, event, 120, self.server, self.python
+        )
+        return {"reply": reply, "cpu": cpu, "wire": wire, "gc": collected}
+
+    async def stop(self) -> None:
+        await stop_all(self.nodes)
+        self.server.stop()
+
+
+def _per_node_mean(rows: list[list[float]]) -> list[float]:
+    """The mean of each column of ``rows`` (one row per run, one column per node)."""
+    return [round(sum(column) / len(rows), 3) for column in zip(*rows, strict=True)]
+
+
+def _per_op(runs: list[dict[str, Any]], field: str) -> dict[str, Any]:
+    """The figures of one operation from its runs: CPU, collector and wire per run."""
+    measured: dict[str, Any] = {
+        **summary([t for run in runs for t in run["reply"]["times_s"]]),
+        field: runs[-1]["reply"][field],
+        "cpu_s_per_op": _per_node_mean([run["cpu"] for run in runs]),
+        "wire_bytes_per_op": round(sum(run["wire"] for run in runs) / len(runs)),
+    }
+    if runs[0]["gc"] is not None:
+        measured["gc_s_per_op"] = _per_node_mean([run["gc"] for run in runs])
+    return measured
+
+
+async def run(
+    sockets: int, repeat: int, log_dir: Path, systems: tuple[str, ...] = ("ours",)
+) -> dict[str, dict[str, Any]]:
+    """Each of ``systems`` (``ours``, ``node``, ``ours-gc-frozen``: ours, each node calling
+    ``gc.freeze()`` once its sockets are connected) as its own cluster, all up at once; each
+    operation is run ``repeat`` times, the systems taking turns, so that a slower spell of
+    the machine falls on all of them alike. Figures per system."""
+    clusters = [Cluster(system, log_dir) for system in systems]
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for cluster in clusters:
             try:
-                reply, cpu, wire, collected = await timed_op(
-                    nodes, command, event, 120 * repeat, server, python
-                )
+                results[cluster.system] = await cluster.start(sockets)
             except ChildError as exc:
-                result[name] = {"error": str(exc).splitlines()[0]}
-                continue
-            result[name] = {
-                **summary(reply["times_s"]),
-                field: reply[field],
-                "cpu_s_per_op": [round(c / repeat, 3) for c in cpu],
-                "wire_bytes_per_op": round(wire / repeat),
-            }
-            if collected is not None:
-                result[name]["gc_s_per_op"] = [round(c / repeat, 3) for c in collected]
-        if system == "ours":
-            await nodes[0].send(cmd="fetch_stages", repeat=repeat)
-            stages = await nodes[0].expect("fetch_stages", 120 * repeat)
-            result["fetch_stages"] = {
+                results[cluster.system] = {"system": cluster.system, "error": str(exc)}
+        running = [c for c in clusters if "error" not in results[c.system]]
+        for name, command, event, field in OPERATIONS:
+            runs: dict[str, list[dict[str, Any]]] = {c.system: [] for c in running}
+            failed: dict[str, str] = {}
+            for _ in range(repeat):
+                for cluster in running:
+                    if cluster.system in failed:
+                        continue
+                    try:
+                        runs[cluster.system].append(await cluster.once(command, event))
+                    except ChildError as exc:
+                        failed[cluster.system] = str(exc).splitlines()[0]
+            for cluster in running:
+                error = failed.get(cluster.system)
+                results[cluster.system][name] = (
+                    {"error": error} if error else _per_op(runs[cluster.system], field)
+                )
+        ours = next((c for c in running if c.system == "ours"), None)
+        if ours is not None:
+            await ours.nodes[0].send(cmd="fetch_stages", repeat=repeat)
+            stages = await ours.nodes[0].expect("fetch_stages", 120 * repeat)
+            results["ours"]["fetch_stages"] = {
                 "sockets": stages["sockets"],
                 "bytes": stages["bytes"],
                 "median_ms": {
@@ -220,10 +271,10 @@ async def run(sockets: int, repeat: int, log_dir: Path, system: str = "ours") ->
                     for name, values in stages["stages_s"].items()
                 },
             }
-        return result
+        return results
     finally:
-        await stop_all(nodes)
-        server.stop()
+        for cluster in clusters:
+            await cluster.stop()
 
 
 async def run_floor(sockets: int, repeat: int, log_dir: Path) -> dict[str, Any]:
@@ -270,20 +321,25 @@ def main() -> None:
     systems = args.systems.split(",")
     if args.quick:
         systems = [system for system in systems if system in ("ours", "node")]
+    # ours and Node's side by side, taking turns; the others each on their own
+    together = tuple(system for system in ("ours", "node") if system in systems)
+    groups = [together] if together else []
+    groups += [(system,) for system in systems if system not in together]
     result: dict[str, Any] = {}
-    for system in systems:
+    for group in groups:
         try:
-            if system == "floor":
-                measured = asyncio.run(run_floor(args.sockets, repeat, log_dir))
+            if group == ("floor",):
+                measured = {"floor": asyncio.run(run_floor(args.sockets, repeat, log_dir))}
             else:
-                measured = asyncio.run(run(args.sockets, repeat, log_dir, system))
+                measured = asyncio.run(run(args.sockets, repeat, log_dir, group))
         except Exception as exc:
-            logger.exception("scale measurement of %s failed", system)
-            measured = {"system": system, "error": repr(exc)}
-        if system == "ours":
-            result.update(measured)  # the figures of ours stay where the report reads them
-        else:
-            result[system] = measured
+            logger.exception("scale measurement of %s failed", ", ".join(group))
+            measured = {system: {"system": system, "error": repr(exc)} for system in group}
+        for system, figures in measured.items():
+            if system == "ours":
+                result.update(figures)  # the figures of ours stay where the report reads them
+            else:
+                result[system] = figures
     logger.warning("node logs are in %s", log_dir)
     sys.stdout.write(json.dumps({"event": "result", "result": result}) + "\n")
     sys.stdout.flush()

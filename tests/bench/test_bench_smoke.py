@@ -75,16 +75,27 @@ def test_quick_run_prints_one_complete_result_per_regime() -> None:
         assert isinstance(result["events_per_s"], float)
 
 
-def test_scale_floor_and_frozen_collector_runs_complete() -> None:
+def test_scale_side_by_side_floor_and_frozen_collector_runs_complete() -> None:
     require_service(shutil.which("redis-server") is not None, "redis-server is not installed")
-    events = run_bench("bench.scale", "--sockets", "40", "--systems", "ours-gc-frozen,floor,ours")
+    require_service(shutil.which("node") is not None, "node is not installed")
+    require_service(
+        (REPO / "bench" / "node_modules" / "@socket.io" / "redis-streams-adapter").is_dir(),
+        "bench/node_modules missing (scripts/bootstrap installs them)",
+    )
+    events = run_bench(
+        "bench.scale", "--sockets", "40", "--systems", "ours-gc-frozen,floor,node,ours"
+    )
     result = events[-1]["result"]
-    for measured in (result, result["ours-gc-frozen"]):
+    for measured in (result, result["ours-gc-frozen"], result["node"]):
         assert "error" not in measured, measured.get("error")
         ack = measured["broadcast_with_ack_all"]
-        assert ack["replies"] == 3 * 40
-        assert len(ack["gc_s_per_op"]) == 3
+        assert ack["replies"] == 3 * 40 and ack["runs"] == 5
+        assert len(ack["cpu_s_per_op"]) == 3
         assert measured["fetch_sockets_all"]["sockets"] == 3 * 40
+        assert measured["fetch_sockets_room"]["sockets"] == 3  # socket 7 of each node
+    for measured in (result, result["ours-gc-frozen"]):
+        assert len(measured["broadcast_with_ack_all"]["gc_s_per_op"]) == 3
+    assert "gc_s_per_op" not in result["node"]["broadcast_with_ack_all"]
     floor = result["floor"]["ack_local"]
     assert floor["replies"] == 40 and floor["runs"] == 5
     assert floor["gc_s"] <= floor["cpu_s"] + 0.01
