@@ -366,6 +366,53 @@ async def test_a_reader_whose_connection_is_killed_resumes_where_it_stopped(
         await client.aclose()
 
 
+def _response(sender: str, n: int) -> ClusterMessage:
+    return ClusterMessage(
+        MessageType.BROADCAST_ACK, sender, "/", {"requestId": "00ff00ff00ff00ff", "packet": [n]}
+    )
+
+
+@pytest.mark.parametrize("reading", READINGS)
+async def test_a_subscriber_gets_many_messages_per_read_in_order_and_after_its_connection_is_killed(
+    reading: str, make_node: MakeNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = reading_client(reading, monkeypatch)
+    admin = Redis.from_url(REDIS_URL)
+    try:
+        requester, got = await make_node(url=None, redis=client, namespaces=("/", "/gone"))
+        other, _ = await make_node()
+        # one pipeline of responses: the subscriber reads many of them per read
+        await asyncio.gather(
+            *(other.publish_response(requester._uid, _response(other._uid, n)) for n in range(300))
+        )
+        await wait_until(lambda: len(got) == 300, message="300 responses")
+        assert [m.data["packet"][0] for m, _ in got] == list(range(300))  # type: ignore[index]
+        gone = requester.public_channel("/gone")
+
+        async def subscribers_of_gone() -> int:
+            return int((await admin.pubsub_numsub(gone))[0][1])
+
+        assert await subscribers_of_gone() == 1
+        await requester.remove_namespace("/gone")
+        await wait_until(
+            lambda: _awaited_is(subscribers_of_gone(), 0), message="the unsubscription"
+        )
+        killed = 0
+        for info in await admin.client_list():
+            if info["cmd"] in ("subscribe", "unsubscribe"):
+                killed += await admin.client_kill_filter(_id=info["id"])
+        assert killed >= 1
+        # reconnected and subscribed again, to what it still serves only
+        await wait_until(lambda: _count_is(other, "/", 2), message="the resubscription")
+        assert await subscribers_of_gone() == 0
+        await other.publish_response(requester._uid, _response(other._uid, 300))
+        await wait_until(lambda: len(got) == 301, message="a response after the kill")
+    finally:
+        await admin.aclose()
+        await requester.close()
+        await client.aclose()
+
+
 def test_entry_fields_are_paired_as_redis_lists_them() -> None:
     from socketio_cloud.transports.redis_streams.transport import _pairs
 
@@ -447,6 +494,10 @@ async def test_server_count_is_the_number_of_subscribed_nodes(make_node: MakeNod
     assert await first.server_count("/admin") == 1
     await second.close()
     await wait_until(lambda: _count_is(first, "/", 2), message="the closed node to leave the count")
+
+
+async def _awaited_is(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
 
 
 async def _count_is(transport: RedisStreamsTransport, namespace: str, expected: int) -> bool:
