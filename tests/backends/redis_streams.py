@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import msgpack
 import pytest
 from redis.asyncio import Redis
 
+from socketio_cloud import protocol
+from socketio_cloud.protocol import ClusterMessage
 from socketio_cloud.transports.redis_streams import (
     RedisStreamsEmitter,
     RedisStreamsManager,
@@ -33,6 +35,26 @@ REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 def require_redis() -> None:
     """Skip (fail in CI) when no Redis listens on 127.0.0.1:6379."""
     require_service(port_open(REDIS_PORT), f"no Redis on 127.0.0.1:{REDIS_PORT}")
+
+
+@contextlib.asynccontextmanager
+async def receiver_and_sender(
+    names: dict[str, str],
+    on_message: Callable[[ClusterMessage, str | None], Awaitable[None]],
+    **receiver_options: object,
+) -> AsyncIterator[tuple[RedisStreamsTransport, RedisStreamsTransport]]:
+    """A node serving "/" that hands what it receives to ``on_message``, and a publisher."""
+    options = {"url": REDIS_URL, **names, **receiver_options}
+    receiver = RedisStreamsTransport(**options)  # type: ignore[arg-type]
+    await receiver.add_namespace("/")
+    await receiver.start(protocol.new_uid(), on_message)
+    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
+    await sender.open_publisher()
+    try:
+        yield receiver, sender
+    finally:
+        await sender.close()
+        await receiver.close()
 
 
 class RedisStreamsBackend:

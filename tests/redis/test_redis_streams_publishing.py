@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from socketio_cloud import protocol
 from socketio_cloud.exceptions import TransportError
 from socketio_cloud.protocol import BroadcastOptions, ClusterMessage, MessageType, broadcast_data
 from socketio_cloud.transports.redis_streams import RedisStreamsManager, RedisStreamsTransport
-from tests.backends.redis_streams import REDIS_URL, require_redis
+from tests.backends.redis_streams import REDIS_URL, receiver_and_sender, require_redis
 from tests.redis.redis_server import RedisServer
 from tests.support.services import wait_until
 
@@ -46,14 +46,20 @@ async def names() -> AsyncIterator[dict[str, str]]:
     await client.aclose()
 
 
-async def start_receiver(url: str, names: dict[str, str], received: list[Any]) -> Any:
+def recorder(received: list[Any]) -> Callable[[ClusterMessage, str | None], Awaitable[None]]:
+    """A node's message handler that records broadcasts' numbers and other messages' types."""
+
     async def on_message(message: ClusterMessage, offset: str | None) -> None:
         is_broadcast = message.type is MessageType.BROADCAST
         received.append(seq_of(message) if is_broadcast else message.type.name)
 
+    return on_message
+
+
+async def start_receiver(url: str, names: dict[str, str], received: list[Any]) -> Any:
     receiver = RedisStreamsTransport(url=url, block_time=1.0, **names)  # type: ignore[arg-type]
     await receiver.add_namespace("/")
-    await receiver.start(protocol.new_uid(), on_message)
+    await receiver.start(protocol.new_uid(), recorder(received))
     return receiver
 
 
@@ -61,14 +67,8 @@ async def start_receiver(url: str, names: dict[str, str], received: list[Any]) -
 async def pair(names: dict[str, str]) -> AsyncIterator[tuple[RedisStreamsTransport, list[Any]]]:
     """A publishing transport and what a receiving node got from it, in order."""
     received: list[Any] = []
-    receiver = await start_receiver(REDIS_URL, names, received)
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await sender.open_publisher()
-    try:
+    async with receiver_and_sender(names, recorder(received), block_time=1.0) as (_, sender):
         yield sender, received
-    finally:
-        await sender.close()
-        await receiver.close()
 
 
 def in_stream_order(offsets: list[str | None]) -> bool:

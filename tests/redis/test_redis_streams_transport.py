@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -22,7 +21,7 @@ from socketio_cloud.protocol import (
     broadcast_data,
 )
 from socketio_cloud.transports.redis_streams import RedisStreamsTransport
-from tests.backends.redis_streams import REDIS_URL, require_redis
+from tests.backends.redis_streams import REDIS_URL, receiver_and_sender, require_redis
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.redis
@@ -66,26 +65,6 @@ async def make_node(names: dict[str, str]) -> AsyncIterator[MakeNode]:
     yield make
     for transport in started:
         await transport.close()
-
-
-@contextlib.asynccontextmanager
-async def receiver_and_sender(
-    names: dict[str, str],
-    on_message: Callable[[ClusterMessage, str | None], Awaitable[None]],
-    **receiver_options: object,
-) -> AsyncIterator[tuple[RedisStreamsTransport, RedisStreamsTransport]]:
-    """A node serving "/" that hands what it receives to ``on_message``, and a publisher."""
-    options = {"url": REDIS_URL, **names, **receiver_options}
-    receiver = RedisStreamsTransport(**options)  # type: ignore[arg-type]
-    await receiver.add_namespace("/")
-    await receiver.start(protocol.new_uid(), on_message)
-    sender = RedisStreamsTransport(url=REDIS_URL, **names)  # type: ignore[arg-type]
-    await sender.open_publisher()
-    try:
-        yield receiver, sender
-    finally:
-        await sender.close()
-        await receiver.close()
 
 
 #: How a test's client has replies parsed: by hiredis (the default when installed), by
