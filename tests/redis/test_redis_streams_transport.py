@@ -351,11 +351,13 @@ def _response(sender: str, n: int) -> ClusterMessage:
     )
 
 
+@pytest.mark.parametrize("resp", [2, 3])
 @pytest.mark.parametrize("reading", READINGS)
 async def test_a_subscriber_gets_many_messages_per_read_in_order_and_after_its_connection_is_killed(
-    reading: str, make_node: MakeNode, monkeypatch: pytest.MonkeyPatch
+    reading: str, resp: int, make_node: MakeNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = reading_client(reading, monkeypatch)
+    # with RESP3, pub/sub messages come as pushes
+    client = reading_client(reading, monkeypatch, resp)
     admin = Redis.from_url(REDIS_URL)
     try:
         requester, got = await make_node(url=None, redis=client, namespaces=("/", "/gone"))

@@ -162,36 +162,60 @@ def _new_parser() -> Any:
     return _hiredis.Reader(replyError=ResponseError)
 
 
-def _next_reply(parser: Any) -> Any:
-    """The next complete reply held by ``parser``, False if none yet; RESP3 pushes (none is
-    asked for on these connections) are skipped. Bytes that are not RESP raise
-    redis-py's ``ConnectionError``: the connection is unusable."""
+def _next_reply(parser: Any, pushes: bool = False) -> Any:
+    """The next complete reply held by ``parser``, False if none yet; RESP3 pushes are
+    skipped (none is asked for on command connections) unless ``pushes`` (a subscriber's
+    messages are pushes). Bytes that are not RESP raise redis-py's ``ConnectionError``: the
+    connection is unusable."""
     try:
         reply = parser.gets()
-        while type(reply) is _PUSH:
+        while type(reply) is _PUSH and not pushes:
             reply = parser.gets()
     except _hiredis.HiredisError as exc:
         raise RedisConnectionError(f"unreadable reply from Redis: {exc}") from None
     return reply
 
 
-class _Replies:
-    """Packed commands written and replies read on one redis-py connection, as Redis sent
-    them (no reply callback).
-
-    Replies are parsed with a hiredis parser of this object's own, straight from the
-    connection's stream: redis-py's read path (its timeout and push handling, four
-    coroutine frames) would run between a stream entry's arrival and its first delivery.
-    A command is written at once when the connection is open, so that an emit's XADD is
-    on the wire before anything else (a timer for its reply, say) is set up. Falls back
-    to redis-py's own send and ``read_response`` where redis-py does not parse with
-    hiredis (:func:`_parses_with_hiredis`), or if the connection does not use an
-    ``asyncio.StreamReader`` and ``StreamWriter`` as redis-py 5 to 8 do.
-    """
+class _RawReader:
+    """Replies read straight from a redis-py connection's stream with a hiredis parser of
+    this object's own, where redis-py itself parses with hiredis
+    (:func:`_parses_with_hiredis`) and the connection is built on asyncio streams, as in
+    redis-py 5 to 8; elsewhere redis-py reads them."""
 
     def __init__(self) -> None:
         self._stream: asyncio.StreamReader | None = None
         self._parser: Any = None
+
+    def _source(self, connection: AbstractConnection) -> tuple[asyncio.StreamReader, Any] | None:
+        """The connection's stream and this object's parser for it; None where redis-py is
+        to read the replies."""
+        stream = getattr(connection, "_reader", None)
+        if not isinstance(stream, asyncio.StreamReader) or not _parses_with_hiredis(connection):
+            return None
+        if stream is not self._stream:  # new after each reconnection
+            self._stream = stream
+            self._parser = _new_parser()
+        return stream, self._parser
+
+    @staticmethod
+    async def _feed(stream: asyncio.StreamReader, parser: Any) -> None:
+        """Hand the parser what the socket has next (waiting for it)."""
+        data = await stream.read(_READ_SIZE)
+        if not data:
+            raise RedisConnectionError("Redis closed the connection")
+        parser.feed(data)
+
+
+class _Replies(_RawReader):
+    """Packed commands written and replies read on one redis-py connection, as Redis sent
+    them (no reply callback).
+
+    Replies are read raw (:class:`_RawReader`): redis-py's read path (its timeout and push
+    handling, four coroutine frames) would run between a stream entry's arrival and its
+    first delivery. A command is written at once when the connection is open, so that an
+    emit's XADD is on the wire before anything else (a timer for its reply, say) is set up.
+    Where redis-py reads the replies, it sends the commands too.
+    """
 
     @staticmethod
     def write_now(connection: AbstractConnection, command: bytes) -> bool:
@@ -217,20 +241,13 @@ class _Replies:
 
     async def read(self, connection: AbstractConnection) -> Any:
         """The next reply; an error reply is raised as redis-py's ``ResponseError``."""
-        # the stream of this connection's socket: new after each reconnection
-        stream = getattr(connection, "_reader", None)
-        if not isinstance(stream, asyncio.StreamReader) or not _parses_with_hiredis(connection):
+        source = self._source(connection)
+        if source is None:
             return await connection.read_response()
-        if stream is not self._stream:
-            self._stream = stream
-            self._parser = _new_parser()
-        parser = self._parser
+        stream, parser = source
         reply = _next_reply(parser)
         while reply is False:
-            data = await stream.read(_READ_SIZE)
-            if not data:
-                raise RedisConnectionError("Redis closed the connection")
-            parser.feed(data)
+            await self._feed(stream, parser)
             reply = _next_reply(parser)
         if isinstance(reply, ResponseError):
             raise reply
@@ -242,41 +259,27 @@ class _Replies:
         return await self.read(connection)
 
 
-class _Pushes:
-    """What Redis sends a subscriber connection, read raw from its stream: every reply one
-    read of the socket completes, parsed with hiredis in one go. redis-py's ``get_message``
-    runs about ten Python calls per message (its retry, timeout and push layers), which a
-    broadcast with acknowledgements pays once per acknowledgement. Not used where redis-py
-    does not parse with hiredis (:func:`_parses_with_hiredis`)."""
-
-    def __init__(self) -> None:
-        self._stream: asyncio.StreamReader | None = None
-        self._parser: Any = None
+class _Pushes(_RawReader):
+    """What Redis sends a subscriber connection, read raw (:class:`_RawReader`): every reply
+    one read of the socket completes, parsed in one go. redis-py's ``get_message`` runs
+    about ten Python calls per message (its retry, timeout and push layers), which a
+    broadcast with acknowledgements pays once per acknowledgement."""
 
     async def read(self, connection: AbstractConnection) -> list[Any] | None:
         """The next replies, at least one (pub/sub messages as Redis sends them, as lists:
         ``[b"message", channel, data]``; error replies are left out); None where redis-py
         is to read them instead."""
-        stream = getattr(connection, "_reader", None)
-        if not isinstance(stream, asyncio.StreamReader) or not _parses_with_hiredis(connection):
+        source = self._source(connection)
+        if source is None:
             return None
-        if stream is not self._stream:  # new after each reconnection
-            self._stream = stream
-            self._parser = _hiredis.Reader(replyError=ResponseError)
-        parser = self._parser
+        stream, parser = source
         replies: list[Any] = []
         while True:
-            try:
-                reply = parser.gets()
-            except _hiredis.HiredisError as exc:
-                raise RedisConnectionError(f"unreadable reply from Redis: {exc}") from None
+            reply = _next_reply(parser, pushes=True)
             if reply is False:
                 if replies:
                     return replies
-                data = await stream.read(_READ_SIZE)
-                if not data:
-                    raise RedisConnectionError("Redis closed the connection")
-                parser.feed(data)
+                await self._feed(stream, parser)
             elif isinstance(reply, ResponseError):
                 # a subscription Redis refused: its waiter times out and says so
                 logger.warning("Redis refused a pub/sub command: %s", reply)
