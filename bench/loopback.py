@@ -7,6 +7,12 @@ connection would deliver them. What the server sends lands in the socket's queue
 :class:`LoopbackQueue` reads it at once: it counts events and answers every event that asks
 for an acknowledgement, as a client would, so broadcasts with acks complete.
 
+Answers reach the server through one reader task that awaits ``_handle_eio_message`` for
+each in turn, as a websocket connection's reader task does: python-socketio turns Engine.IO's
+``async_handlers`` off, so a received acknowledgement costs no task of its own. (Node's
+loopback in bench/node_server.mjs answers in ``setImmediate`` callbacks, likewise without a
+promise chain per answer.)
+
 This measures the cluster's and the manager's cost per socket; a real websocket connection
 costs more memory (transport buffers, reader task), which the broadcast scenarios measure.
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +51,8 @@ class LoopbackClients:
         self.events = 0
         self.acks_sent = 0
         self._reply = json.dumps([ack_reply], separators=(",", ":"))
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inbox: deque[tuple[str, str]] = deque()
+        self._reader: asyncio.Task[None] | None = None
         self.eio_sids: list[str] = []
 
     async def connect(self, count: int, rooms: Callable[[int], list[str]] | None = None) -> None:
@@ -85,11 +93,19 @@ class LoopbackClients:
 
     def _answer(self, eio_sid: str, ack_id: str) -> None:
         self.acks_sent += 1
-        task = asyncio.ensure_future(
-            self.sio._handle_eio_message(eio_sid, f"3{ack_id}{self._reply}")
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._inbox.append((eio_sid, f"3{ack_id}{self._reply}"))
+        if self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        # answers queued while one is handled are read in the same run, as a connection's
+        # reader reads what arrived in one go
+        try:
+            while self._inbox:
+                eio_sid, data = self._inbox.popleft()
+                await self.sio._handle_eio_message(eio_sid, data)
+        finally:
+            self._reader = None
 
 
 def _environ(index: int) -> dict[str, Any]:
