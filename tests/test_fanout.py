@@ -125,6 +125,25 @@ def test_plain_event_text_is_what_python_socketio_encodes(
     assert plain_event_text(sio_packet.Packet, namespace, args) == expected
 
 
+@pytest.mark.parametrize("namespace", ["/", None, "/chat"])
+@pytest.mark.parametrize("ack_id", [0, 7, 12345678901])
+def test_plain_event_parts_around_an_ack_id_are_what_python_socketio_encodes(
+    namespace: str | None, ack_id: int
+) -> None:
+    from socketio import packet as sio_packet
+
+    from socketio_cloud.local import plain_event_parts
+
+    args = ["tick", {"n": 1, "s": "é"}, [None]]
+    parts = plain_event_parts(sio_packet.Packet, namespace, args)
+    assert parts is not None
+    head, body = parts
+    expected = sio_packet.Packet(
+        sio_packet.EVENT, namespace=namespace, data=args, id=ack_id
+    ).encode()
+    assert f"{head}{ack_id}{body}" == expected
+
+
 def test_plain_event_text_leaves_binary_dates_and_other_serializers_to_the_packet_class() -> None:
     import datetime
 

@@ -173,9 +173,21 @@ class LocalManager(socketio.AsyncManager):  # type: ignore[misc]
     ) -> None:
         """Send an event to each recipient with its own acknowledgement id."""
         assert self._delivery is not None
+        send = self._delivery.send
+        parts = plain_event_parts(self.server.packet_class, namespace, event_args)
+        if parts is None:
+            for sid, eio_sid in recipients:
+                ack_id = self._new_ack_id(sid, callback)
+                send((eio_sid,), self._event_packets(namespace, event_args, ack_id))
+            return
+        # the text is the same for every recipient but for the id after the namespace:
+        # encoded once, not once per recipient
+        head, body = parts
+        message = eio_packet.MESSAGE
+        make = eio_packet.Packet
         for sid, eio_sid in recipients:
             ack_id = self._new_ack_id(sid, callback)
-            self._delivery.send((eio_sid,), self._event_packets(namespace, event_args, ack_id))
+            send((eio_sid,), [make(message, f"{head}{ack_id}{body}")])
 
     async def _deliver_with_ack(
         self,
@@ -487,6 +499,15 @@ def plain_event_text(packet_class: Any, namespace: str | None, event_args: list[
     encoding). None when the packet class or its JSON module is not python-socketio's
     default (a msgpack serializer, a custom ``json``), or when the data is not plain JSON
     (bytes, dates): the packet class then encodes it."""
+    parts = plain_event_parts(packet_class, namespace, event_args)
+    return None if parts is None else parts[0] + parts[1]
+
+
+def plain_event_parts(
+    packet_class: Any, namespace: str | None, event_args: list[Any]
+) -> tuple[str, str] | None:
+    """:func:`plain_event_text` cut where python-socketio writes an acknowledgement id:
+    the type and namespace, then the JSON arguments."""
     # python-socketio's default JSON module is Engine.IO's, whose dumps is the standard one
     if packet_class is not sio_packet.Packet or getattr(packet_class.json, "dumps", None) is not (
         json.dumps
@@ -497,8 +518,8 @@ def plain_event_text(packet_class: Any, namespace: str | None, event_args: list[
     except (TypeError, ValueError):
         return None
     if namespace is None or namespace == "/":
-        return "2" + body
-    return "2" + namespace + "," + body
+        return "2", body
+    return "2" + namespace + ",", body
 
 
 def select_sockets(

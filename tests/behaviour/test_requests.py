@@ -70,6 +70,24 @@ async def test_emit_with_ack_collects_every_clients_reply(cluster: Cluster) -> N
     assert sorted(replies) == ["c0", "c1", "c2"]
 
 
+@pytest.mark.parametrize("namespace", ["/", "/chat"])
+async def test_emit_with_ack_reaches_every_client_with_its_own_id_in_a_namespace(
+    cluster: Cluster, namespace: str
+) -> None:
+    # many clients on one node: each gets the event under its own acknowledgement id, and
+    # plain data and data the packet class encodes (bytes) both arrive as sent
+    clients = [await cluster.connect(cluster.nodes[i % 2], f"c{i}", namespace) for i in range(6)]
+    for client in clients:
+        client.ack_replies["vote"] = lambda c: c.name
+    await cluster.converge(namespace)
+    manager = cluster.nodes[2].manager
+    for args in (("?", {"n": [1, 2]}), ("?", b"\x00\xff")):
+        replies = await manager.of(namespace).timeout(5).emit_with_ack("vote", *args)
+        assert sorted(replies) == sorted(c.name for c in clients)
+    for client in clients:
+        assert client.received("vote", namespace) == [("?", {"n": [1, 2]}), ("?", b"\x00\xff")]
+
+
 async def test_emit_with_ack_with_no_recipients_returns_empty(cluster: Cluster) -> None:
     assert await cluster.nodes[0].manager.to("nobody").timeout(5).emit_with_ack("x") == []
 
