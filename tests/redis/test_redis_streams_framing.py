@@ -172,3 +172,11 @@ def test_commands_are_packed_as_redis_py_packs_them(message: ClusterMessage) -> 
     key, published, packed, _ = transport._command(request, lambda error: None)
     assert published and key == transport.public_channel("/")
     assert packed == b"".join(Connection().pack_command("PUBLISH", key, protocol.encode(request)))
+    response = ClusterMessage(
+        MessageType.BROADCAST_ACK, UID, "/é", {"requestId": "ab", "packet": "x" * 300}
+    )
+    channel = transport.response_channel("/é", "requester")
+    packed = transport._publish_command(channel, response, lambda error: None)[2]
+    assert packed == b"".join(
+        Connection().pack_command("PUBLISH", channel, protocol.encode(response))
+    )

@@ -121,6 +121,18 @@ def _resp(*args: str | bytes) -> bytes:
     return _resp_head(len(args), *args)
 
 
+def _publish_resp(channel: str, payload: bytes) -> bytes:
+    """``PUBLISH channel payload`` in RESP: :func:`_resp`'s bytes in one formatting, as a
+    broadcast with acknowledgements publishes one response per client."""
+    name = channel.encode()
+    return b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+        len(name),
+        name,
+        len(payload),
+        payload,
+    )
+
+
 # the stream entry fields' names, as they are written in every XADD
 _FIELD_NAMES = {name: _bulk(name) for name in ("uid", "nsp", "type", "data")}
 
@@ -761,7 +773,7 @@ class RedisStreamsTransport(Transport, SessionStore):
         """A PUBLISH of ``message``'s msgpack envelope to ``channel`` (requests, responses)."""
         payload = protocol.encode(message)
         self._check_size(len(payload))
-        return channel, True, _resp(b"PUBLISH", channel, payload), outcome
+        return channel, True, _publish_resp(channel, payload), outcome
 
     def _queue(self, command: _Command) -> None:
         self._publisher()
