@@ -465,7 +465,11 @@ def validate(obj: Any, *, limits: Limits = DEFAULT_LIMITS) -> ClusterMessage:
     )
 
 
-_TYPES_BY_TEXT: Final = {str(int(kind)): kind for kind in MessageType}
+# the type as msgpack (an int) or as text (SQS bodies, stream fields) carries it
+_TYPES_BY_WIRE: Final[dict[int | str, MessageType]] = {
+    **{int(kind): kind for kind in MessageType},
+    **{str(int(kind)): kind for kind in MessageType},
+}
 
 
 def validate_parts(
@@ -476,7 +480,8 @@ def validate_parts(
     ``type_`` may be an int or its decimal text (SQS bodies and stream fields carry text).
     """
     # the type as every node writes it, looked up in one step: this runs for every message
-    mtype = _TYPES_BY_TEXT.get(type_) if type(type_) is str else None
+    # (not a bool: True would find type 1)
+    mtype = _TYPES_BY_WIRE.get(type_) if type(type_) is int or type(type_) is str else None
     if mtype is None:
         # isascii: str.isdigit() also accepts digits int() cannot parse, like "²"
         if isinstance(type_, str) and type_.isascii() and type_.isdigit() and len(type_) <= 3:
