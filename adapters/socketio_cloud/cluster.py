@@ -116,15 +116,16 @@ class ClusterManager(ClusterNode, Selector):
     async def _dispatch(self, message: ClusterMessage, offset: str | None = None) -> None:
         # Node's order: (own messages are dropped by the transport's Inbox), membership,
         # drop other namespaces, dispatch
+        kind = message.type
+        if kind in RESPONSE_TYPES:
+            self._on_response(message)
+            return
         namespace = message.nsp
         if self.membership.observe(message, namespace in self._namespaces):
             return
         if namespace not in self._namespaces:
             return
-        kind = message.type
-        if kind in RESPONSE_TYPES:
-            self._requests.on_response(message)
-        elif kind is MessageType.BROADCAST:
+        if kind is MessageType.BROADCAST:
             await self._on_broadcast(message, offset)
         elif kind is MessageType.SOCKETS_JOIN:
             assert message.data is not None
@@ -141,6 +142,12 @@ class ClusterManager(ClusterNode, Selector):
             self._spawn(self._answer_fetch(message))
         elif kind is MessageType.SERVER_SIDE_EMIT:
             self._spawn(self._run_server_handlers(message))
+
+    def _on_response(self, message: ClusterMessage) -> None:
+        # the same order as _dispatch: membership, drop other namespaces, then the request
+        served = message.nsp in self._namespaces
+        if not self.membership.observe(message, served) and served:
+            self._requests.on_response(message)
 
     async def _on_broadcast(self, message: ClusterMessage, offset: str | None = None) -> None:
         data = message.data

@@ -27,6 +27,7 @@ from .operators import normalize_namespace
 from .protocol import ClusterMessage
 from .recovery import DEFAULT_MAX_DISCONNECTION_DURATION, ConnectionRecovery
 from .requests import RequestTable
+from .runtime import CoreHandler
 from .server_events import ServerEvents
 from .tasks import cancel_and_wait
 from .transport import SessionStore, Transport
@@ -151,7 +152,9 @@ class ClusterNode(LocalManager):
                 raise NotReadyError("the manager was closed")
             self._state = "starting"
             try:
-                await self.transport.start(self.uid, self._on_message)
+                await self.transport.start(
+                    self.uid, CoreHandler(self._on_message, self._respond_now)
+                )
                 for namespace in sorted(self._served_namespaces()):
                     await self._serve(namespace)
             except BaseException:
@@ -415,7 +418,22 @@ class ClusterNode(LocalManager):
                 "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
             )
 
+    def _respond_now(self, message: ClusterMessage) -> None:
+        """Entry point for a response (types 8 to 13) a transport hands over synchronously
+        (:meth:`Inbox.accept_now <socketio_cloud.runtime.Inbox.accept_now>`). Never raises."""
+        try:
+            self._on_response(message)
+        except Exception:
+            self.logger.exception(
+                "error handling %s from %s (%s)", message.type.name, message.uid, message.nsp
+            )
+
     async def _dispatch(self, message: ClusterMessage, offset: str | None = None) -> None:
         """Act on a message from another node (the cluster manager's business); ``offset``
         is where the broker logged it, if it logs messages."""
+        raise NotImplementedError
+
+    def _on_response(self, message: ClusterMessage) -> None:
+        """Act on a response from another node, without waiting on anything (the cluster
+        manager's business); :meth:`_dispatch` hands responses here too."""
         raise NotImplementedError

@@ -5,6 +5,9 @@
   a subscriber), one ``connected`` answer, and one log line per change of that answer.
 - :class:`Inbox`: decode, drop what is malformed (logged at a bounded rate and counted), and
   deliver to the core in order.
+- :class:`CoreHandler`: what the core hands :meth:`Transport.start
+  <socketio_cloud.transport.Transport.start>`: the message handler, and a synchronous way
+  in for responses that :meth:`Inbox.accept_now` takes.
 - :func:`log_rejected`: the rate-limited log line for a dropped message.
 
 Payloads larger than a broker accepts go through :mod:`socketio_cloud.offload`; background
@@ -28,7 +31,15 @@ from .exceptions import DecodeError
 from .protocol import LARGE_MESSAGE, RESPONSE_TYPES, ClusterMessage
 from .transport import MessageHandler
 
-__all__ = ["Backoff", "Inbox", "LinkState", "bounded", "log_rejected", "report_failure"]
+__all__ = [
+    "Backoff",
+    "CoreHandler",
+    "Inbox",
+    "LinkState",
+    "bounded",
+    "log_rejected",
+    "report_failure",
+]
 
 _T = TypeVar("_T")
 
@@ -214,6 +225,30 @@ def log_rejected(broker: str, reason: object, *, interval: float = 5.0) -> None:
         logger.debug("%s: dropped a malformed message: %s", broker, reason)
 
 
+class CoreHandler:
+    """The core's handler of received messages (a :data:`MessageHandler
+    <socketio_cloud.transport.MessageHandler>`: ``await handler(message, offset)``) with a
+    synchronous way in for responses (types 8 to 13), whose handling never waits:
+    ``respond_now(message)``, which never raises either.
+
+    A broadcast with acknowledgements to thousands of clients brings the asking node one
+    response per client; :meth:`Inbox.accept_now` hands those over without the coroutines
+    of the general path. A transport needs to know nothing of this: it passes on what it
+    was given to its :class:`Inbox`.
+    """
+
+    __slots__ = ("_on_message", "respond_now")
+
+    def __init__(
+        self, on_message: MessageHandler, respond_now: Callable[[ClusterMessage], None]
+    ) -> None:
+        self._on_message = on_message
+        self.respond_now = respond_now
+
+    def __call__(self, message: ClusterMessage, offset: str | None = None) -> Awaitable[None]:
+        return self._on_message(message, offset)
+
+
 class Inbox:
     """Where a transport hands what it receives: decode, drop, deliver.
 
@@ -232,6 +267,10 @@ class Inbox:
         self.broker = broker
         self.uid = uid
         self._on_message = on_message
+        # the core's synchronous way in for responses, when it offers one (CoreHandler)
+        self._respond_now: Callable[[ClusterMessage], None] | None = getattr(
+            on_message, "respond_now", None
+        )
         self.stats: Counter[str] = Counter()
 
     async def accept(
@@ -278,6 +317,40 @@ class Inbox:
         finally:
             if paused:
                 gc.enable()
+
+    def accept_now(
+        self, decode: Callable[[], ClusterMessage | None], *, size: int | None = None
+    ) -> Awaitable[None] | None:
+        """:meth:`accept` for a synchronous decoder and a message without an offset, with
+        no coroutine where none is needed.
+
+        A response is decoded and handed to the core's ``respond_now`` right here
+        (:class:`CoreHandler`), and so is anything dropped; None is returned then. Anything
+        else comes back as an awaitable that delivers it, which the transport awaits before
+        it accepts the next message (messages stay in order). A large message (``size``)
+        and a core without ``respond_now`` take :meth:`accept`'s path.
+        """
+        respond_now = self._respond_now
+        if respond_now is None or (size is not None and size >= LARGE_MESSAGE):
+            return self.accept(decode, size=size)
+        try:
+            message = decode()
+        except DecodeError as exc:
+            self.reject(exc)
+            return None
+        except Exception as exc:  # whatever a hostile message provokes, keep consuming
+            self.reject(f"{type(exc).__name__}: {exc}")
+            return None
+        if message is None:
+            return None
+        if message.type not in RESPONSE_TYPES:
+            return self.deliver(message)
+        if message.uid == self.uid:
+            self.stats["own"] += 1
+        else:
+            self.stats["delivered"] += 1
+            respond_now(message)
+        return None
 
     async def deliver(self, message: ClusterMessage, offset: str | None = None) -> None:
         """Deliver an already decoded message (unless it is the node's own)."""

@@ -139,3 +139,34 @@ def test_a_remote_socket_built_in_bulk_equals_one_built_field_by_field() -> None
         hash(built)
     copied = copy.copy(built)
     assert copied == built and copied._target is target
+
+
+async def test_the_node_takes_responses_synchronously_and_never_raises(
+    node: CoreNode, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socketio_cloud.protocol import ClusterMessage
+
+    handler = node.transport._on_message
+    respond_now = getattr(handler, "respond_now", None)
+    assert respond_now is not None  # what the runtime's Inbox.accept_now hands responses to
+    await node.transport.feed(MessageType.HEARTBEAT, PEER_A)
+    task, request_id = await _fetch_started(node)
+    response = ClusterMessage(
+        MessageType.FETCH_SOCKETS_RESPONSE,
+        PEER_A,
+        "/",
+        {"requestId": request_id, "sockets": [_socket("remote")]},
+    )
+    respond_now(response)
+    assert [s.id for s in await asyncio.wait_for(task, 2)] == ["remote"]
+    # another namespace's response, or one for no open request, changes nothing
+    respond_now(ClusterMessage(MessageType.BROADCAST_ACK, PEER_B, "/other", {"requestId": "1"}))
+    respond_now(response)
+    # whatever goes wrong in handling it is logged, not raised into the transport's loop
+
+    def broken(message: ClusterMessage) -> None:
+        raise KeyError("clientCount")
+
+    monkeypatch.setattr(node.manager._requests, "on_response", broken)
+    respond_now(response)
+    assert "error handling FETCH_SOCKETS_RESPONSE" in caplog.text

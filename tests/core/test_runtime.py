@@ -130,6 +130,63 @@ async def test_a_large_response_is_handled_with_the_collector_paused_and_freed_b
     assert gc.isenabled() and inbox.stats["rejected"] == 1
 
 
+async def test_accept_now_hands_responses_over_synchronously_and_the_rest_in_order() -> None:
+    handled: list[tuple[str, MessageType]] = []
+
+    async def on_message(message: ClusterMessage, offset: str | None) -> None:
+        await asyncio.sleep(0)  # a handler that waits
+        handled.append(("awaited", message.type))
+
+    def respond_now(message: ClusterMessage) -> None:
+        handled.append(("now", message.type))
+
+    inbox = Inbox("test", runtime.CoreHandler(on_message, respond_now), uid="b" * 16)
+    ack = ClusterMessage(MessageType.BROADCAST_ACK, "a" * 16, "/", {"requestId": "1" * 16})
+    own_ack = ClusterMessage(MessageType.BROADCAST_ACK, "b" * 16, "/", {"requestId": "1" * 16})
+    broadcast = ClusterMessage(
+        MessageType.BROADCAST,
+        "a" * 16,
+        "/",
+        protocol.broadcast_data(protocol.BroadcastOptions(), ["event"]),
+    )
+    assert inbox.accept_now(lambda: protocol.decode(protocol.encode(ack))) is None
+    assert handled == [("now", MessageType.BROADCAST_ACK)]  # before anything was awaited
+    pending = inbox.accept_now(lambda: protocol.decode(protocol.encode(broadcast)))
+    assert pending is not None and handled == [("now", MessageType.BROADCAST_ACK)]
+    await pending
+    for dropped in (
+        lambda: protocol.decode(b"\xc1 garbage"),
+        lambda: [][1],  # a decoder bug provoked by hostile input
+        lambda: None,
+        lambda: own_ack,
+    ):
+        assert inbox.accept_now(dropped) is None
+    # a large response takes accept's path (the collector pause) and is awaited
+    pending = inbox.accept_now(lambda: ack, size=protocol.LARGE_MESSAGE)
+    assert pending is not None
+    await pending
+    assert handled == [
+        ("now", MessageType.BROADCAST_ACK),
+        ("awaited", MessageType.BROADCAST),
+        ("awaited", MessageType.BROADCAST_ACK),
+    ]
+    assert inbox.stats == {"rejected": 2, "delivered": 3, "own": 1}
+
+
+async def test_accept_now_awaits_a_plain_handler_for_responses_too() -> None:
+    handled: list[MessageType] = []
+
+    async def on_message(message: ClusterMessage, offset: str | None) -> None:
+        handled.append(message.type)
+
+    inbox = Inbox("test", on_message, uid="b" * 16)
+    ack = ClusterMessage(MessageType.BROADCAST_ACK, "a" * 16, "/", {"requestId": "1" * 16})
+    pending = inbox.accept_now(lambda: ack)
+    assert pending is not None and handled == []
+    await pending
+    assert handled == [MessageType.BROADCAST_ACK]
+
+
 class _Store:
     def __init__(self) -> None:
         self.items: dict[str, bytes] = {}

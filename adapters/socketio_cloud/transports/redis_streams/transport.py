@@ -1131,7 +1131,11 @@ class RedisStreamsTransport(Transport, SessionStore):
             for reply in replies:
                 if type(reply) is not dict:  # raw, from _Pushes
                     if reply[0] == b"message":
-                        await self._handle_payload(reply[2])
+                        # responses (a reply per client to a broadcast with acks) are
+                        # handled right here, without a coroutine each
+                        pending = self._accept_payload(reply[2])
+                        if pending is not None:
+                            await pending
                         continue
                     # redis-py keeps its book of subscriptions from these
                     reply = await pubsub.handle_message(reply)  # type: ignore[no-untyped-call]
@@ -1144,8 +1148,13 @@ class RedisStreamsTransport(Transport, SessionStore):
                     await self._handle_payload(reply["data"])
 
     async def _handle_payload(self, payload: Any) -> None:
+        pending = self._accept_payload(payload)
+        if pending is not None:
+            await pending
+
+    def _accept_payload(self, payload: Any) -> Awaitable[None] | None:
         assert self._inbox is not None
-        await self._inbox.accept(
+        return self._inbox.accept_now(
             lambda: self._wanted(protocol.decode(payload, limits=self.limits)), size=len(payload)
         )
 
