@@ -300,11 +300,8 @@ class Inbox:
                         paused = False
                     decoded = await decoded
                 message = decoded
-            except DecodeError as exc:
-                self.reject(exc)
-                return
             except Exception as exc:  # whatever a hostile message provokes, keep consuming
-                self.reject(f"{type(exc).__name__}: {exc}")
+                self._drop(exc)
                 return
             if message is None:
                 return
@@ -335,30 +332,34 @@ class Inbox:
             return self.accept(decode, size=size)
         try:
             message = decode()
-        except DecodeError as exc:
-            self.reject(exc)
-            return None
         except Exception as exc:  # whatever a hostile message provokes, keep consuming
-            self.reject(f"{type(exc).__name__}: {exc}")
+            self._drop(exc)
             return None
         if message is None:
             return None
         if message.type not in RESPONSE_TYPES:
             return self.deliver(message)
-        if message.uid == self.uid:
-            self.stats["own"] += 1
-        else:
-            self.stats["delivered"] += 1
+        if self._from_another_node(message):
             respond_now(message)
         return None
 
     async def deliver(self, message: ClusterMessage, offset: str | None = None) -> None:
         """Deliver an already decoded message (unless it is the node's own)."""
+        if self._from_another_node(message):
+            await self._on_message(message, offset)
+
+    def _from_another_node(self, message: ClusterMessage) -> bool:
+        """Count ``message`` as delivered, or as the node's own (to be dropped)."""
         if message.uid == self.uid:
             self.stats["own"] += 1
-            return
+            return False
         self.stats["delivered"] += 1
-        await self._on_message(message, offset)
+        return True
+
+    def _drop(self, error: Exception) -> None:
+        """Reject a message whose decoding failed: a malformed one, or a decoder error a
+        hostile one provoked (named by its type)."""
+        self.reject(error if isinstance(error, DecodeError) else f"{type(error).__name__}: {error}")
 
     def reject(self, reason: object) -> None:
         """Count and log (rate-limited) a message that was dropped as malformed."""

@@ -1145,12 +1145,9 @@ class RedisStreamsTransport(Transport, SessionStore):
                     if waiter is not None and not waiter.done():
                         waiter.set_result(None)
                 elif kind == "message":
-                    await self._handle_payload(reply["data"])
-
-    async def _handle_payload(self, payload: Any) -> None:
-        pending = self._accept_payload(payload)
-        if pending is not None:
-            await pending
+                    pending = self._accept_payload(reply["data"])
+                    if pending is not None:
+                        await pending
 
     def _accept_payload(self, payload: Any) -> Awaitable[None] | None:
         assert self._inbox is not None
