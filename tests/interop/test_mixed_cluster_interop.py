@@ -4,7 +4,9 @@ with a Node adapter to run beside ours (Redis Streams, PostgreSQL).
 The cluster (``mixed_cluster``, built in conftest.py) is one Node server on the broker's Node
 adapter and two Python servers on our manager. Clients are python-socketio clients connected
 to either side. To show that something did *not* arrive, tests send a marker afterwards on
-the same path and wait for it: each broker keeps each sender's order.
+the same path and wait for it: each broker keeps each sender's order. One exception: Node's
+PostgreSQL adapter fetches an attachment (binary data) asynchronously, and a plain message
+sent after it may reach Node's clients first.
 """
 
 from __future__ import annotations
@@ -296,6 +298,10 @@ async def test_emitter_reaches_node_and_python_alike(mixed_cluster: MixedCluster
 
     await emitter.to("r1").emit("from-emitter", "x", b"\x02")
     await emitter.emit("marker")
+    # Node's PostgreSQL adapter delivers an attachment when its SELECT returns, so a plain
+    # NOTIFY sent later can overtake it there: wait for the event itself in the room
+    for client in (on_node, on_python):
+        await wait_until(got(client, "from-emitter"), message=f"the event at {client.name}")
     for client in (on_node, on_python, not_in_room):
         await wait_until(got(client, "marker"), message=f"the marker at {client.name}")
     assert on_node.received("from-emitter") == on_python.received("from-emitter")
