@@ -66,6 +66,67 @@ def _event_args(data: Any) -> list[Any]:
     return [data]
 
 
+#: Bounds of one batch of client replies (see :data:`protocol.BATCH_REPLIES`): far below
+#: every broker's message size, and few messages for a broadcast to many clients.
+REPLY_BATCH_MAX_REPLIES = 1000
+REPLY_BATCH_MAX_BYTES = 64 * 1024
+
+
+class _ReplyBatch:
+    """The client replies to one acknowledged broadcast from a requester that takes them in
+    batches: those that arrive in one loop turn leave together, in one BROADCAST_ACK (or
+    more, past the bounds), after the turn's other work."""
+
+    __slots__ = ("_manager", "_namespace", "_packets", "_request_id", "_requester", "_size")
+
+    def __init__(
+        self, manager: ClusterManager, requester: str, namespace: str, request_id: str
+    ) -> None:
+        self._manager = manager
+        self._requester = requester
+        self._namespace = namespace
+        self._request_id = request_id
+        self._packets: list[list[Any]] = []
+        self._size = 0
+
+    def add(self, args: tuple[Any, ...]) -> None:
+        """Take one client's reply (the tuple of its arguments; the first one travels)."""
+        packets = self._packets
+        if not packets:
+            asyncio.get_running_loop().call_soon(self.flush)
+        packets.append([args[0]] if args else [])
+        self._size += protocol.reply_size(args)
+        if len(packets) >= REPLY_BATCH_MAX_REPLIES or self._size >= REPLY_BATCH_MAX_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Publish the replies taken since the last flush, if any."""
+        packets = self._packets
+        if not packets:
+            return  # sent already, because the batch filled up
+        self._packets = []
+        self._size = 0
+        manager = self._manager
+
+        def message(packets: list[list[Any]]) -> ClusterMessage:
+            data = {"requestId": self._request_id, "packets": packets}
+            return ClusterMessage(MessageType.BROADCAST_ACK, manager.uid, self._namespace, data)
+
+        def encodable() -> ClusterMessage:
+            # a reply the broker's encoding refuses is left out, not the whole batch
+            return message([packet for packet in packets if _encodable(packet)])
+
+        manager._respond(self._requester, message(packets), unencodable=encodable)
+
+
+def _encodable(packet: list[Any]) -> bool:
+    try:
+        protocol.encode_data({"packets": packet})
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
 class ClusterManager(ClusterNode, Selector):
     """A python-socketio client manager whose operations reach every node of a cluster.
 
@@ -165,14 +226,19 @@ class ClusterManager(ClusterNode, Selector):
             return
         requester = message.uid
         namespace = message.nsp
+        reply: Callable[[tuple[Any, ...]], None]
+        if data.get(protocol.BATCH_REPLIES) is True:
+            reply = _ReplyBatch(self, requester, namespace, request_id).add
+        else:
 
-        def reply(args: tuple[Any, ...]) -> None:
-            response: dict[str, Any] = {"requestId": request_id}
-            if args:
-                response["packet"] = args[0]
-            self._respond(
-                requester, ClusterMessage(MessageType.BROADCAST_ACK, self.uid, namespace, response)
-            )
+            def reply(args: tuple[Any, ...]) -> None:
+                response: dict[str, Any] = {"requestId": request_id}
+                if args:
+                    response["packet"] = args[0]
+                self._respond(
+                    requester,
+                    ClusterMessage(MessageType.BROADCAST_ACK, self.uid, namespace, response),
+                )
 
         # the count goes out first: the requester needs it to know how many replies to expect
         count = await self._deliver_with_ack(namespace, opts, event_args, reply)
@@ -344,7 +410,7 @@ class ClusterManager(ClusterNode, Selector):
         """Publish a BROADCAST whose receivers answer with counts and client replies."""
         flags = {**opts.flags, "timeout": round(timeout * 1000)}
         wire_opts = _wire(BroadcastOptions(opts.rooms, opts.except_rooms, flags))
-        data = protocol.broadcast_data(wire_opts, event_args, request_id)
+        data = protocol.broadcast_data(wire_opts, event_args, request_id, batch_replies=True)
         await self._publish(ClusterMessage(MessageType.BROADCAST, self.uid, namespace, data))
 
     async def _broadcast_with_ack(

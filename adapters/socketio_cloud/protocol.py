@@ -639,6 +639,18 @@ def _check_value_response(data: dict[str, Any], limits: Limits) -> None:
     _check_request_id(data, required=True)
 
 
+def _check_broadcast_ack(data: dict[str, Any], limits: Limits) -> None:
+    _check_request_id(data, required=True)
+    if "packets" not in data:
+        return
+    packets = data["packets"]
+    if type(packets) is not list or len(packets) > limits.max_sockets:
+        raise DecodeError(f"packets must be a list of at most {limits.max_sockets} replies")
+    for reply in packets:
+        if type(reply) is not list or len(reply) > 1:
+            raise DecodeError("each of packets must be [] or [value]")
+
+
 def _check_client_count(data: dict[str, Any], limits: Limits) -> None:
     _check_request_id(data, required=True)
     count = data.get("clientCount")
@@ -656,7 +668,7 @@ _DATA_CHECKS: Final = {
     MessageType.SERVER_SIDE_EMIT: _check_server_side_emit,
     MessageType.SERVER_SIDE_EMIT_RESPONSE: _check_value_response,
     MessageType.BROADCAST_CLIENT_COUNT: _check_client_count,
-    MessageType.BROADCAST_ACK: _check_value_response,
+    MessageType.BROADCAST_ACK: _check_broadcast_ack,
 }
 
 
@@ -679,11 +691,48 @@ def options_from_wire(opts: Any) -> BroadcastOptions:
 # ---------------------------------------------------------------------------- builders
 
 
+#: A BROADCAST needing acknowledgements with this key set to true accepts its client replies
+#: in batches: BROADCAST_ACK messages whose ``packets`` lists several replies (each ``[]`` or
+#: ``[value]``). Only our nodes send it and act on it; Node ignores both.
+BATCH_REPLIES: Final = "batchReplies"
+
+
 def broadcast_data(
-    opts: BroadcastOptions, event_args: list[Any], request_id: str | None = None
+    opts: BroadcastOptions,
+    event_args: list[Any],
+    request_id: str | None = None,
+    *,
+    batch_replies: bool = False,
 ) -> dict[str, Any]:
-    """``data`` of a BROADCAST: an EVENT packet without ``nsp``/``id`` as Node publishes it."""
+    """``data`` of a BROADCAST: an EVENT packet without ``nsp``/``id`` as Node publishes it;
+    ``batch_replies`` adds :data:`BATCH_REPLIES` to one needing acknowledgements."""
     packet = {"type": 2, "data": event_args}
     if request_id is None:
         return {"packet": packet, "opts": opts.to_wire()}
+    if batch_replies:
+        return {
+            "packet": packet,
+            "requestId": request_id,
+            "opts": opts.to_wire(),
+            BATCH_REPLIES: True,
+        }
     return {"packet": packet, "requestId": request_id, "opts": opts.to_wire()}
+
+
+def reply_size(args: tuple[Any, ...]) -> int:
+    """About how many bytes a client's reply adds to a batch of replies: exact enough to keep
+    a batch far below any broker's limit, cheap for the common small values."""
+    if not args:
+        return 1
+    value = args[0]
+    kind = type(value)
+    if kind is str:
+        return len(value) + 5 if value.isascii() else 4 * len(value) + 5
+    if kind is bytes or kind is bytearray:
+        return len(value) + 5
+    if value is None or kind is bool or kind is int or kind is float:
+        return 9
+    try:
+        return len(encode_data({"v": value}))
+    except (TypeError, ValueError, OverflowError):
+        return 0  # the batch's own encoding reports it

@@ -121,6 +121,16 @@ class AckRequest:
         self.responses.append(args[0] if args else None)
         self.complete_if_done()
 
+    def add_replies(self, packets: list[list[Any]]) -> None:
+        """Several replies at once (a batch from one of our nodes), each ``[]`` or
+        ``[value]``."""
+        if self.on_reply is not None:
+            for packet in packets:
+                self.on_reply(tuple(packet))
+            return
+        self.responses.extend([packet[0] if packet else None for packet in packets])
+        self.complete_if_done()
+
     def strike(self, uid: str) -> None:
         """A node left before reporting its count: expect one server fewer."""
         if self.missing is not None and uid in self.missing:
@@ -183,7 +193,12 @@ class RequestTable:
                 ack.add_count(message.uid, data["clientCount"])
         elif kind is MessageType.BROADCAST_ACK:
             ack = self._acks.get(request_id)
-            if ack is not None:
+            if ack is None:
+                return
+            packets = data.get("packets")
+            if packets is not None:
+                ack.add_replies(packets)
+            else:
                 ack.add_reply((data["packet"],) if "packet" in data else ())
         else:
             request = self._requests.get(request_id)

@@ -183,6 +183,14 @@ def test_responses_may_carry_no_value() -> None:
             assert message.data is not None and message.data.get("packet") is None
 
 
+def test_a_batch_of_replies_keeps_each_reply() -> None:
+    packets = [["a"], [], [None], [{"n": [1]}], [b"\x00"]]
+    message = decode(msgpack.packb(with_data(MessageType.BROADCAST_ACK, packets=packets)))
+    assert message.data is not None and message.data["packets"] == packets
+    empty = decode(msgpack.packb(with_data(MessageType.BROADCAST_ACK, packets=[])))
+    assert empty.data is not None and empty.data["packets"] == []
+
+
 # ---------------------------------------------------------------------------- nil requestId
 
 
@@ -344,6 +352,14 @@ REFUSED: dict[str, Any] = {
     "clientCount is a boolean": with_data(MessageType.BROADCAST_CLIENT_COUNT, clientCount=True),
     "clientCount is a float": with_data(MessageType.BROADCAST_CLIENT_COUNT, clientCount=1.5),
     "clientCount is text": with_data(MessageType.BROADCAST_CLIENT_COUNT, clientCount="1"),
+    # a batch of client replies
+    "packets is a map": with_data(MessageType.BROADCAST_ACK, packets={"0": ["a"]}),
+    "packets is text": with_data(MessageType.BROADCAST_ACK, packets="a"),
+    "packets holds a bare value": with_data(MessageType.BROADCAST_ACK, packets=[["a"], "b"]),
+    "packets holds two values": with_data(MessageType.BROADCAST_ACK, packets=[["a", "b"]]),
+    "packets too many": with_data(
+        MessageType.BROADCAST_ACK, packets=[[]] * (DEFAULT_LIMITS.max_sockets + 1)
+    ),
 }
 
 
