@@ -1273,7 +1273,9 @@ def _scale(results: dict[str, Any]) -> list[str]:
         "that a slower spell of the machine falls on both (the `gc.freeze()` row runs on its "
         "own afterwards). Each "
         "system has a private redis-server; *wire* is the bytes Redis counted in and out "
-        "during the operation.",
+        "during the operation. In a broadcast with acks, our answering nodes send the client "
+        "replies of one loop turn to our asking node in one message (it asks for batches: "
+        "PROTOCOL.md, section 2); Node's send one message per reply.",
         "",
         f"- memory per idle socket: **{scale['rss_per_socket_kb']} KiB** (RSS growth per node "
         f"{scale['rss_growth_mb']} MB); registering {scale['sockets_per_node']:,} sockets took "
