@@ -709,14 +709,10 @@ def broadcast_data(
     packet = {"type": 2, "data": event_args}
     if request_id is None:
         return {"packet": packet, "opts": opts.to_wire()}
+    data: dict[str, Any] = {"packet": packet, "requestId": request_id, "opts": opts.to_wire()}
     if batch_replies:
-        return {
-            "packet": packet,
-            "requestId": request_id,
-            "opts": opts.to_wire(),
-            BATCH_REPLIES: True,
-        }
-    return {"packet": packet, "requestId": request_id, "opts": opts.to_wire()}
+        data[BATCH_REPLIES] = True
+    return data
 
 
 def reply_size(args: tuple[Any, ...]) -> int:
